@@ -1,0 +1,34 @@
+// attnscope-cli: run any attention variant headless on generated or .safetensors inputs, and
+// describe what this build offers. Every failure is one line on stderr and a non-zero exit.
+#include <cstdio>
+#include <iostream>
+
+#include "attnscope/error.hpp"
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "attnscope-cli: run and inspect attention variants (dense, SWA, MLA, MoBA, Gated "
+      "DeltaNet) headless"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("attnscope ") + ATTNSCOPE_VERSION);
+  auto run = attnscope::cli::add_run_command(app);
+  auto info = attnscope::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help / --version
+    std::cerr << "attnscope-cli: error: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  try {
+    if (app.got_subcommand("run")) return run();
+    return info();
+  } catch (const attnscope::Error& e) {
+    std::cerr << "attnscope-cli: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "attnscope-cli: internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

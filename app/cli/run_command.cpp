@@ -1,0 +1,336 @@
+// `attnscope-cli run`: build a problem from flags (or from the shapes of loaded tensors), run it on
+// a backend, print a summary or JSON, and write outputs and pooled maps. Outputs are written only
+// after everything succeeded, so a failure never leaves a partial file.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attnscope/cost.hpp"
+#include "attnscope/error.hpp"
+#include "attnscope/io.hpp"
+#include "attnscope/probes.hpp"
+#include "attnscope/registry.hpp"
+#include "attnscope/workload.hpp"
+#include "commands.hpp"
+
+namespace attnscope::cli {
+namespace {
+
+struct RunOptions {
+  std::string variant = "dense";
+  std::string backend;
+  bool causal = false, non_causal = false;
+  std::optional<double> scale;
+  std::optional<int64_t> window, sinks, block_size, top_k, chunk_size;
+  bool qk_l2norm = false, recurrent = false, absorbed = false;
+  // Shape flags: when inputs are loaded they must agree with the tensors.
+  std::optional<int64_t> batch, heads, kv_heads, q_len, kv_len, seq_len, head_dim, v_head_dim;
+  std::optional<int64_t> kv_lora_rank, rope_dim, nope_dim;
+  std::string inputs, pattern = "random";
+  uint64_t seed = 0;
+  std::string out, map, map_size = "256,256", pool = "max";
+  int64_t map_batch = 0, map_head = 0;
+  std::string map_region;
+  int repeat = 0;
+  bool json = false;
+};
+
+std::vector<int64_t> parse_ints(const std::string& text, size_t count, const char* flag) {
+  std::vector<int64_t> values;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size()) {
+      throw Error(std::string(flag) + " expects " + std::to_string(count) +
+                  " comma-separated integers, got '" + text + "'");
+    }
+    values.push_back(v);
+    start = comma + 1;
+  }
+  if (values.size() != count) {
+    throw Error(std::string(flag) + " expects " + std::to_string(count) +
+                " comma-separated integers, got '" + text + "'");
+  }
+  return values;
+}
+
+// Applies a shape flag: sets it on generated inputs, checks it against loaded ones.
+void apply_dim(const std::optional<int64_t>& flag, int64_t& field, const char* name, bool loaded) {
+  if (!flag) return;
+  if (loaded && *flag != field) {
+    throw Error(std::string("--") + name + " " + std::to_string(*flag) +
+                " contradicts the loaded tensors, which have " + name + " = " +
+                std::to_string(field));
+  }
+  field = *flag;
+}
+
+AttentionProblem build_problem(const RunOptions& o, const VariantInfo& info, const Inputs* loaded) {
+  AttentionProblem p = AttentionProblem::defaults(info.id);
+  if (o.causal && o.non_causal) throw Error("--causal and --non-causal contradict each other");
+  if (o.causal) p.causal = true;
+  if (o.non_causal) p.causal = false;
+  p.scale = o.scale;
+  if (o.window) p.swa.window = *o.window;
+  if (o.sinks) p.swa.sinks = *o.sinks;
+  if (o.block_size) p.moba.block_size = *o.block_size;
+  if (o.top_k) p.moba.top_k = *o.top_k;
+  if (o.chunk_size) p.gdn.chunk_size = *o.chunk_size;
+  p.gdn.qk_l2norm = o.qk_l2norm;
+  p.gdn.recurrent = o.recurrent;
+  p.mla.absorbed = o.absorbed;
+  const bool from_file = loaded != nullptr;
+  if (from_file) info.infer_shape(*loaded, p);
+  // Per-variant shape defaults for generated inputs: kv_heads follows heads; MLA's head_dim is
+  // nope_dim + rope_dim and its latent is shared (kv_heads = 1).
+  if (!from_file && o.heads && !o.kv_heads && info.id != VariantId::mla)
+    p.shape.kv_heads = *o.heads;
+  if (o.seq_len) {
+    apply_dim(o.seq_len, p.shape.q_len, "q_len", from_file);
+    apply_dim(o.seq_len, p.shape.kv_len, "kv_len", from_file);
+  }
+  apply_dim(o.batch, p.shape.batch, "batch", from_file);
+  apply_dim(o.heads, p.shape.heads, "heads", from_file);
+  apply_dim(o.kv_heads, p.shape.kv_heads, "kv_heads", from_file);
+  apply_dim(o.q_len, p.shape.q_len, "q_len", from_file);
+  apply_dim(o.kv_len, p.shape.kv_len, "kv_len", from_file);
+  if (info.id == VariantId::gated_delta && !from_file) {
+    if (o.q_len && !o.kv_len) p.shape.kv_len = p.shape.q_len;
+    if (o.kv_len && !o.q_len) p.shape.q_len = p.shape.kv_len;
+  }
+  apply_dim(o.kv_lora_rank, p.mla.kv_lora_rank, "kv_lora_rank", from_file);
+  apply_dim(o.rope_dim, p.mla.rope_dim, "rope_dim", from_file);
+  apply_dim(o.nope_dim, p.mla.nope_dim, "nope_dim", from_file);
+  if (info.id == VariantId::mla && !from_file && !o.head_dim) {
+    p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
+  }
+  apply_dim(o.head_dim, p.shape.head_dim, "head_dim", from_file);
+  if (!from_file && o.head_dim && !o.v_head_dim && info.id != VariantId::mla) {
+    p.shape.v_head_dim = *o.head_dim;
+  }
+  apply_dim(o.v_head_dim, p.shape.v_head_dim, "v_head_dim", from_file);
+  p.check();
+  return p;
+}
+
+// Flags that the chosen variant ignores: say so rather than silently doing nothing.
+void note_ignored_flags(const RunOptions& o, VariantId v) {
+  auto note = [](const char* flag, const char* owner) {
+    std::cerr << "attnscope-cli: note: " << flag << " only applies to " << owner << "; ignored\n";
+  };
+  if (v != VariantId::swa && (o.window || o.sinks)) note("--window/--sinks", "swa");
+  if (v != VariantId::moba && (o.block_size || o.top_k)) note("--block-size/--top-k", "moba");
+  if (v != VariantId::gated_delta && (o.chunk_size || o.qk_l2norm || o.recurrent)) {
+    note("--chunk-size/--qk-l2norm/--recurrent", "gated_delta");
+  }
+  if (v != VariantId::mla && (o.absorbed || o.kv_lora_rank || o.rope_dim || o.nope_dim)) {
+    note("--absorbed/--kv-lora-rank/--rope-dim/--nope-dim", "mla");
+  }
+}
+
+std::string default_backend() {
+  return find_backend("cpu") ? "cpu" : "reference";
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+nlohmann::json tensor_stats(const Tensor& t) {
+  double sum_abs = 0, lo = INFINITY, hi = -INFINITY;
+  for (float x : t.span()) {
+    sum_abs += std::fabs(x);
+    lo = std::min<double>(lo, x);
+    hi = std::max<double>(hi, x);
+  }
+  return {{"shape", t.shape()},
+          {"mean_abs", t.numel() ? sum_abs / double(t.numel()) : 0.0},
+          {"min", std::isfinite(lo) ? nlohmann::json(lo) : nlohmann::json(nullptr)},
+          {"max", std::isfinite(hi) ? nlohmann::json(hi) : nlohmann::json(nullptr)}};
+}
+
+int run(const RunOptions& o) {
+  const VariantInfo* info = find_variant(o.variant);
+  if (!info) {
+    throw Error("unknown variant '" + o.variant + "' (choose from: " + variant_names() + ")");
+  }
+  note_ignored_flags(o, info->id);
+  // Everything that can fail on bad flags fails before any heavy work.
+  const std::vector<int64_t> size = parse_ints(o.map_size, 2, "--map-size");
+  if (o.pool != "max" && o.pool != "mean") throw Error("--pool must be 'max' or 'mean'");
+  if (o.repeat < 0) throw Error("--repeat must be 0 or more");
+  const std::string backend_name = o.backend.empty() ? default_backend() : o.backend;
+  std::unique_ptr<Backend> backend = make_backend(backend_name);
+
+  Inputs inputs;
+  AttentionProblem problem;
+  if (!o.inputs.empty()) {
+    inputs.tensors = io::load_tensors(o.inputs);
+    problem = build_problem(o, *info, &inputs);
+  } else {
+    problem = build_problem(o, *info, nullptr);
+    inputs = make_inputs(problem, o.pattern, o.seed);
+  }
+  if (Support s = backend->supports(problem); !s.ok) {
+    throw Error("backend '" + backend_name + "' cannot run this problem: " + s.why_not);
+  }
+
+  RunResult result = backend->run(problem, inputs, Probes{}, CancelToken{});
+  std::vector<double> ms;
+  for (int r = 0; r < o.repeat; ++r) {
+    result = backend->run(problem, inputs, Probes{}, CancelToken{});
+    ms.push_back(result.seconds * 1e3);
+  }
+  if (ms.empty()) ms.push_back(result.seconds * 1e3);
+
+  Tensor map;
+  if (!o.map.empty()) {
+    MapRequest req;
+    req.batch = o.map_batch;
+    req.head = o.map_head;
+    req.out_rows = size[0];
+    req.out_cols = size[1];
+    req.pool = o.pool == "max" ? Pool::max : Pool::mean;
+    if (!o.map_region.empty()) {
+      const auto reg = parse_ints(o.map_region, 4, "--map-region");
+      req.row0 = reg[0], req.row1 = reg[1], req.col0 = reg[2], req.col1 = reg[3];
+    }
+    map = attention_map(problem, inputs, result, req);
+  }
+
+  // Outputs last, each written atomically; a failure removes what this run already wrote.
+  std::vector<std::string> written;
+  try {
+    if (!o.out.empty()) {
+      TensorMap outs{{"o", result.o}};
+      if (info->has_lse) outs.emplace("lse", result.lse);
+      if (result.final_state) outs.emplace("final_state", *result.final_state);
+      std::map<std::string, IndexTensor, std::less<>> index;
+      if (result.selection) index.emplace("selection", *result.selection);
+      io::save_safetensors(o.out, outs, index);
+      written.push_back(o.out);
+    }
+    if (!o.map.empty()) {
+      io::save_npy(o.map, map);
+      written.push_back(o.map);
+    }
+  } catch (...) {
+    for (const std::string& f : written) std::filesystem::remove(f);
+    throw;
+  }
+
+  const Cost cost = cost_of(problem);
+  const double med = median(ms), best = *std::min_element(ms.begin(), ms.end());
+  nlohmann::json j = {
+      {"variant", info->name},
+      {"problem", problem.describe()},
+      {"backend", result.backend},
+      {"device", backend->device()},
+      {"runs", ms.size()},
+      {"median_ms", med},
+      {"min_ms", best},
+      {"max_ms", *std::max_element(ms.begin(), ms.end())},
+      {"flops", cost.flops},
+      {"bytes", cost.bytes},
+      {"gflops", cost.flops / (med * 1e-3) / 1e9},
+      {"gbps", cost.bytes / (med * 1e-3) / 1e9},
+      {"kv_cache_bytes", cost.kv_cache_bytes},
+      {"kv_bytes_per_token", cost.kv_bytes_per_token},
+      {"o", tensor_stats(result.o)},
+  };
+  if (result.selection) {
+    int64_t chosen = 0;
+    for (int32_t b : result.selection->span()) chosen += b >= 0;
+    j["selected_blocks_mean"] =
+        double(chosen) / double(std::max<int64_t>(
+                             1, problem.shape.batch * problem.shape.heads * problem.shape.q_len));
+  }
+  if (o.json) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::cout << "problem   " << problem.describe() << "\n"
+            << "backend   " << result.backend << " (" << backend->device() << ")\n"
+            << "time      " << med << " ms (median of " << ms.size() << ")\n"
+            << "cost      " << cost.flops / 1e9 << " GFLOP, " << cost.bytes / 1e6 << " MB moved -> "
+            << j["gflops"].get<double>() << " GFLOP/s, " << j["gbps"].get<double>() << " GB/s\n"
+            << "kv cache  " << cost.kv_bytes_per_token << " B/token, " << cost.kv_cache_bytes / 1e6
+            << " MB held\n"
+            << "output    o " << shape_str(result.o.shape())
+            << " mean|o| = " << j["o"]["mean_abs"].get<double>() << "\n";
+  if (result.selection) {
+    std::cout << "routing   " << j["selected_blocks_mean"].get<double>()
+              << " blocks selected per query on average\n";
+  }
+  for (const std::string& f : written) std::cout << "wrote     " << f << "\n";
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "Run one attention problem and report or save results");
+  cmd->add_option("--variant", o->variant, "Variant: " + variant_names())->capture_default_str();
+  cmd->add_option("--backend", o->backend, "Backend (see `attnscope-cli info`)");
+  cmd->add_flag("--causal", o->causal, "Causal mask (bottom-right aligned when q_len != kv_len)");
+  cmd->add_flag("--non-causal", o->non_causal, "No mask (dense and MLA only)");
+  cmd->add_option("--scale", o->scale, "Softmax scale (default 1/sqrt(head_dim))");
+  cmd->add_option("--window", o->window, "SWA: keys a query sees, itself included");
+  cmd->add_option("--sinks", o->sinks, "SWA: first keys always visible (attention sinks)");
+  cmd->add_option("--block-size", o->block_size, "MoBA: keys per block");
+  cmd->add_option("--top-k", o->top_k, "MoBA: blocks per query, own block included");
+  cmd->add_option("--chunk-size", o->chunk_size, "Gated DeltaNet: chunk of the WY form");
+  cmd->add_flag("--qk-l2norm", o->qk_l2norm, "Gated DeltaNet: L2-normalize q and k per token");
+  cmd->add_flag("--recurrent", o->recurrent, "Gated DeltaNet: recurrent instead of chunked form");
+  cmd->add_flag("--absorbed", o->absorbed, "MLA: absorbed (decode) form instead of naive");
+  cmd->add_option("--batch", o->batch, "Batch size B");
+  cmd->add_option("--heads", o->heads, "Query heads H");
+  cmd->add_option("--kv-heads", o->kv_heads, "Key/value heads Hkv (GQA/MQA)");
+  cmd->add_option("--q-len", o->q_len, "Query length Lq");
+  cmd->add_option("--kv-len", o->kv_len, "Key/value length Lk");
+  cmd->add_option("--seq-len", o->seq_len, "Sets both q_len and kv_len");
+  cmd->add_option("--head-dim", o->head_dim, "Query/key head dimension Dk");
+  cmd->add_option("--v-head-dim", o->v_head_dim, "Value head dimension Dv");
+  cmd->add_option("--kv-lora-rank", o->kv_lora_rank, "MLA: latent width Dc");
+  cmd->add_option("--rope-dim", o->rope_dim, "MLA: rotary dimension Dr");
+  cmd->add_option("--nope-dim", o->nope_dim, "MLA: position-free dimension Dn");
+  cmd->add_option("--inputs", o->inputs, "Input tensors (.safetensors; names per variant)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--seed", o->seed, "Seed for generated inputs")->capture_default_str();
+  cmd->add_option("--pattern", o->pattern,
+                  "Generated input pattern: random, local, periodic, "
+                  "sinks, needle")
+      ->capture_default_str();
+  cmd->add_option("--out", o->out, "Write o, lse, selection, final_state (.safetensors)");
+  cmd->add_option("--map", o->map, "Write a pooled attention map (.npy)");
+  cmd->add_option("--map-size", o->map_size, "Map resolution ROWS,COLS")->capture_default_str();
+  cmd->add_option("--pool", o->pool, "Map pooling: max or mean")->capture_default_str();
+  cmd->add_option("--map-batch", o->map_batch, "Map: batch index")->capture_default_str();
+  cmd->add_option("--map-head", o->map_head, "Map: query head")->capture_default_str();
+  cmd->add_option("--map-region", o->map_region, "Map: ROW0,ROW1,COL0,COL1 (half-open)");
+  cmd->add_option("--repeat", o->repeat, "Time N runs after one warm-up");
+  cmd->add_flag("--json", o->json, "Print one JSON object instead of the summary");
+  // Loaded inputs and generated ones are two different sources; asking for both is a mistake.
+  cmd->get_option("--inputs")->excludes(cmd->get_option("--seed"));
+  cmd->get_option("--inputs")->excludes(cmd->get_option("--pattern"));
+  return [o] { return run(*o); };
+}
+
+}  // namespace attnscope::cli

@@ -1,0 +1,38 @@
+// The attention-map probe: recompute any region of P = softmax(scores) from a run's lse, in tiles,
+// and pool it to a requested resolution. Never holds q_len x kv_len; a 128K map is one more pass.
+#pragma once
+
+#include <cstdint>
+
+#include "attnscope/backend.hpp"
+#include "attnscope/cancel.hpp"
+#include "attnscope/inputs.hpp"
+#include "attnscope/problem.hpp"
+#include "attnscope/tensor.hpp"
+
+namespace attnscope {
+
+enum class Pool { max, mean };
+
+struct MapRequest {
+  int64_t batch = 0;
+  int64_t head = 0;
+  // Region of the full map, half-open: rows [row0, row1) of queries, cols [col0, col1) of keys.
+  // row1/col1 <= 0 mean "to the end".
+  int64_t row0 = 0, row1 = 0, col0 = 0, col1 = 0;
+  int64_t out_rows = 256, out_cols = 256;  // clamped to the region's size (never upsampled)
+  Pool pool = Pool::max;
+};
+
+// Pooled map [out_rows, out_cols]. For softmax variants entries are exact probabilities
+// P_ij = exp(s_ij * scale - lse_i) (masked entries 0); for Gated DeltaNet the implicit attention
+// (the weight of v_j in o_i). `result` must come from running `problem` on `inputs`.
+Tensor attention_map(const AttentionProblem& problem, const Inputs& inputs, const RunResult& result,
+                     const MapRequest& request, const CancelToken& cancel = {});
+
+// One unpooled tile, rows [i0, i1) x cols [j0, j1), row-major; the building block of the above.
+void attention_tile(const AttentionProblem& problem, const Inputs& inputs, const RunResult& result,
+                    int64_t batch, int64_t head, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                    float* out);
+
+}  // namespace attnscope

@@ -1,0 +1,75 @@
+// AttentionProblem: which variant, at which shape, with which knobs.
+// Everything that runs attention takes one; validate() is the single gate for bad parameters.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace attnscope {
+
+// The variants the engine knows. The registry (registry.hpp) is the one table that describes them;
+// code outside the engine iterates the registry, never this enum.
+enum class VariantId { dense, swa, mla, moba, gated_delta };
+
+struct ProblemShape {
+  int64_t batch = 1;
+  int64_t heads = 8;        // query heads H
+  int64_t kv_heads = 8;     // key/value heads Hkv (GQA/MQA); 1 for MLA's shared latent
+  int64_t q_len = 256;      // Lq
+  int64_t kv_len = 256;     // Lk (for Gated DeltaNet equal to q_len)
+  int64_t head_dim = 64;    // Dk (MLA: nope_dim + rope_dim)
+  int64_t v_head_dim = 64;  // Dv
+};
+
+struct SwaParams {
+  int64_t window = 256;  // keys a query sees, itself included: j visible iff p - window < j <= p
+  int64_t sinks = 0;     // keys j < sinks stay visible to every query (StreamingLLM)
+};
+
+struct MlaParams {
+  int64_t kv_lora_rank = 512;  // Dc, width of the cached latent c_kv
+  int64_t rope_dim = 64;       // Dr, the shared rotary key k_rope
+  int64_t nope_dim = 128;      // Dn, the position-free part of q and k
+  bool absorbed = false;       // compute in the absorbed (decode) form
+};
+
+struct MobaParams {
+  int64_t block_size = 64;  // keys per block; the last block may be short
+  int64_t top_k = 4;        // blocks per query, the query's own block included
+};
+
+struct GatedDeltaParams {
+  int64_t chunk_size = 64;  // chunk of the WY/UT form
+  bool qk_l2norm = false;   // L2-normalize q and k per token before use
+  bool recurrent = false;   // step-by-step recurrence instead of the chunked form
+};
+
+struct AttentionProblem {
+  VariantId variant = VariantId::dense;
+  ProblemShape shape;
+  bool causal = false;
+  std::optional<double> scale;  // softmax (or GDN query) scale; default from the variant
+  SwaParams swa;
+  MlaParams mla;
+  MobaParams moba;
+  GatedDeltaParams gdn;
+
+  // Sensible defaults for a variant (causal where the variant requires it, MLA dims of
+  // DeepSeek-V3).
+  static AttentionProblem defaults(VariantId variant);
+
+  // nullopt when valid, else one specific sentence naming what is wrong and what would be right.
+  std::optional<std::string> validate() const;
+  // Throws Error with validate()'s message.
+  void check() const;
+
+  double effective_scale() const;
+  // Absolute key position of query row i under bottom-right causal alignment.
+  int64_t query_position(int64_t i) const { return i + shape.kv_len - shape.q_len; }
+
+  std::string describe() const;  // one line for logs and status bars
+};
+
+}  // namespace attnscope

@@ -1,0 +1,68 @@
+// Owning host tensors, row-major and contiguous, in PyTorch's layout conventions.
+// fp32 for data, int32 for indices (MoBA's block selection); nothing else lives on the host.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace attnscope {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_str(const Shape& shape);  // "[2, 8, 128, 64]"
+// Product of the dims; throws Error on a negative dim or int64 overflow.
+int64_t shape_numel(const Shape& shape);
+
+template <class T>
+class BasicTensor {
+ public:
+  using value_type = T;
+  BasicTensor() = default;
+  // Allocates numel(shape) elements set to `fill`; throws Error if the allocation fails.
+  explicit BasicTensor(Shape shape, T fill = T{});
+
+  const Shape& shape() const { return shape_; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int i) const { return shape_[static_cast<size_t>(i < 0 ? i + rank() : i)]; }
+  int64_t numel() const { return static_cast<int64_t>(data_.size()); }
+  bool empty() const { return shape_.empty() && data_.empty(); }
+  int64_t bytes() const { return numel() * static_cast<int64_t>(sizeof(T)); }
+
+  T* data() { return data_.data(); }
+  const T* data() const { return data_.data(); }
+  std::span<T> span() { return data_; }
+  std::span<const T> span() const { return data_; }
+
+  // Element access by full index; bounds are the caller's business (hot loops use data()).
+  T& at(std::initializer_list<int64_t> idx) { return data_[static_cast<size_t>(offset(idx))]; }
+  const T& at(std::initializer_list<int64_t> idx) const {
+    return data_[static_cast<size_t>(offset(idx))];
+  }
+
+  // Same data, new shape with the same element count; throws Error otherwise.
+  void reshape(Shape shape);
+
+ private:
+  int64_t offset(std::initializer_list<int64_t> idx) const {
+    int64_t off = 0;
+    size_t d = 0;
+    for (int64_t i : idx) off = off * shape_[d++] + i;
+    return off;
+  }
+  Shape shape_;
+  std::vector<T> data_;
+};
+
+using Tensor = BasicTensor<float>;
+using IndexTensor = BasicTensor<int32_t>;
+
+extern template class BasicTensor<float>;
+extern template class BasicTensor<int32_t>;
+
+// Index of the first NaN/Inf element, or -1 when all are finite.
+int64_t first_non_finite(const Tensor& t);
+
+}  // namespace attnscope

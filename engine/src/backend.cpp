@@ -1,0 +1,36 @@
+// Input checking shared by every backend: the problem is valid, every tensor the variant needs is
+// present with the right shape, and nothing is NaN/Inf. One place, so every backend says the same.
+#include "attnscope/backend.hpp"
+
+#include "attnscope/error.hpp"
+#include "attnscope/registry.hpp"
+
+namespace attnscope {
+
+void CancelToken::throw_if_cancelled() const {
+  if (cancelled()) throw Cancelled();
+}
+
+void check_inputs(const AttentionProblem& problem, const Inputs& inputs) {
+  problem.check();
+  for (const TensorSpec& spec : variant_info(problem.variant).inputs(problem)) {
+    if (!inputs.has(spec.name)) {
+      if (spec.optional) continue;
+      throw Error("missing input tensor '" + spec.name + "' (" + std::string(spec.doc) + ")");
+    }
+    const Tensor& t = inputs.at(spec.name);
+    if (t.shape() != spec.shape) {
+      throw Error("input tensor '" + spec.name + "' has shape " + shape_str(t.shape()) +
+                  " but the problem needs " + shape_str(spec.shape) + " (" + std::string(spec.doc) +
+                  ")");
+    }
+    if (const int64_t bad = first_non_finite(t); bad >= 0) {
+      throw Error("input tensor '" + spec.name +
+                  "' holds a non-finite value (NaN or Inf) at flat "
+                  "index " +
+                  std::to_string(bad));
+    }
+  }
+}
+
+}  // namespace attnscope

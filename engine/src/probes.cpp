@@ -1,0 +1,103 @@
+// The attention-map probe: exact tiles of P recomputed from lse, pooled to screen resolution.
+// Works tile by tile, so memory is O(tile + output) whatever q_len x kv_len is.
+#include "attnscope/probes.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "attnscope/error.hpp"
+#include "attnscope/registry.hpp"
+
+namespace attnscope {
+namespace {
+
+void check_result(const AttentionProblem& p, const RunResult& r) {
+  const ProblemShape& s = p.shape;
+  const VariantInfo& info = variant_info(p.variant);
+  if (info.has_lse && r.lse.shape() != Shape{s.batch, s.heads, s.q_len}) {
+    throw Error("attention map: the run result's lse does not match the problem (rerun it)");
+  }
+  if (p.variant == VariantId::moba && !r.selection) {
+    throw Error(
+        "attention map: a MoBA map needs the run's block selection (run with the selection "
+        "probe on)");
+  }
+}
+
+}  // namespace
+
+void attention_tile(const AttentionProblem& p, const Inputs& in, const RunResult& r, int64_t b,
+                    int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out) {
+  check_result(p, r);
+  const ProblemShape& s = p.shape;
+  if (b < 0 || b >= s.batch || h < 0 || h >= s.heads || i0 < 0 || i1 > s.q_len || i0 >= i1 ||
+      j0 < 0 || j1 > s.kv_len || j0 >= j1) {
+    throw Error("attention map: tile out of range");
+  }
+  variant_info(p.variant).map_tile(p, in, r, b, h, i0, i1, j0, j1, out);
+}
+
+Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResult& r,
+                     const MapRequest& req, const CancelToken& cancel) {
+  check_result(p, r);
+  const ProblemShape& s = p.shape;
+  const int64_t row1 = req.row1 > 0 ? req.row1 : s.q_len;
+  const int64_t col1 = req.col1 > 0 ? req.col1 : s.kv_len;
+  if (req.batch < 0 || req.batch >= s.batch) throw Error("attention map: batch index out of range");
+  if (req.head < 0 || req.head >= s.heads) throw Error("attention map: head index out of range");
+  if (req.row0 < 0 || row1 > s.q_len || req.row0 >= row1 || req.col0 < 0 || col1 > s.kv_len ||
+      req.col0 >= col1) {
+    throw Error("attention map: region rows [" + std::to_string(req.row0) + ", " +
+                std::to_string(row1) + ") x cols [" + std::to_string(req.col0) + ", " +
+                std::to_string(col1) + ") is outside the " + std::to_string(s.q_len) + " x " +
+                std::to_string(s.kv_len) + " map");
+  }
+  if (req.out_rows < 1 || req.out_cols < 1) throw Error("attention map: output size must be >= 1");
+  const int64_t rows = row1 - req.row0, cols = col1 - req.col0;
+  const int64_t out_r = std::min(req.out_rows, rows), out_c = std::min(req.out_cols, cols);
+  // Max pooling starts at -inf: Gated DeltaNet's implicit attention can be negative.
+  Tensor out({out_r, out_c},
+             req.pool == Pool::max ? -std::numeric_limits<float>::infinity() : 0.0f);
+  std::vector<double> sum;  // [out_r, out_c] mean pooling accumulators
+  std::vector<int64_t> count;
+  if (req.pool == Pool::mean) {
+    sum.assign(static_cast<size_t>(out_r * out_c), 0.0);
+    count.assign(static_cast<size_t>(out_r * out_c), 0);
+  }
+  const VariantInfo& info = variant_info(p.variant);
+  // Row tiles x column tiles keep the scratch small (64 x 2048 floats = 512 KiB).
+  constexpr int64_t kTileRows = 64, kTileCols = 2048;
+  std::vector<float> tile(static_cast<size_t>(kTileRows * kTileCols));
+  for (int64_t i0 = req.row0; i0 < row1; i0 += kTileRows) {
+    cancel.throw_if_cancelled();
+    const int64_t i1 = std::min(row1, i0 + kTileRows);
+    for (int64_t j0 = req.col0; j0 < col1; j0 += kTileCols) {
+      const int64_t j1 = std::min(col1, j0 + kTileCols);
+      info.map_tile(p, in, r, req.batch, req.head, i0, i1, j0, j1, tile.data());
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t orow = (i - req.row0) * out_r / rows;
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t ocol = (j - req.col0) * out_c / cols;
+          const float x = tile[static_cast<size_t>((i - i0) * (j1 - j0) + (j - j0))];
+          const int64_t o = orow * out_c + ocol;
+          if (req.pool == Pool::max) {
+            out.data()[o] = std::max(out.data()[o], x);
+          } else {
+            sum[o] += x;
+            ++count[o];
+          }
+        }
+      }
+    }
+    cancel.report(double(i0 - req.row0 + (i1 - i0)) / double(rows));
+  }
+  if (req.pool == Pool::mean) {
+    for (int64_t o = 0; o < out_r * out_c; ++o) {
+      out.data()[o] = count[o] ? static_cast<float>(sum[o] / double(count[o])) : 0.0f;
+    }
+  }
+  return out;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,116 @@
+// AttentionProblem defaults and validation: the shared shape rules live here, each variant's own
+// rules in its descriptor (variants/*.cpp), reached through the registry.
+#include "attnscope/problem.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "attnscope/error.hpp"
+#include "attnscope/registry.hpp"
+
+namespace attnscope {
+
+AttentionProblem AttentionProblem::defaults(VariantId variant) {
+  AttentionProblem p;
+  p.variant = variant;
+  p.causal = variant_info(variant).causal_only;
+  if (variant == VariantId::mla) {
+    p.shape.kv_heads = 1;
+    p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
+    p.shape.v_head_dim = 128;
+  }
+  return p;
+}
+
+namespace {
+
+// Memory the machine offers, overridable for tests and shared machines.
+int64_t memory_budget_bytes() {
+  if (const char* env = std::getenv("ATTNSCOPE_MEMORY_LIMIT_MB")) {
+    const long long mb = std::atoll(env);
+    if (mb > 0) return mb << 20;
+  }
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return int64_t{1} << 40;
+  return static_cast<int64_t>(pages) * page;
+}
+
+std::string gib(int64_t bytes) {
+  std::ostringstream s;
+  s.precision(3);
+  s << static_cast<double>(bytes) / double(int64_t{1} << 30) << " GiB";
+  return s.str();
+}
+
+}  // namespace
+
+std::optional<std::string> AttentionProblem::validate() const {
+  const ProblemShape& s = shape;
+  const std::pair<const char*, int64_t> dims[] = {
+      {"batch", s.batch},          {"heads", s.heads},   {"kv_heads", s.kv_heads},
+      {"q_len", s.q_len},          {"kv_len", s.kv_len}, {"head_dim", s.head_dim},
+      {"v_head_dim", s.v_head_dim}};
+  for (auto [name, value] : dims) {
+    if (value < 1) {
+      return std::string(name) + " must be at least 1 (got " + std::to_string(value) + ")";
+    }
+  }
+  if (s.heads % s.kv_heads != 0) {
+    return "heads (" + std::to_string(s.heads) + ") must be divisible by kv_heads (" +
+           std::to_string(s.kv_heads) + "): each kv head serves a whole group of query heads";
+  }
+  if (scale && (!std::isfinite(*scale) || *scale <= 0)) {
+    return "scale must be a finite positive number (got " + std::to_string(*scale) + ")";
+  }
+  const VariantInfo& info = variant_info(variant);
+  if (info.causal_only && !causal) {
+    return std::string(info.title) + " is defined only for causal attention (drop --non-causal)";
+  }
+  if (auto why = info.validate(*this)) return why;
+
+  // Sizes: every tensor must be addressable, and inputs + outputs must fit in memory.
+  try {
+    int64_t total = 0;
+    for (const TensorSpec& t : info.inputs(*this)) {
+      total += checked_mul(shape_numel(t.shape), 4, "input tensors");
+    }
+    const int64_t rows = checked_mul(checked_mul(s.batch, s.heads, "batch x heads"), s.q_len,
+                                     "batch x heads x q_len");
+    total += checked_mul(rows, s.v_head_dim + 1, "output tensors") * 4;
+    if (variant == VariantId::moba) total += checked_mul(rows, moba.top_k, "MoBA selection") * 4;
+    const int64_t budget = memory_budget_bytes();
+    if (total > budget) {
+      return "problem needs at least " + gib(total) +
+             " for its inputs and outputs, more than the " + gib(budget) + " of memory available";
+    }
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
+void AttentionProblem::check() const {
+  if (auto why = validate()) throw Error(*why);
+}
+
+double AttentionProblem::effective_scale() const {
+  if (scale) return *scale;
+  const int64_t dk = variant == VariantId::mla ? mla.nope_dim + mla.rope_dim : shape.head_dim;
+  return 1.0 / std::sqrt(static_cast<double>(dk));
+}
+
+std::string AttentionProblem::describe() const {
+  const ProblemShape& s = shape;
+  std::ostringstream o;
+  o << variant_info(variant).name << " B=" << s.batch << " H=" << s.heads << " Hkv=" << s.kv_heads
+    << " Lq=" << s.q_len << " Lk=" << s.kv_len << " Dk=" << s.head_dim << " Dv=" << s.v_head_dim
+    << (causal ? " causal" : " non-causal");
+  o << variant_info(variant).describe_params(*this);
+  return o.str();
+}
+
+}  // namespace attnscope

@@ -1,0 +1,50 @@
+// The oracle implementations, one per variant: plain loops, float64 accumulation, never optimized.
+// Private to the engine; the registry exposes them as VariantInfo::reference and ::map_tile.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attnscope/backend.hpp"
+#include "attnscope/cancel.hpp"
+#include "attnscope/inputs.hpp"
+#include "attnscope/problem.hpp"
+
+namespace attnscope::reference {
+
+#define ATTNSCOPE_DECLARE_REFERENCE(v)                                                   \
+  RunResult v##_run(const AttentionProblem&, const Inputs&, const CancelToken&);         \
+  void v##_map_tile(const AttentionProblem&, const Inputs&, const RunResult&, int64_t b, \
+                    int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out);
+
+ATTNSCOPE_DECLARE_REFERENCE(dense)  // also serves sliding-window attention (its mask differs)
+ATTNSCOPE_DECLARE_REFERENCE(mla)
+ATTNSCOPE_DECLARE_REFERENCE(moba)
+ATTNSCOPE_DECLARE_REFERENCE(gated_delta)
+#undef ATTNSCOPE_DECLARE_REFERENCE
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Turns logits s (masked entries = -inf) into probabilities in place and returns the natural
+// log-sum-exp. A row with no visible key stays all-zero and returns -inf (VARIANTS.md).
+inline double softmax_in_place(std::vector<double>& s) {
+  double m = kNegInf;
+  for (double x : s) m = std::max(m, x);
+  if (m == kNegInf) {
+    std::fill(s.begin(), s.end(), 0.0);
+    return kNegInf;
+  }
+  double sum = 0;
+  for (double& x : s) {
+    x = (x == kNegInf) ? 0.0 : std::exp(x - m);
+    sum += x;
+  }
+  for (double& x : s) x /= sum;
+  return m + std::log(sum);
+}
+
+// o and lse tensors shaped for the problem: o [B, H, Lq, Dv], lse [B, H, Lq].
+RunResult make_softmax_result(const AttentionProblem& p);
+
+}  // namespace attnscope::reference

@@ -1,0 +1,171 @@
+// The one table of variants and backends. Adding a variant means one row here (plus its
+// descriptor, reference, fast path, kernel, tests and doc page); nothing else lists variants.
+#include "attnscope/registry.hpp"
+
+#include <chrono>
+#include <mutex>
+
+#include "attnscope/cost.hpp"
+#include "attnscope/error.hpp"
+#include "reference/reference.hpp"
+#include "variants/variants.hpp"
+
+namespace attnscope {
+
+#define ATTNSCOPE_VARIANT_FNS(v, ref)                                         \
+  descriptor::v##_describe, descriptor::v##_validate, descriptor::v##_inputs, \
+      descriptor::v##_infer, reference::ref##_run, reference::ref##_map_tile
+
+const std::vector<VariantInfo>& variants() {
+  static const std::vector<VariantInfo> table = {
+      {VariantId::dense,
+       "dense",
+       {"mha", "gqa", "mqa"},
+       "Dense attention (MHA / GQA / MQA)",
+       "softmax over every visible key; kv_heads < heads shares K/V across query-head groups",
+       false,
+       true,
+       ATTNSCOPE_VARIANT_FNS(dense, dense)},
+      {VariantId::swa,
+       "swa",
+       {"sliding_window"},
+       "Sliding-window attention",
+       "each query sees its last `window` keys (itself included) plus `sinks` first keys",
+       true,
+       true,
+       ATTNSCOPE_VARIANT_FNS(swa, dense)},
+      {VariantId::mla,
+       "mla",
+       {},
+       "Multi-head latent attention (DeepSeek)",
+       "keys and values rebuilt from a small shared latent cache; absorbed form never expands them",
+       false,
+       true,
+       ATTNSCOPE_VARIANT_FNS(mla, mla)},
+      {VariantId::moba,
+       "moba",
+       {},
+       "Mixture of Block Attention",
+       "each query attends to its own block plus the top_k - 1 past blocks whose mean key it "
+       "matches best",
+       true,
+       true,
+       ATTNSCOPE_VARIANT_FNS(moba, moba)},
+      {VariantId::gated_delta,
+       "gated_delta",
+       {"gdn", "gated_deltanet"},
+       "Gated DeltaNet",
+       "linear attention with a gated delta-rule state: constant memory, no softmax",
+       true,
+       false,
+       ATTNSCOPE_VARIANT_FNS(gated_delta, gated_delta)},
+  };
+  return table;
+}
+#undef ATTNSCOPE_VARIANT_FNS
+
+const VariantInfo& variant_info(VariantId id) {
+  for (const VariantInfo& v : variants()) {
+    if (v.id == id) return v;
+  }
+  throw Error("unknown variant id");
+}
+
+const VariantInfo* find_variant(std::string_view name) {
+  for (const VariantInfo& v : variants()) {
+    if (v.name == name) return &v;
+    for (std::string_view a : v.aliases) {
+      if (a == name) return &v;
+    }
+  }
+  return nullptr;
+}
+
+std::string variant_names() {
+  std::string s;
+  for (const VariantInfo& v : variants()) {
+    if (!s.empty()) s += ", ";
+    s += v.name;
+    if (!v.aliases.empty()) {
+      s += " (";
+      for (size_t i = 0; i < v.aliases.size(); ++i)
+        s += (i ? ", " : "") + std::string(v.aliases[i]);
+      s += ")";
+    }
+  }
+  return s;
+}
+
+namespace {
+
+// The oracle as a backend: every variant, float64 loops, single thread.
+class ReferenceBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "reference"; }
+  std::string device() const override { return "CPU, float64 reference loops (1 thread)"; }
+  Support supports(const AttentionProblem&) const override { return Support::yes(); }
+  RunResult run(const AttentionProblem& problem, const Inputs& inputs, const Probes& probes,
+                const CancelToken& cancel) override {
+    check_inputs(problem, inputs);
+    const auto t0 = std::chrono::steady_clock::now();
+    RunResult r = variant_info(problem.variant).reference(problem, inputs, cancel);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!probes.selection) r.selection.reset();
+    const Cost c = cost_of(problem);
+    r.counters = {c.flops, c.bytes, c.visible_pairs};
+    r.backend = std::string(name());
+    return r;
+  }
+};
+
+std::vector<BackendInfo>& backend_table() {
+  static std::vector<BackendInfo> table = {
+      {"reference", "float64 reference loops: the oracle every fast path is tested against",
+       [] { return Support::yes(); },
+       [] { return std::unique_ptr<Backend>(new ReferenceBackend); }},
+  };
+  return table;
+}
+
+std::mutex& backend_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+const std::vector<BackendInfo>& backends() {
+  std::lock_guard lock(backend_mutex());
+  return backend_table();
+}
+
+void register_backend(BackendInfo info) {
+  std::lock_guard lock(backend_mutex());
+  for (const BackendInfo& b : backend_table()) {
+    if (b.name == info.name) return;
+  }
+  backend_table().push_back(std::move(info));
+}
+
+const BackendInfo* find_backend(std::string_view name) {
+  for (const BackendInfo& b : backends()) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Backend> make_backend(std::string_view name) {
+  const BackendInfo* info = find_backend(name);
+  if (!info) {
+    std::string names;
+    for (const BackendInfo& b : backends())
+      names += (names.empty() ? "" : ", ") + std::string(b.name);
+    throw Error("unknown backend '" + std::string(name) + "' (this build has: " + names + ")");
+  }
+  if (Support s = info->available(); !s.ok) {
+    throw Error("backend '" + std::string(name) + "' is not available: " + s.why_not);
+  }
+  return info->make();
+}
+
+}  // namespace attnscope

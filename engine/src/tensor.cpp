@@ -1,0 +1,77 @@
+// Host tensor storage and the small helpers around it.
+#include "attnscope/tensor.hpp"
+
+#include <cmath>
+#include <new>
+
+#include "attnscope/error.hpp"
+#include "attnscope/inputs.hpp"
+
+namespace attnscope {
+
+int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) {
+    throw Error(std::string(what) + " is too large (overflows 64-bit size arithmetic)");
+  }
+  return r;
+}
+
+std::string shape_str(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw Error("tensor shape " + shape_str(shape) + " has a negative dimension");
+    n = checked_mul(n, d, ("tensor of shape " + shape_str(shape)).c_str());
+  }
+  return n;
+}
+
+template <class T>
+BasicTensor<T>::BasicTensor(Shape shape, T fill) : shape_(std::move(shape)) {
+  const int64_t n = shape_numel(shape_);
+  checked_mul(n, static_cast<int64_t>(sizeof(T)), ("tensor of shape " + shape_str(shape_)).c_str());
+  try {
+    data_.assign(static_cast<size_t>(n), fill);
+  } catch (const std::bad_alloc&) {
+    throw Error("cannot allocate a tensor of shape " + shape_str(shape_) + " (" +
+                std::to_string(n * static_cast<int64_t>(sizeof(T)) >> 20) + " MiB): out of memory");
+  } catch (const std::length_error&) {
+    throw Error("tensor of shape " + shape_str(shape_) + " is too large to allocate");
+  }
+}
+
+template <class T>
+void BasicTensor<T>::reshape(Shape shape) {
+  if (shape_numel(shape) != numel()) {
+    throw Error("cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
+  }
+  shape_ = std::move(shape);
+}
+
+template class BasicTensor<float>;
+template class BasicTensor<int32_t>;
+
+int64_t first_non_finite(const Tensor& t) {
+  const float* p = t.data();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+
+const Tensor& Inputs::at(std::string_view name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw Error("missing input tensor '" + std::string(name) + "'");
+  return it->second;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# attnscope's one entry point on a fresh Debian 12 machine: installs what is missing (Debian
+# packages only), configures, builds, then launches the app (default) or runs the whole test suite.
+#   ./setup.sh            install + build + launch attnscope
+#   ./setup.sh test       install + build + run every test (what CI runs)
+#   ./setup.sh build      install + build only
+#   ./setup.sh deps       install missing packages only
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-launch}
+
+packages=(cmake ninja-build g++ git pkg-config
+          libeigen3-dev nlohmann-json3-dev libcli11-dev
+          libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+          qt6-base-dev qt6-charts-dev qt6-svg-dev libgl-dev libxkbcommon-dev)
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  cmake --preset release
+  cmake --build --preset release -j "$(nproc)"
+}
+
+case "$mode" in
+  deps) install_missing ;;
+  build) install_missing; build ;;
+  test)
+    install_missing
+    build
+    ctest --preset release -j "$(nproc)"
+    ;;
+  launch)
+    install_missing
+    build
+    if [ -x build/release/app/gui/attnscope ]; then
+      exec build/release/app/gui/attnscope
+    fi
+    # Until the GUI lands: a guided CLI tour of what the engine computes.
+    cli=build/release/app/cli/attnscope-cli
+    "$cli" info
+    for args in "--variant dense --causal --heads 8 --kv-heads 2 --pattern local" \
+                "--variant swa --window 64 --sinks 4 --pattern sinks" \
+                "--variant mla --causal --absorbed --heads 16" \
+                "--variant moba --seq-len 1024 --block-size 64 --top-k 3 --pattern needle" \
+                "--variant gated_delta --seq-len 512 --qk-l2norm"; do
+      echo; echo "\$ attnscope-cli run $args"
+      "$cli" run $args
+    done
+    ;;
+  *) echo "usage: $0 [launch|test|build|deps]" >&2; exit 2 ;;
+esac

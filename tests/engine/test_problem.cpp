@@ -1,0 +1,133 @@
+// AttentionProblem::validate(): every invalid combination gets a specific message, valid ones pass.
+// The messages are what CLI and GUI users read, so the tests check their key words.
+#include <gtest/gtest.h>
+
+#include "attnscope/error.hpp"
+#include "attnscope/mask.hpp"
+#include "attnscope/problem.hpp"
+#include "attnscope/registry.hpp"
+
+using namespace attnscope;
+
+namespace {
+
+std::string why(const AttentionProblem& p) {
+  return p.validate().value_or("<valid>");
+}
+
+}  // namespace
+
+TEST(Problem, DefaultsOfEveryVariantAreValid) {
+  for (const VariantInfo& v : variants()) {
+    const AttentionProblem p = AttentionProblem::defaults(v.id);
+    EXPECT_EQ(p.validate(), std::nullopt) << v.name << ": " << why(p);
+    EXPECT_EQ(p.causal, v.causal_only) << v.name;
+  }
+}
+
+TEST(Problem, SharedShapeRules) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+  p.shape.heads = 8;
+  p.shape.kv_heads = 3;
+  EXPECT_NE(why(p).find("divisible by kv_heads"), std::string::npos) << why(p);
+  p.shape.kv_heads = 0;
+  EXPECT_NE(why(p).find("kv_heads must be at least 1"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::dense);
+  p.shape.q_len = -5;
+  EXPECT_NE(why(p).find("q_len"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::dense);
+  p.scale = -1.0;
+  EXPECT_NE(why(p).find("scale"), std::string::npos) << why(p);
+  p.scale = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(why(p).find("scale"), std::string::npos) << why(p);
+}
+
+TEST(Problem, VariantRules) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::swa);
+  p.swa.window = 0;
+  EXPECT_NE(why(p).find("window must be at least 1"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::moba);
+  p.moba.top_k = 0;
+  EXPECT_NE(why(p).find("top_k"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::moba);
+  p.moba.block_size = 0;
+  EXPECT_NE(why(p).find("block_size"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::moba);
+  p.causal = false;
+  EXPECT_NE(why(p).find("only for causal"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::mla);
+  p.shape.kv_heads = 8;
+  EXPECT_NE(why(p).find("kv_heads must be 1"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::mla);
+  p.shape.head_dim = 64;
+  EXPECT_NE(why(p).find("nope_dim + rope_dim"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::gated_delta);
+  p.shape.kv_len = p.shape.q_len + 1;
+  EXPECT_NE(why(p).find("q_len must equal kv_len"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::gated_delta);
+  p.gdn.chunk_size = 0;
+  EXPECT_NE(why(p).find("chunk_size"), std::string::npos) << why(p);
+}
+
+TEST(Problem, SizesThatOverflowOrDoNotFitAreRejected) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+  p.shape.q_len = int64_t{1} << 40;
+  p.shape.kv_len = int64_t{1} << 40;
+  p.shape.head_dim = int64_t{1} << 30;
+  EXPECT_NE(why(p).find("too large"), std::string::npos) << why(p);
+  p = AttentionProblem::defaults(VariantId::dense);
+  p.shape.q_len = p.shape.kv_len = int64_t{1} << 28;  // 8 heads x 256M x 64 x 4 B = 512 GiB
+  EXPECT_NE(why(p).find("memory"), std::string::npos) << why(p);
+  EXPECT_THROW(p.check(), Error);
+}
+
+TEST(Problem, CausalIsBottomRightAligned) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+  p.causal = true;
+  p.shape.q_len = 2;
+  p.shape.kv_len = 5;
+  const KeyMask m = KeyMask::of(p);
+  // Row 0 sits at key position 3, row 1 at 4 (the last key).
+  EXPECT_TRUE(m.visible(0, 3));
+  EXPECT_FALSE(m.visible(0, 4));
+  EXPECT_TRUE(m.visible(1, 4));
+  EXPECT_EQ(m.count(0), 4);
+  EXPECT_EQ(m.count(1), 5);
+}
+
+TEST(Problem, WindowCountsItselfAndSinksStayVisible) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::swa);
+  p.shape.q_len = p.shape.kv_len = 10;
+  p.swa.window = 1;
+  KeyMask m = KeyMask::of(p);
+  for (int64_t i = 0; i < 10; ++i) {
+    for (int64_t j = 0; j < 10; ++j) EXPECT_EQ(m.visible(i, j), i == j) << i << "," << j;
+    EXPECT_EQ(m.count(i), 1);
+  }
+  p.swa.window = 3;
+  p.swa.sinks = 2;
+  m = KeyMask::of(p);
+  EXPECT_TRUE(m.visible(9, 7));
+  EXPECT_FALSE(m.visible(9, 6));
+  EXPECT_TRUE(m.visible(9, 1));   // sink
+  EXPECT_TRUE(m.visible(9, 0));   // sink
+  EXPECT_FALSE(m.visible(0, 1));  // a sink in the future stays invisible
+  EXPECT_EQ(m.count(9), 5);
+  EXPECT_EQ(m.count(0), 1);
+  EXPECT_EQ(m.count(3), 4);  // window keys 1..3 plus sink 0 (sink 1 is in the window)
+}
+
+TEST(Registry, NamesAliasesAndBackends) {
+  EXPECT_EQ(find_variant("mha")->id, VariantId::dense);
+  EXPECT_EQ(find_variant("gqa")->id, VariantId::dense);
+  EXPECT_EQ(find_variant("mqa")->id, VariantId::dense);
+  EXPECT_EQ(find_variant("gated_delta")->id, VariantId::gated_delta);
+  EXPECT_EQ(find_variant("nonsense"), nullptr);
+  EXPECT_NE(find_backend("reference"), nullptr);
+  try {
+    make_backend("warp-drive");
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("reference"), std::string::npos) << e.what();
+  }
+}
