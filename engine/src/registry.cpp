@@ -7,6 +7,7 @@
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
+#include "cpu/cpu_backend.hpp"
 #include "reference/reference.hpp"
 #include "variants/variants.hpp"
 
@@ -120,6 +121,7 @@ class ReferenceBackend final : public Backend {
 
 std::vector<BackendInfo>& backend_table() {
   static std::vector<BackendInfo> table = {
+      cpu::backend_info(),
       {"reference", "float64 reference loops: the oracle every fast path is tested against",
        [] { return Support::yes(); },
        [] { return std::unique_ptr<Backend>(new ReferenceBackend); }},

@@ -1,6 +1,5 @@
-// Seeded synthetic workloads: inputs for every variant with a planted, known structure (local band,
-// induction stripes, attention sinks, a needle), so the views show something real and tests can
-// check it.
+// Seeded synthetic workloads: every variant's inputs with a planted structure (local band,
+// induction stripes, sinks, a needle), so the views show something real and tests can check it.
 #include "attnscope/workload.hpp"
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "attnscope/error.hpp"
@@ -287,12 +287,19 @@ std::vector<double> unit_vector(Normal& rng, int64_t d) {
 void make_local(Ctx& c, const Calib& k, Normal& rng, double peak) {
   const int64_t pairs = k.d / 2;
   if (pairs == 0) return;
-  // A Gaussian spread of frequencies makes sum_m cos(w_m (p - j)) ~ exp(-(p-j)^2 / 2w^2): a band of
-  // width w, which varies per head so the map shows sharp and broad heads.
+  // Cauchy-distributed frequencies make sum_m cos(w_m (p - j)) ~ M exp(-|p - j| / width) (the
+  // Cauchy characteristic function): a band with a sharp peak on the diagonal, so the argmax stays
+  // there even in broad heads. Stratified draws keep the few pairs of a small head close to that
+  // mean. The width varies per head, so the map shows sharp and broad heads side by side.
   const double w_max = std::max(8.0, static_cast<double>(k.kv_len) / 32.0);
   const double width = det_exp(det_log(2.0) + rng.uniform() * (det_log(w_max) - det_log(2.0)));
   for (int64_t m = 0; m < pairs; ++m) {
-    c.freq.push_back(std::fabs(rng()) / width);
+    const double u = (static_cast<double>(m) + rng.uniform()) / static_cast<double>(pairs);
+    double s = 0, co = 0;
+    det_sincos(0.5 * kPi * u, s, co);  // |Cauchy| = tan(pi u / 2)
+    double w = s / std::max(co, 1e-300) / width;
+    w -= 2.0 * kPi * std::floor(w / (2.0 * kPi));  // positions are integers: only w mod 2 pi counts
+    c.freq.push_back(w);
     c.phase.push_back(2.0 * kPi * rng.uniform());
   }
   c.local_amp = std::sqrt(peak / (k.scale * static_cast<double>(pairs)));

@@ -131,8 +131,12 @@ std::vector<VariantCase> dense_cases() {
     p.scale = 1.7;
     add(c, p);
   }
+  // Head dims fast kernels specialize on, across a 128-key tile boundary.
+  add(c, make_problem(D, 1, 4, 2, 130, 130, 64, 64, true));
+  add(c, make_problem(D, 1, 4, 1, 130, 130, 128, 128, false));
+  add(c, make_problem(D, 1, 4, 4, 1, 257, 128, 128, true));
   Rng rng(0xD1);
-  for (int r = 0; r < 8; ++r) {
+  for (int r = 0; r < 20; ++r) {
     const int64_t h = pick(rng, {1, 2, 4, 6, 8});
     auto p = make_problem(D, between(rng, 1, 2), h, random_kv_heads(rng, h), between(rng, 1, 70),
                           between(rng, 1, 70), pick(rng, {4, 8, 16, 24, 32}),
@@ -172,8 +176,9 @@ std::vector<VariantCase> swa_cases() {
     p.shape.batch = 2;
     add(c, p);
   }
+  add(c, swa(4, 2, 200, 200, 64, 64, 64, 4));
   Rng rng(0x5A);
-  for (int r = 0; r < 6; ++r) {
+  for (int r = 0; r < 16; ++r) {
     const int64_t h = pick(rng, {1, 2, 4, 6, 8});
     const int64_t lk = between(rng, 1, 80);
     auto p = swa(h, random_kv_heads(rng, h), between(rng, 1, lk), lk, pick(rng, {8, 16, 32}),
@@ -208,8 +213,12 @@ std::vector<VariantCase> mla_cases() {
     p.shape.batch = 2;
     add(c, p);
   }
+  // DeepSeek-V3's per-head dims (Dc 512, Dn 128, Dr 64, Dv 128) with few heads.
+  add(c, mla(4, 1, 70, true, true, 512, 128, 64, 128));
+  add(c, mla(4, 1, 70, true, false, 512, 128, 64, 128));
+  add(c, mla(2, 20, 70, true, true, 512, 128, 64, 128));
   Rng rng(0x3A);
-  for (int r = 0; r < 4; ++r) {
+  for (int r = 0; r < 10; ++r) {
     auto p = mla(pick(rng, {1, 2, 4, 8}), between(rng, 1, 60), between(rng, 1, 60),
                  rng.uniform() < 0.5, rng.uniform() < 0.5, pick(rng, {8, 24, 32}),
                  pick(rng, {8, 16}), pick(rng, {4, 8}), pick(rng, {8, 12, 16}));
@@ -247,8 +256,11 @@ std::vector<VariantCase> moba_cases() {
     p.shape.batch = 2;
     add(c, p);
   }
+  add(c, moba(8, 2, 50, 37, 8, 3));  // Lq > Lk: rows before the first key select nothing (-1)
+  add(c, moba(4, 2, 200, 200, 64, 2, 64, 64));
+  add(c, moba(4, 1, 1, 200, 64, 3, 128, 128));
   Rng rng(0x30);
-  for (int r = 0; r < 6; ++r) {
+  for (int r = 0; r < 16; ++r) {
     const int64_t h = pick(rng, {1, 2, 4, 6, 8});
     const int64_t lk = between(rng, 1, 100);
     auto p = moba(h, random_kv_heads(rng, h), between(rng, 1, lk), lk, pick(rng, {4, 8, 16}),
@@ -273,8 +285,8 @@ std::vector<VariantCase> gdn_cases() {
   for (int64_t len : {1, 63, 64, 65, 150}) {
     for (auto [recurrent, chunk] : {std::pair{true, int64_t{64}}, std::pair{false, int64_t{64}},
                                     std::pair{false, int64_t{16}}}) {
-      add(c, gdn(1, 2, len, 16, 24, recurrent, chunk, false), false);
-      add(c, gdn(1, 2, len, 16, 24, recurrent, chunk, true), true);
+      for (bool l2 : {false, true})
+        for (bool init : {false, true}) add(c, gdn(1, 2, len, 16, 24, recurrent, chunk, l2), init);
     }
   }
   add(c, gdn(2, 2, 65, 16, 24, false, 64, true), false);
@@ -286,8 +298,10 @@ std::vector<VariantCase> gdn_cases() {
     p.scale = 0.7;
     add(c, p, true);
   }
+  add(c, gdn(1, 2, 130, 64, 64, false, 64, true), true);
+  add(c, gdn(1, 2, 130, 128, 128, false, 64, true), false);
   Rng rng(0x6D);
-  for (int r = 0; r < 4; ++r) {
+  for (int r = 0; r < 10; ++r) {
     add(c,
         gdn(between(rng, 1, 2), pick(rng, {1, 2, 3}), between(rng, 1, 140), pick(rng, {8, 16, 32}),
             pick(rng, {8, 16, 24}), rng.uniform() < 0.3, pick(rng, {16, 32, 64}),

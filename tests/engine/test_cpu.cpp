@@ -1,0 +1,163 @@
+// The fast CPU backend beyond the oracle sweep (test_variants.cpp covers it there): both MLA forms
+// forced, results independent of the thread count, long-context memory bounds, and cancellation.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <cmath>
+#include <thread>
+
+#include "attnscope/cpu_backend.hpp"
+#include "attnscope/error.hpp"
+#include "attnscope/registry.hpp"
+#include "attnscope/workload.hpp"
+
+using namespace attnscope;
+
+namespace {
+
+void expect_close(const Tensor& got, const Tensor& want, const char* what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const float g = got.data()[i], w = want.data()[i];
+    if (std::isinf(w)) {
+      ASSERT_EQ(g, w) << what << " at " << i;
+      continue;
+    }
+    ASSERT_LE(std::fabs(g - w), 1e-5 * (1 + std::fabs(w)))
+        << what << " at " << i << ": " << g << " vs " << w;
+  }
+}
+
+void expect_identical(const Tensor& a, const Tensor& b, const char* what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    ASSERT_TRUE(a.data()[i] == b.data()[i] || (std::isnan(a.data()[i]) && std::isnan(b.data()[i])))
+        << what << " differs at " << i;
+  }
+}
+
+AttentionProblem small(VariantId id) {
+  AttentionProblem p = AttentionProblem::defaults(id);
+  p.shape = {2, 8, 2, 300, 300, 32, 24};
+  switch (id) {
+    case VariantId::mla:
+      p.shape.kv_heads = 1;
+      p.mla = {48, 8, 24, false};
+      p.shape.head_dim = 32;
+      p.causal = true;
+      break;
+    case VariantId::swa:
+      p.swa = {37, 3};
+      break;
+    case VariantId::moba:
+      p.moba = {16, 3};
+      break;
+    case VariantId::gated_delta:
+      p.shape.kv_heads = 8;
+      p.gdn.qk_l2norm = true;
+      break;
+    case VariantId::dense:
+      p.causal = true;
+      break;
+  }
+  return p;
+}
+
+long peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024;
+}
+
+}  // namespace
+
+TEST(CpuBackend, BothMlaFormsMatchTheReference) {
+  for (bool decode : {false, true}) {
+    AttentionProblem p = small(VariantId::mla);
+    if (decode) p.shape.q_len = 2;
+    const Inputs in = make_inputs(p, "local", 4);
+    const RunResult want = make_backend("reference")->run(p, in, {}, {});
+    for (auto form : {CpuOptions::MlaForm::naive, CpuOptions::MlaForm::absorbed,
+                      CpuOptions::MlaForm::automatic}) {
+      CpuOptions o;
+      o.mla_form = form;
+      const RunResult got = make_cpu_backend(o)->run(p, in, {}, {});
+      SCOPED_TRACE(int(form));
+      expect_close(got.o, want.o, "o");
+      expect_close(got.lse, want.lse, "lse");
+    }
+  }
+}
+
+TEST(CpuBackend, ResultsDoNotDependOnTheThreadCount) {
+  // Every task writes its own slice and key splits depend on the shape only, so 1, 2 and 3
+  // threads give bit-identical outputs.
+  for (const VariantInfo& v : variants()) {
+    SCOPED_TRACE(std::string(v.name));
+    for (int64_t q_len : {int64_t{300}, int64_t{1}}) {
+      AttentionProblem p = small(v.id);
+      if (v.id != VariantId::gated_delta) p.shape.q_len = q_len;
+      if (v.id == VariantId::gated_delta && q_len == 1) continue;
+      p.shape.kv_len = v.id == VariantId::gated_delta ? p.shape.q_len : 4000;
+      const Inputs in = make_inputs(p, "needle", 9);
+      CpuOptions one;
+      one.threads = 1;
+      const RunResult base = make_cpu_backend(one)->run(p, in, {}, {});
+      for (int threads : {2, 3}) {
+        CpuOptions o;
+        o.threads = threads;
+        const RunResult r = make_cpu_backend(o)->run(p, in, {}, {});
+        expect_identical(r.o, base.o, "o");
+        expect_identical(r.lse, base.lse, "lse");
+        if (base.selection) {
+          ASSERT_TRUE(r.selection);
+          for (int64_t i = 0; i < base.selection->numel(); ++i) {
+            ASSERT_EQ(r.selection->data()[i], base.selection->data()[i]);
+          }
+        }
+        if (base.final_state) expect_identical(*r.final_state, *base.final_state, "final_state");
+      }
+    }
+  }
+}
+
+TEST(CpuBackend, LongContextsStayWithinTheirMemoryBound) {
+  // 128K tokens of sliding-window attention (the same tiled kernel as causal dense, which would
+  // take minutes here), and a 32K causal dense prefill: the L x L matrix (64 GiB and 4 GiB) is
+  // never held. Extra memory beyond inputs and outputs must stay a few hundred MiB at most.
+  struct Case {
+    VariantId id;
+    int64_t L, H, D;
+  };
+  for (const Case c :
+       {Case{VariantId::swa, 131072, 8, 128}, Case{VariantId::dense, 32768, 1, 64}}) {
+    AttentionProblem p = AttentionProblem::defaults(c.id);
+    p.causal = true;
+    p.shape = {1, c.H, c.H, c.L, c.L, c.D, c.D};
+    p.swa = {256, 4};
+    const Inputs in = make_inputs(p, "random", 1);
+    const long before = peak_rss_mb();
+    const RunResult r = make_backend("cpu")->run(p, in, {}, {});
+    const long tensors_mb = (r.o.bytes() + r.lse.bytes()) >> 20;
+    const long extra = peak_rss_mb() - before - tensors_mb;
+    EXPECT_LT(extra, 400) << p.describe() << ": " << extra << " MiB beyond inputs and outputs";
+    for (int64_t i = 0; i < r.lse.numel(); i += 997) EXPECT_TRUE(std::isfinite(r.lse.data()[i]));
+  }
+}
+
+TEST(CpuBackend, LongRunsCanBeCancelled) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+  p.causal = false;
+  p.shape = {1, 8, 8, 8192, 8192, 128, 128};  // several seconds of work
+  const Inputs in = make_inputs(p, "random", 2);
+  CancelToken cancel;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cancel.cancel();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(make_backend("cpu")->run(p, in, {}, cancel), Cancelled);
+  stopper.join();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(s, 5.0) << "cancellation took too long";
+}
