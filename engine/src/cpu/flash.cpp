@@ -22,9 +22,12 @@ constexpr int64_t kMinTasks = 64;  // below this, split the key range (decode, f
 constexpr int64_t kMinSplitKeys = 512;
 
 // Per-thread scratch, grown on demand and reused across calls (no per-call big allocations).
+// 64-byte aligned so that Eigen's vectorized reductions peel the same way in every thread:
+// that keeps results bit-identical whatever the thread count.
+using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
 struct Scratch {
-  std::vector<float> q, s, o, m, l, alpha;
-  static float* grow(std::vector<float>& v, int64_t n) {
+  AlignedVector q, s, o, m, l, alpha;
+  static float* grow(AlignedVector& v, int64_t n) {
     if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
     return v.data();
   }
