@@ -17,4 +17,7 @@ struct CpuOptions {
 
 std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& options = {});
 
+// Threads a CPU run uses by default: ATTNSCOPE_THREADS, else the hardware concurrency.
+int cpu_default_threads();
+
 }  // namespace attnscope
