@@ -1,7 +1,9 @@
 // Host tensor storage and the small helpers around it.
 #include "attnscope/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <new>
 
 #include "attnscope/error.hpp"
@@ -61,10 +63,22 @@ template class BasicTensor<float>;
 template class BasicTensor<int32_t>;
 
 int64_t first_non_finite(const Tensor& t) {
+  if (t.finite_ == Tensor::Finite::yes) return -1;
   const float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    if (!std::isfinite(p[i])) return i;
+  const int64_t n = t.numel();
+  // Branch-free blocks (vectorizable); the exact index is found only in a block that has one.
+  constexpr int64_t kBlock = 4096;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = std::min(n, b0 + kBlock);
+    bool bad = false;
+    for (int64_t i = b0; i < b1; ++i)
+      bad |= !(std::fabs(p[i]) <= std::numeric_limits<float>::max());
+    if (!bad) continue;
+    for (int64_t i = b0; i < b1; ++i) {
+      if (!std::isfinite(p[i])) return i;
+    }
   }
+  t.finite_ = Tensor::Finite::yes;
   return -1;
 }
 

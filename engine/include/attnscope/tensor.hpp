@@ -17,6 +17,10 @@ std::string shape_str(const Shape& shape);  // "[2, 8, 128, 64]"
 int64_t shape_numel(const Shape& shape);
 
 template <class T>
+class BasicTensor;
+int64_t first_non_finite(const BasicTensor<float>& t);
+
+template <class T>
 class BasicTensor {
  public:
   using value_type = T;
@@ -31,13 +35,23 @@ class BasicTensor {
   bool empty() const { return shape_.empty() && data_.empty(); }
   int64_t bytes() const { return numel() * static_cast<int64_t>(sizeof(T)); }
 
-  T* data() { return data_.data(); }
+  // Mutable access forgets the cached finiteness verdict (see first_non_finite).
+  T* data() {
+    finite_ = Finite::unknown;
+    return data_.data();
+  }
   const T* data() const { return data_.data(); }
-  std::span<T> span() { return data_; }
+  std::span<T> span() {
+    finite_ = Finite::unknown;
+    return data_;
+  }
   std::span<const T> span() const { return data_; }
 
   // Element access by full index; bounds are the caller's business (hot loops use data()).
-  T& at(std::initializer_list<int64_t> idx) { return data_[static_cast<size_t>(offset(idx))]; }
+  T& at(std::initializer_list<int64_t> idx) {
+    finite_ = Finite::unknown;
+    return data_[static_cast<size_t>(offset(idx))];
+  }
   const T& at(std::initializer_list<int64_t> idx) const {
     return data_[static_cast<size_t>(offset(idx))];
   }
@@ -54,6 +68,12 @@ class BasicTensor {
   }
   Shape shape_;
   std::vector<T> data_;
+  // Every run checks its inputs for NaN/Inf; caching the verdict keeps repeated runs on the same
+  // tensors (benchmarks, the GUI's re-runs, decode loops) from paying a full memory pass each time.
+  // A pointer kept from data() and written later bypasses this; engine code never does that.
+  enum class Finite : int8_t { unknown, yes };
+  mutable Finite finite_ = Finite::unknown;
+  friend int64_t first_non_finite(const BasicTensor<float>& t);
 };
 
 using Tensor = BasicTensor<float>;
@@ -62,7 +82,7 @@ using IndexTensor = BasicTensor<int32_t>;
 extern template class BasicTensor<float>;
 extern template class BasicTensor<int32_t>;
 
-// Index of the first NaN/Inf element, or -1 when all are finite.
+// Index of the first NaN/Inf element, or -1 when all are finite (cached until mutable access).
 int64_t first_non_finite(const Tensor& t);
 
 }  // namespace attnscope

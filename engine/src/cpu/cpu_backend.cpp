@@ -100,6 +100,8 @@ std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& options) {
   return std::make_unique<cpu::CpuBackend>(options);
 }
 
-int cpu_default_threads() { return cpu::default_threads(); }
+int cpu_default_threads() {
+  return cpu::default_threads();
+}
 
 }  // namespace attnscope

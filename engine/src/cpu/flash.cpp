@@ -20,6 +20,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kKeyTile = 256;  // keys per tile: the S tile (<= 256 x 256 floats) fits L2
 constexpr int64_t kMinTasks = 64;  // below this, split the key range (decode, few heads)
 constexpr int64_t kMinSplitKeys = 512;
+constexpr int64_t kFewRows = 16;  // at most this many stacked rows: unpacked products
 
 // Per-thread scratch, grown on demand and reused across calls (no per-call big allocations).
 // 64-byte aligned so that Eigen's vectorized reductions peel the same way in every thread:
@@ -56,7 +57,7 @@ Plan make_plan(const FlashArgs& a) {
   Plan p;
   p.G = a.H / a.Hkv;
   // About 256 stacked query rows per task: big enough GEMMs, small enough tiles.
-  p.rows_per_head = std::clamp<int64_t>(256 / p.G, 16, 128);
+  p.rows_per_head = std::clamp<int64_t>(256 / p.G, 16, 256);
   p.rows_per_head = std::min(p.rows_per_head, a.Lq);
   p.q_blocks = (a.Lq + p.rows_per_head - 1) / p.rows_per_head;
   const int64_t base = a.B * a.Hkv * p.q_blocks;
@@ -101,7 +102,17 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
   auto tile = [&](int64_t j0, int64_t j1) {
     const int64_t n = j1 - j0;
     Eigen::Map<MatrixR> S(sbuf, R, n);
-    S.noalias() = Q * view(kb + j0 * k_ld, n, a.Dk, k_ld).transpose();
+    // Few rows (decode): a packed GEMM would copy the whole K/V tile to compute a handful of
+    // rows, so stream the tile once with row dots and row axpys instead.
+    const bool few_rows = R <= kFewRows;
+    if (few_rows) {
+      for (int64_t c = 0; c < n; ++c) {  // each key row loaded once, dotted with every query row
+        const Eigen::Map<const Eigen::RowVectorXf> kj(kb + (j0 + c) * k_ld, a.Dk);
+        for (int64_t r = 0; r < R; ++r) S(r, c) = Q.row(r).dot(kj);
+      }
+    } else {
+      S.noalias() = Q * view(kb + j0 * k_ld, n, a.Dk, k_ld).transpose();
+    }
     const bool full =
         !mask.causal ||
         (j1 - 1 <= p_lo && (mask.window <= 0 || j0 > p_hi - mask.window || j1 <= mask.sinks));
@@ -128,7 +139,14 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     }
     l = l.cwiseProduct(alpha) + S.rowwise().sum();
     O = alpha.asDiagonal() * O;
-    O.noalias() += S * view(vb + j0 * v_ld, n, a.Dv, v_ld);
+    if (few_rows) {
+      for (int64_t c = 0; c < n; ++c) {  // each value row loaded once, axpy into every output row
+        const Eigen::Map<const Eigen::RowVectorXf> vj(vb + (j0 + c) * v_ld, a.Dv);
+        for (int64_t r = 0; r < R; ++r) O.row(r).noalias() += S(r, c) * vj;
+      }
+    } else {
+      O.noalias() += S * view(vb + j0 * v_ld, n, a.Dv, v_ld);
+    }
   };
 
   const KeyRanges kr = key_ranges(mask, i0, i1, a.Lk);

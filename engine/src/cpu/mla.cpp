@@ -10,6 +10,14 @@
 namespace attnscope::cpu {
 namespace {
 
+// The counters describe the form that ran, not the one the problem names.
+void count(RunResult& r, const AttentionProblem& p, bool absorbed) {
+  AttentionProblem ran = p;
+  ran.mla.absorbed = absorbed;
+  const Cost cost = cost_of(ran);
+  r.counters = {cost.flops, cost.bytes, cost.visible_pairs};
+}
+
 bool use_absorbed(const Context& c) {
   switch (c.options.mla_form) {
     case CpuOptions::MlaForm::naive:
@@ -49,7 +57,9 @@ RunResult run_mla(const Context& c) {
   a.threads = c.threads;
   a.lse = r.lse.data();
 
-  if (use_absorbed(c)) {
+  const bool absorbed = use_absorbed(c);
+  count(r, p, absorbed);
+  if (absorbed) {
     const int64_t Dl = Dc + Dr;    // latent key width: 576 for DeepSeek-V3
     Tensor q_abs({B, H, Lq, Dl});  // [q̃ | q_rope]
     Tensor kv({B, 1, Lk, Dl});     // [c_kv | k_rope]; its first Dc columns double as V

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Side-by-side CPU comparison: attnscope's cpu backend and the PyTorch peer, alternating rounds
+# (A B A B ...) so drift hits both; every peer at its best (BENCHMARKING.md). Needs python3-torch
+# and libtcmalloc-minimal4 for the peer. Usage: bench/run_cpu_compare.sh [ROUNDS] [FILTER_REGEX]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+filter=${2:-'dense/Hkv(8|2)/D128/(full|causal)/L(1024|4096)/|decode/.*|gdn/.*|moba/B64/k4/D128/L8192/'}
+bin=build/release/bench/attnscope_cpu_bench
+[ -x "$bin" ] || { cmake --preset release >/dev/null && cmake --build --preset release --target attnscope_cpu_bench; }
+out=build/bench-$(date +%Y%m%d-%H%M%S); mkdir -p "$out"
+threads=2
+py=${PYTHON:-/usr/bin/python3}  # Debian's python, where python3-torch lives
+export OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4 ATTNSCOPE_THREADS=$threads
+# AVX-512 OpenBLAS kernels for the SGEMM roofline and the peer, where the CPU has them.
+grep -qw avx512f /proc/cpuinfo && export OPENBLAS_CORETYPE=SkylakeX
+cases=$("$bin" --benchmark_list_tests --no-roofline --benchmark_filter="$filter" | tr '\n' ' ')
+tcmalloc=$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)
+for r in $(seq 1 "$rounds"); do
+  roof=--no-roofline; [ "$r" = 1 ] && roof=
+  "$bin" $roof --threads=$threads --benchmark_filter="$filter" --benchmark_min_time=0.3 \
+    --benchmark_out="$out/ours-$r.json" --benchmark_out_format=json >/dev/null
+  if "$py" -c "import torch" 2>/dev/null; then
+    LD_PRELOAD=$tcmalloc "$py" bench/peers/torch_cpu.py --threads $threads --reps 3 \
+      --out "$out/peer-$r.json" --cases $cases 2>/dev/null
+  fi
+done
+"$py" bench/compare.py "$out"/ours-*.json $(ls "$out"/peer-*.json 2>/dev/null) | tee "$out/table.md"
+echo "results: $out"
