@@ -31,6 +31,7 @@ void check_inputs(const AttentionProblem& problem, const Inputs& inputs) {
                   std::to_string(bad));
     }
   }
+  if (auto why = variant_info(problem.variant).check_values(inputs)) throw Error(*why);
 }
 
 }  // namespace attnscope

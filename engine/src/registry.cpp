@@ -13,9 +13,10 @@
 
 namespace attnscope {
 
-#define ATTNSCOPE_VARIANT_FNS(v, ref)                                         \
-  descriptor::v##_describe, descriptor::v##_validate, descriptor::v##_inputs, \
-      descriptor::v##_infer, reference::ref##_run, reference::ref##_map_tile
+#define ATTNSCOPE_VARIANT_FNS(v, ref)                                            \
+  descriptor::v##_describe, descriptor::v##_validate, descriptor::v##_inputs,    \
+      descriptor::v##_check_values, descriptor::v##_infer, reference::ref##_run, \
+      reference::ref##_map_tile
 
 const std::vector<VariantInfo>& variants() {
   static const std::vector<VariantInfo> table = {

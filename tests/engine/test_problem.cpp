@@ -6,6 +6,7 @@
 #include "attnscope/mask.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/registry.hpp"
+#include "attnscope/workload.hpp"
 
 using namespace attnscope;
 
@@ -129,5 +130,35 @@ TEST(Registry, NamesAliasesAndBackends) {
     FAIL() << "expected an Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("reference"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Problem, GatedDeltaValueRangesAreChecked) {
+  // VARIANTS.md: g is a log decay (<= 0) and beta a write strength in (0, 1). Outside those the
+  // state explodes: every backend must refuse with a message, not return a huge "answer".
+  AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
+  p.shape = {1, 2, 2, 9, 9, 4, 4};
+  const Inputs good = make_inputs(p, "random", 3);
+  for (const BackendInfo& b : backends()) {
+    if (!b.available().ok) continue;
+    auto be = b.make();
+    EXPECT_NO_THROW(be->run(p, good, {}, {})) << b.name;
+    Inputs bad_g = good;
+    bad_g.tensors.at("g").data()[5] = 0.25f;
+    try {
+      be->run(p, bad_g, {}, {});
+      ADD_FAILURE() << b.name << " accepted g > 0";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("'g' must be <= 0"), std::string::npos) << e.what();
+    }
+    Inputs bad_beta = good;
+    bad_beta.tensors.at("beta").data()[2] = 1.5f;
+    try {
+      be->run(p, bad_beta, {}, {});
+      ADD_FAILURE() << b.name << " accepted beta > 1";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("'beta' must lie in [0, 1]"), std::string::npos)
+          << e.what();
+    }
   }
 }

@@ -36,6 +36,8 @@ struct VariantInfo {
   std::optional<std::string> (*validate)(const AttentionProblem&);
   // Input tensors (names, shapes) the problem needs.
   std::vector<TensorSpec> (*inputs)(const AttentionProblem&);
+  // Value rules beyond finiteness (Gated DeltaNet: g <= 0, beta in [0, 1]); nullopt when fine.
+  std::optional<std::string> (*check_values)(const Inputs&);
   // Reads the shape (and implied params) from tensors into `problem`; throws Error if inconsistent.
   void (*infer_shape)(const Inputs&, AttentionProblem&);
   // The oracle: plain loops, float64 accumulation.

@@ -42,6 +42,27 @@ std::vector<TensorSpec> gated_delta_inputs(const AttentionProblem& p) {
            "state before the first token [B, H, Dk, Dv]"}};
 }
 
+// VARIANTS.md: g is a log decay (exp(g) <= 1) and beta a write strength in (0, 1); outside those
+// ranges the state grows without bound and the output is numerically meaningless, not an answer.
+std::optional<std::string> gated_delta_check_values(const Inputs& in) {
+  const Tensor& g = in.at("g");
+  for (int64_t i = 0; i < g.numel(); ++i) {
+    if (g.data()[i] > 0.0f) {
+      return "input tensor 'g' must be <= 0 (a log decay; exp(g) <= 1), but g[" +
+             std::to_string(i) + "] = " + std::to_string(g.data()[i]);
+    }
+  }
+  const Tensor& beta = in.at("beta");
+  for (int64_t i = 0; i < beta.numel(); ++i) {
+    const float b = beta.data()[i];
+    if (!(b >= 0.0f && b <= 1.0f)) {
+      return "input tensor 'beta' must lie in [0, 1] (a write strength), but beta[" +
+             std::to_string(i) + "] = " + std::to_string(b);
+    }
+  }
+  return std::nullopt;
+}
+
 void gated_delta_infer(const Inputs& in, AttentionProblem& p) {
   const Tensor& q = require(in, "q", 4, "[batch, heads, seq_len, head_dim]");
   const Tensor& k = require(in, "k", 4, "[batch, heads, seq_len, head_dim]");

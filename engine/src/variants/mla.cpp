@@ -46,6 +46,10 @@ std::vector<TensorSpec> mla_inputs(const AttentionProblem& p) {
       {"w_uv", {s.heads, s.v_head_dim, m.kv_lora_rank}, false, "value up-projection [H, Dv, Dc]"}};
 }
 
+std::optional<std::string> mla_check_values(const Inputs&) {
+  return std::nullopt;
+}
+
 void mla_infer(const Inputs& in, AttentionProblem& p) {
   const Tensor& q = require(in, "q", 4, "[batch, heads, q_len, nope_dim + rope_dim]");
   const Tensor& c = require(in, "c_kv", 3, "[batch, kv_len, kv_lora_rank]");

@@ -99,4 +99,15 @@ void moba_infer(const Inputs& in, AttentionProblem& p) {
   qkv_infer(in, p);
 }
 
+// q, k and v carry no value rules beyond finiteness.
+std::optional<std::string> dense_check_values(const Inputs&) {
+  return std::nullopt;
+}
+std::optional<std::string> swa_check_values(const Inputs&) {
+  return std::nullopt;
+}
+std::optional<std::string> moba_check_values(const Inputs&) {
+  return std::nullopt;
+}
+
 }  // namespace attnscope::descriptor

@@ -20,6 +20,7 @@ void require_dim(const Tensor& t, const char* name, int axis, int64_t expected, 
   std::string v##_describe(const AttentionProblem&);                \
   std::optional<std::string> v##_validate(const AttentionProblem&); \
   std::vector<TensorSpec> v##_inputs(const AttentionProblem&);      \
+  std::optional<std::string> v##_check_values(const Inputs&);       \
   void v##_infer(const Inputs&, AttentionProblem&);
 
 ATTNSCOPE_DECLARE_VARIANT(dense)

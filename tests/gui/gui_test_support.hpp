@@ -1,0 +1,46 @@
+// Helpers shared by the GUI tests: small workloads that the reference backend answers in
+// milliseconds, a scratch directory, and waiting for the window or controller without blocking.
+#pragma once
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QSignalSpy>
+#include <QTest>
+
+#include "headless.hpp"
+#include "main_window.hpp"
+#include "workload.hpp"
+
+namespace attnscope::gui::test {
+
+inline Workload smallWorkload(VariantId id = VariantId::dense) {
+  Workload w = Workload::forVariant(id);
+  w.problem.shape.heads = 2;
+  w.problem.shape.kv_heads = id == VariantId::mla ? 1 : 2;
+  w.problem.shape.q_len = w.problem.shape.kv_len = 64;
+  w.problem.moba.block_size = 16;
+  w.problem.moba.top_k = 2;
+  w.problem.swa.window = 16;
+  w.problem.gdn.chunk_size = 16;
+  return w;
+}
+
+inline QString scratchDir() {
+  QDir().mkpath(QStringLiteral(ATTNSCOPE_TEST_TMP));
+  return QStringLiteral(ATTNSCOPE_TEST_TMP);
+}
+
+// Waits until the controller is idle; returns false on timeout.
+inline bool waitIdle(ExplorerController& c, int timeoutMs = 20000) {
+  QElapsedTimer t;
+  t.start();
+  while (t.elapsed() < timeoutMs) {
+    QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+    if (!c.busy() && !c.pending()) return true;
+    QTest::qWait(5);
+  }
+  return false;
+}
+
+}  // namespace attnscope::gui::test
