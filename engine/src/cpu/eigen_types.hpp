@@ -3,6 +3,8 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
+#include <vector>
 
 namespace attnscope::cpu {
 
@@ -18,6 +20,16 @@ inline ConstStridedMap view(const float* p, Eigen::Index rows, Eigen::Index cols
 }
 inline StridedMap view(float* p, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld) {
   return StridedMap(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+
+// Grow-only, 64-byte aligned scratch. Kernels map Eigen views onto it instead of resizing Eigen
+// matrices per task: a resize to a new size frees and reallocates, and buffers near glibc's mmap
+// threshold then cost an mmap and fresh page faults every time. The fixed alignment also keeps
+// Eigen's vectorized reductions peeling identically in every thread (bit-identical results).
+using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
+inline float* grow(AlignedVector& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  return v.data();
 }
 
 }  // namespace attnscope::cpu

@@ -23,15 +23,8 @@ constexpr int64_t kMinSplitKeys = 512;
 constexpr int64_t kFewRows = 16;  // at most this many stacked rows: unpacked products
 
 // Per-thread scratch, grown on demand and reused across calls (no per-call big allocations).
-// 64-byte aligned so that Eigen's vectorized reductions peel the same way in every thread:
-// that keeps results bit-identical whatever the thread count.
-using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
 struct Scratch {
   AlignedVector q, s, o, m, l, alpha;
-  static float* grow(AlignedVector& v, int64_t n) {
-    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-    return v.data();
-  }
 };
 thread_local Scratch tls;
 
@@ -83,19 +76,19 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
   const float* vb = a.v + (b * a.Hkv + kvh) * v_hs;
 
   // Stacked, pre-scaled queries of the group: row g * nr + (i - i0).
-  Eigen::Map<MatrixR> Q(Scratch::grow(tls.q, R * a.Dk), R, a.Dk);
+  Eigen::Map<MatrixR> Q(grow(tls.q, R * a.Dk), R, a.Dk);
   for (int64_t g = 0; g < plan.G; ++g) {
     const int64_t h = kvh * plan.G + g;
     Q.middleRows(g * nr, nr) =
         view(a.q + ((b * a.H + h) * a.Lq + i0) * q_ld, nr, a.Dk, q_ld) * a.scale;
   }
-  Eigen::Map<MatrixR> O(Scratch::grow(tls.o, R * a.Dv), R, a.Dv);
-  Eigen::Map<VectorF> m(Scratch::grow(tls.m, R), R), l(Scratch::grow(tls.l, R), R);
-  Eigen::Map<VectorF> alpha(Scratch::grow(tls.alpha, R), R);
+  Eigen::Map<MatrixR> O(grow(tls.o, R * a.Dv), R, a.Dv);
+  Eigen::Map<VectorF> m(grow(tls.m, R), R), l(grow(tls.l, R), R);
+  Eigen::Map<VectorF> alpha(grow(tls.alpha, R), R);
   O.setZero();
   m.setConstant(kNegInf);
   l.setZero();
-  float* sbuf = Scratch::grow(tls.s, R * kKeyTile);
+  float* sbuf = grow(tls.s, R * kKeyTile);
 
   const KeyMask& mask = a.mask;
   const int64_t p_lo = i0 + mask.offset, p_hi = i1 - 1 + mask.offset;

@@ -58,8 +58,10 @@ void chunked(const Sequence& s, int64_t L, int64_t C, int64_t Dv, MatrixR& S, fl
     const float g_end = gamma[n - 1];
     // M = I + strictly_lower(diag(β) K Kᵀ ⊙ Γ), Γ_ij = exp(γ_i − γ_j).
     M.noalias() = K * K.transpose();
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < i; ++j) M(i, j) *= s.beta[t0 + i] * std::exp(gamma[i] - gamma[j]);
+    // Γ row by row as vectorized exps of γ_i − γ_j <= 0 (never e^{-γ}, which can overflow).
+    for (int64_t i = 1; i < n; ++i) {
+      M.row(i).head(i).array() *=
+          s.beta[t0 + i] * (gamma[i] - gamma.head(i).array()).exp().transpose();
     }
     // U = M⁻¹ (β ⊙ V),  W = M⁻¹ (β ⊙ K ⊙ e^γ)
     U = Eigen::Map<const Eigen::VectorXf>(s.beta + t0, n).asDiagonal() * V;
@@ -70,8 +72,8 @@ void chunked(const Sequence& s, int64_t L, int64_t C, int64_t Dv, MatrixR& S, fl
     // O = (Q ⊙ e^γ) S + (Q Kᵀ ⊙ Γ ⊙ lower_incl_diag) V'
     QK.noalias() = Q * K.transpose();
     for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j <= i; ++j) QK(i, j) *= std::exp(gamma[i] - gamma[j]);
-      for (int64_t j = i + 1; j < n; ++j) QK(i, j) = 0.0f;
+      QK.row(i).head(i + 1).array() *= (gamma[i] - gamma.head(i + 1).array()).exp().transpose();
+      QK.row(i).tail(n - i - 1).setZero();
     }
     auto out = view(o + t0 * Dv, n, Dv, Dv);
     out.noalias() = eg.asDiagonal() * (Q * S);

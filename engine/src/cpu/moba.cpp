@@ -77,11 +77,10 @@ void choose(const float* gate, int64_t own, int64_t want, const float* q, const 
 
 // Attention of `n` gathered (pre-scaled) query rows against keys [j0, j1) of one block; row r sees
 // keys j <= limit[r]. Writes the normalized partial output and its lse.
-void attend_block(const MatrixR& Qg, int64_t n, const float* kb, const float* vb, int64_t j0,
-                  int64_t j1, const int64_t* limit, int64_t Dk, int64_t Dv, MatrixR& S, MatrixR& O,
-                  float* lse) {
+void attend_block(const Eigen::Map<MatrixR>& Qg, int64_t n, const float* kb, const float* vb,
+                  int64_t j0, int64_t j1, const int64_t* limit, int64_t Dk, int64_t Dv,
+                  Eigen::Map<MatrixR>& S, Eigen::Map<MatrixR>& O, float* lse) {
   const int64_t w = j1 - j0;
-  S.resize(n, w);
   S.noalias() = Qg.topRows(n) * view(kb + j0 * Dk, w, Dk, Dk).transpose();
   for (int64_t r = 0; r < n; ++r) {
     if (limit) {
@@ -98,7 +97,6 @@ void attend_block(const MatrixR& Qg, int64_t n, const float* kb, const float* vb
     S.row(r) /= l;
     lse[r] = m + std::log(l);
   }
-  O.resize(n, Dv);
   O.noalias() = S * view(vb + j0 * Dv, w, Dv, Dv);
 }
 
@@ -140,15 +138,15 @@ RunResult run_moba(const Context& c) {
       // 2. Gate + top-k per query row, kGateRows rows per task.
       pool.parallel_for((rows + kGateRows - 1) / kGateRows, c.threads, [&](int64_t t, int) {
         const int64_t r0 = t * kGateRows, r1 = std::min(rows, r0 + kGateRows);
-        thread_local MatrixR Qt, gate;
+        thread_local AlignedVector q_buf, gate_buf;
         thread_local std::vector<int64_t> idx;
         thread_local std::vector<double> score_d;
-        Qt.resize(r1 - r0, d.Dk);
+        Eigen::Map<MatrixR> Qt(grow(q_buf, kGateRows * d.Dk), r1 - r0, d.Dk);
         for (int64_t row = r0; row < r1; ++row) {
           const int64_t g = row / d.Lq, i = row % d.Lq;
           Qt.row(row - r0) = view(q + ((b * d.H + kvh * d.G + g) * d.Lq + i) * d.Dk, 1, d.Dk, d.Dk);
         }
-        gate.resize(r1 - r0, d.nb);
+        Eigen::Map<MatrixR> gate(grow(gate_buf, kGateRows * d.nb), r1 - r0, d.nb);
         gate.noalias() = Qt * mean.transpose();
         for (int64_t row = r0; row < r1; ++row) {
           const int64_t pos = row % d.Lq + d.off;
@@ -189,7 +187,7 @@ RunResult run_moba(const Context& c) {
         c.cancel.throw_if_cancelled();
         const auto [blk, m0, m1] = tasks[static_cast<size_t>(t)];
         const int64_t j0 = blk * d.bs, j1 = std::min(d.Lk, j0 + d.bs);
-        thread_local MatrixR Qg, S, O;
+        thread_local AlignedVector q_buf, s_buf, o_buf;
         thread_local std::vector<int64_t> row_of, limit;
         thread_local std::vector<float> lse;
         row_of.clear();
@@ -211,7 +209,9 @@ RunResult run_moba(const Context& c) {
         }
         const int64_t n = static_cast<int64_t>(row_of.size());
         if (n == 0) return;
-        Qg.resize(n, d.Dk);
+        Eigen::Map<MatrixR> Qg(grow(q_buf, n * d.Dk), n, d.Dk);
+        Eigen::Map<MatrixR> S(grow(s_buf, n * d.bs), n, j1 - j0);
+        Eigen::Map<MatrixR> O(grow(o_buf, n * d.Dv), n, d.Dv);
         for (int64_t r = 0; r < n; ++r) {
           const int64_t g = row_of[r] / d.Lq, i = row_of[r] % d.Lq;
           Qg.row(r) =
