@@ -13,19 +13,9 @@
 
 #include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
+#include "io_detail.hpp"
 
 namespace attnscope::io {
-
-// Defined in io_safetensors.cpp (same signatures): the element decoders, file-size check and
-// atomic writer are shared by both formats but are not part of the public API.
-namespace detail {
-enum class RawType { F32, F64, F16, BF16, I8, I16, I32, I64, U8, Bool };
-int raw_size(RawType t);
-void read_converted(std::istream& in, RawType t, int64_t count, float* out, const std::string& ctx);
-uint64_t checked_file_size(const std::string& path);
-void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body);
-void write_f32_le(std::ostream& out, const float* data, int64_t n);
-}  // namespace detail
 
 namespace {
 

@@ -26,14 +26,13 @@
 
 #include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
+#include "io_detail.hpp"
 
 namespace attnscope::io {
 
 // Shared with io_npy.cpp, which declares the same signatures: the engine keeps them out of the
 // public io.hpp because they are implementation details of the two readers.
 namespace detail {
-
-enum class RawType { F32, F64, F16, BF16, I8, I16, I32, I64, U8, Bool };
 
 constexpr int raw_size_of(RawType t) {
   switch (t) {
