@@ -3,11 +3,13 @@
 #include "attnscope/probes.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <vector>
 
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
+#include "cpu/thread_pool.hpp"
 
 namespace attnscope {
 namespace {
@@ -66,32 +68,40 @@ Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResul
     count.assign(static_cast<size_t>(out_r * out_c), 0);
   }
   const VariantInfo& info = variant_info(p.variant);
-  // Row tiles x column tiles keep the scratch small (64 x 2048 floats = 512 KiB).
+  // One task per output row: it owns every input row that pools into it, so tasks never write
+  // the same bin and the result does not depend on the thread count. Within a task, tiles of at
+  // most 64 rows x 2048 columns keep the scratch small (512 KiB).
   constexpr int64_t kTileRows = 64, kTileCols = 2048;
-  std::vector<float> tile(static_cast<size_t>(kTileRows * kTileCols));
-  for (int64_t i0 = req.row0; i0 < row1; i0 += kTileRows) {
+  std::atomic<int64_t> done{0};
+  cpu::ThreadPool::global().parallel_for(out_r, cpu::default_threads(), [&](int64_t orow, int) {
     cancel.throw_if_cancelled();
-    const int64_t i1 = std::min(row1, i0 + kTileRows);
-    for (int64_t j0 = req.col0; j0 < col1; j0 += kTileCols) {
-      const int64_t j1 = std::min(col1, j0 + kTileCols);
-      info.map_tile(p, in, r, req.batch, req.head, i0, i1, j0, j1, tile.data());
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t orow = (i - req.row0) * out_r / rows;
-        for (int64_t j = j0; j < j1; ++j) {
-          const int64_t ocol = (j - req.col0) * out_c / cols;
-          const float x = tile[static_cast<size_t>((i - i0) * (j1 - j0) + (j - j0))];
-          const int64_t o = orow * out_c + ocol;
-          if (req.pool == Pool::max) {
-            out.data()[o] = std::max(out.data()[o], x);
-          } else {
-            sum[o] += x;
-            ++count[o];
+    thread_local std::vector<float> tile;
+    tile.resize(static_cast<size_t>(kTileRows * kTileCols));
+    // Input rows i with (i - row0) * out_r / rows == orow.
+    const int64_t lo = req.row0 + (orow * rows + out_r - 1) / out_r;
+    const int64_t hi = std::min(row1, req.row0 + ((orow + 1) * rows + out_r - 1) / out_r);
+    float* out_row = out.data() + orow * out_c;
+    for (int64_t i0 = lo; i0 < hi; i0 += kTileRows) {
+      const int64_t i1 = std::min(hi, i0 + kTileRows);
+      for (int64_t j0 = req.col0; j0 < col1; j0 += kTileCols) {
+        const int64_t j1 = std::min(col1, j0 + kTileCols);
+        info.map_tile(p, in, r, req.batch, req.head, i0, i1, j0, j1, tile.data());
+        for (int64_t i = i0; i < i1; ++i) {
+          const float* t = tile.data() + (i - i0) * (j1 - j0);
+          for (int64_t j = j0; j < j1; ++j) {
+            const int64_t ocol = (j - req.col0) * out_c / cols;
+            if (req.pool == Pool::max) {
+              out_row[ocol] = std::max(out_row[ocol], t[j - j0]);
+            } else {
+              sum[orow * out_c + ocol] += t[j - j0];
+              ++count[orow * out_c + ocol];
+            }
           }
         }
       }
     }
-    cancel.report(double(i0 - req.row0 + (i1 - i0)) / double(rows));
-  }
+    cancel.report(double(done.fetch_add(1) + 1) / double(out_r));
+  });
   if (req.pool == Pool::mean) {
     for (int64_t o = 0; o < out_r * out_c; ++o) {
       out.data()[o] = count[o] ? static_cast<float>(sum[o] / double(count[o])) : 0.0f;

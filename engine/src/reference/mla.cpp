@@ -1,5 +1,7 @@
 // Reference multi-head latent attention (DeepSeek-V2/V3) in both forms: naive (expand K/V per head,
 // then dense attention) and absorbed (score against the latent directly). float64 throughout.
+#include <Eigen/Core>
+
 #include "attnscope/mask.hpp"
 #include "reference/reference.hpp"
 
@@ -126,26 +128,32 @@ RunResult mla_run(const AttentionProblem& p, const Inputs& in, const CancelToken
   return r;
 }
 
+// Map tiles are recomputed on every zoom, so they run on fp32 GEMMs in the absorbed form (the
+// same scores as the naive form, without expanding K): S = (q_nope w_uk) c_kvᵀ + q_rope k_ropeᵀ.
 void mla_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult& res, int64_t b,
                   int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out) {
-  // Scores are the same in both forms; the absorbed one needs no expansion, so use it.
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Strided = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
   const MlaDims d(p);
-  const int64_t Dq = d.Dn + d.Dr;
-  const float* cb = in.at("c_kv").data() + b * d.Lk * d.Dc;
-  const float* kr = in.at("k_rope").data() + b * d.Lk * d.Dr;
-  const float* wk = in.at("w_uk").data() + h * d.Dn * d.Dc;
+  const int64_t Dq = d.Dn + d.Dr, rows = i1 - i0, cols = j1 - j0;
+  const float* q = in.at("q").data() + ((b * d.H + h) * d.Lq + i0) * Dq;
+  const Strided q_nope(q, rows, d.Dn, Eigen::OuterStride<>(Dq));
+  const Strided q_rope(q + d.Dn, rows, d.Dr, Eigen::OuterStride<>(Dq));
+  Eigen::Map<const RowMajor> w_uk(in.at("w_uk").data() + h * d.Dn * d.Dc, d.Dn, d.Dc);
+  Eigen::Map<const RowMajor> c(in.at("c_kv").data() + (b * d.Lk + j0) * d.Dc, cols, d.Dc);
+  Eigen::Map<const RowMajor> kr(in.at("k_rope").data() + (b * d.Lk + j0) * d.Dr, cols, d.Dr);
+  const RowMajor q_abs = q_nope * w_uk;  // [rows, Dc]
+  Eigen::Map<RowMajor> tile(out, rows, cols);
+  tile.noalias() = q_abs * c.transpose();
+  if (d.Dr > 0) tile.noalias() += q_rope * kr.transpose();
   const KeyMask mask = KeyMask::of(p);
-  const double scale = p.effective_scale();
-  std::vector<double> q_abs;
-  for (int64_t i = i0; i < i1; ++i) {
-    const float* qi = in.at("q").data() + ((b * d.H + h) * d.Lq + i) * Dq;
-    const double lse = res.lse.data()[(b * d.H + h) * d.Lq + i];
-    absorb_query(d, qi, wk, q_abs);
-    for (int64_t t = j0; t < j1; ++t) {
-      const bool on = std::isfinite(lse) && mask.visible(i, t);
-      const double s =
-          on ? absorbed_score(d, q_abs, qi + d.Dn, cb + t * d.Dc, kr + t * d.Dr, scale) : 0.0;
-      *out++ = on ? static_cast<float>(std::exp(s - lse)) : 0.0f;
+  const float scale = static_cast<float>(p.effective_scale());
+  const float* lse = res.lse.data() + (b * d.H + h) * d.Lq;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float l = lse[i0 + r];
+    for (int64_t t = 0; t < cols; ++t) {
+      const bool on = std::isfinite(l) && mask.visible(i0 + r, j0 + t);
+      tile(r, t) = on ? std::exp(tile(r, t) * scale - l) : 0.0f;
     }
   }
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include <Eigen/Core>
+
 #include "reference/reference.hpp"
 
 namespace attnscope::reference {
@@ -118,28 +120,27 @@ RunResult moba_run(const AttentionProblem& p, const Inputs& in, const CancelToke
   return r;
 }
 
+// Map tiles are recomputed on every zoom, so they run on fp32 GEMMs (the run itself is the oracle).
 void moba_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult& res, int64_t b,
                    int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out) {
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const MobaDims d(p);
-  const int64_t kvh = h / d.group;
-  const float* kb = in.at("k").data() + (b * d.Hkv + kvh) * d.Lk * d.Dk;
-  const double scale = p.effective_scale();
+  const int64_t kvh = h / d.group, rows = i1 - i0, cols = j1 - j0;
+  Eigen::Map<const RowMajor> qt(in.at("q").data() + ((b * d.H + h) * d.Lq + i0) * d.Dk, rows, d.Dk);
+  Eigen::Map<const RowMajor> kt(in.at("k").data() + ((b * d.Hkv + kvh) * d.Lk + j0) * d.Dk, cols,
+                                d.Dk);
+  Eigen::Map<RowMajor> tile(out, rows, cols);
+  tile.noalias() = qt * kt.transpose();
+  const float scale = static_cast<float>(p.effective_scale());
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t row = (b * d.H + h) * d.Lq + i;
-    const float* qi = in.at("q").data() + row * d.Dk;
-    const double lse = res.lse.data()[row];
+    const float lse = res.lse.data()[row];
     const int32_t* sel = res.selection->data() + row * d.top_k;
     const int64_t pos = p.query_position(i);
     for (int64_t j = j0; j < j1; ++j) {
-      const int64_t c = j / d.block;
-      const bool chosen = std::find(sel, sel + d.top_k, int32_t(c)) != sel + d.top_k;
-      if (!chosen || j > pos || !std::isfinite(lse)) {
-        *out++ = 0.0f;
-        continue;
-      }
-      double dot = 0;
-      for (int64_t e = 0; e < d.Dk; ++e) dot += double(qi[e]) * kb[j * d.Dk + e];
-      *out++ = static_cast<float>(std::exp(dot * scale - lse));
+      const bool chosen = std::find(sel, sel + d.top_k, int32_t(j / d.block)) != sel + d.top_k;
+      float& x = tile(i - i0, j - j0);
+      x = (chosen && j <= pos && std::isfinite(lse)) ? std::exp(x * scale - lse) : 0.0f;
     }
   }
 }
