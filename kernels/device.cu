@@ -19,7 +19,7 @@ std::vector<std::string> describe_devices() {
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
-    char buf[256];
+    char buf[640];  // room for the longest device name cudaDeviceProp holds
     std::snprintf(buf, sizeof buf, "cuda:%d: %s, sm_%d%d, %.1f GiB, %d SMs", d, prop.name,
                   prop.major, prop.minor, double(prop.totalGlobalMem) / double(1ull << 30),
                   prop.multiProcessorCount);

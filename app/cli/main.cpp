@@ -5,8 +5,14 @@
 
 #include "attnscope/error.hpp"
 #include "commands.hpp"
+#ifdef ATTNSCOPE_WITH_CUDA
+#include "attnscope/cuda/backend.hpp"
+#endif
 
 int main(int argc, char** argv) {
+#ifdef ATTNSCOPE_WITH_CUDA
+  attnscope::cuda::register_cuda_backend();  // listed always; unavailable without a device
+#endif
   CLI::App app{
       "attnscope-cli: run and inspect attention variants (dense, SWA, MLA, MoBA, Gated "
       "DeltaNet) headless"};

@@ -1,0 +1,234 @@
+// Mixture of Block Attention (MoonshotAI MoBA) on the GPU: mean keys per block, a per-query gate
+// with its own top-k that never materializes the [Lq, blocks] score matrix, then attention over the
+// selected blocks as two parts (own block, past blocks) merged by log-sum-exp (VARIANTS.md, MoBA).
+//
+// Versions (none has run on a GPU yet):
+//   v1: block means: one block per (batch, kv head, key block), threads over Dk, fp32 sums.
+//       Selection: one warp per query row; each lane scores the past blocks c = lane, lane + 32,
+//       ... and keeps its own sorted best-(top_k - 1) list; the warp then pops the global best
+//       top_k - 1 by shuffle argmax (ties to the lower block index), sorts them ascending and
+//       appends the own block. When every past block fits (top_k - 1 >= own), no scoring at all.
+//       Attention: one warp per query row, lanes over keys for scores and over columns for values,
+//       K/V read straight from global memory (no shared-memory reuse yet). A later version should
+//       collect the rows that chose each block and run dense tiles (flash-moba's
+//       collect-and-densify).
+#include <climits>
+
+#include "common.cuh"
+#include "cuda_check.hpp"
+
+namespace attnscope::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kDvChunks = kMobaMaxDv / 32;
+
+// k̄[b, kvh, c, :] = mean of the keys of block c over its real length (the last may be short).
+__global__ void moba_block_means_kernel(const float* __restrict__ k, float* __restrict__ mean,
+                                        int Hkv, int Lk, int Dk, int block_size, int blocks) {
+  const int c = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int lo = c * block_size, hi = min(Lk, lo + block_size);
+  const float* kb = k + (int64_t(b) * Hkv + kvh) * Lk * Dk;
+  float* out = mean + ((int64_t(b) * Hkv + kvh) * blocks + c) * Dk;
+  for (int d = threadIdx.x; d < Dk; d += blockDim.x) {
+    float sum = 0.0f;
+    for (int j = lo; j < hi; ++j) sum += kb[int64_t(j) * Dk + d];
+    out[d] = sum / float(hi - lo);
+  }
+}
+
+// The gate's total order: higher score first, equal scores to the lower block index.
+__device__ __forceinline__ bool gate_better(float s1, int c1, float s2, int c2) {
+  return s1 > s2 || (s1 == s2 && c1 < c2);
+}
+
+// Selection row [top_k] of one query: past blocks ascending, then the own block, then -1.
+__global__ void __launch_bounds__(kThreads)
+    moba_select_kernel(const MobaArgs a, const float* __restrict__ mean, int blocks) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
+  if (row >= int64_t(a.B) * a.H * a.Lq) return;  // whole warp
+  const int i = int(row % a.Lq);
+  const int h = int((row / a.Lq) % a.H), b = int(row / (int64_t(a.Lq) * a.H));
+  const int kvh = h / (a.H / a.Hkv);
+  int32_t* out = a.selection + row * a.top_k;
+  const int64_t pos = int64_t(i) + a.Lk - a.Lq;  // bottom-right causal position
+  if (pos < 0) {                                 // sees no key: nothing selected
+    for (int x = lane; x < a.top_k; x += 32) out[x] = -1;
+    return;
+  }
+  const int own = int(pos / a.block_size);
+  const int ranked = min(a.top_k - 1, own);  // past blocks to select
+  if (ranked == own) {  // every complete past block is selected: 0, 1, ..., own, then -1
+    for (int x = lane; x < a.top_k; x += 32) out[x] = x <= own ? x : -1;
+    return;
+  }
+  if (ranked == 0) {  // top_k = 1: the own block alone
+    for (int x = lane; x < a.top_k; x += 32) out[x] = x == 0 ? own : -1;
+    return;
+  }
+
+  // Phase 1: this lane's best `ranked` past blocks, sorted by gate_better.
+  float best_s[kMobaMaxRanked];
+  int best_c[kMobaMaxRanked];
+  int count = 0;
+  const float* qi = a.q + row * a.Dk;  // broadcast reads
+  const float* mb = mean + (int64_t(b) * a.Hkv + kvh) * blocks * a.Dk;
+  for (int c = lane; c < own; c += 32) {
+    float s = 0.0f;  // gate score q · k̄_c, no scale
+    for (int d = 0; d < a.Dk; ++d) s = fmaf(qi[d], mb[int64_t(c) * a.Dk + d], s);
+    // Candidates arrive in increasing c, so a strict ">" keeps ties in lower-index-first order.
+    if (count < ranked || s > best_s[ranked - 1]) {
+      int slot = count < ranked ? count : ranked - 1;  // a full list drops its last entry
+      while (slot > 0 && best_s[slot - 1] < s) {
+        best_s[slot] = best_s[slot - 1];
+        best_c[slot] = best_c[slot - 1];
+        --slot;
+      }
+      best_s[slot] = s;
+      best_c[slot] = c;
+      if (count < ranked) ++count;
+    }
+  }
+
+  // Phase 2: pop the warp-wide best `ranked` times; the winning lane advances its list head.
+  int chosen[kMobaMaxRanked];
+  int head = 0;
+  for (int r = 0; r < ranked; ++r) {
+    float s = head < count ? best_s[head] : ATTNSCOPE_NEG_INF;
+    int c = head < count ? best_c[head] : INT_MAX;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+      const float s2 = __shfl_xor_sync(kFullMask, s, off);
+      const int c2 = __shfl_xor_sync(kFullMask, c, off);
+      if (gate_better(s2, c2, s, c)) s = s2, c = c2;
+    }
+    if (head < count && best_c[head] == c) ++head;  // block ids are unique across lanes
+    chosen[r] = c;
+  }
+  // Phase 3: ascending order (insertion sort of at most 32 ids), own block last, -1 padding.
+  for (int x = 1; x < ranked; ++x) {
+    const int c = chosen[x];
+    int y = x;
+    while (y > 0 && chosen[y - 1] > c) {
+      chosen[y] = chosen[y - 1];
+      --y;
+    }
+    chosen[y] = c;
+  }
+  for (int x = lane; x < a.top_k; x += 32)
+    out[x] = x < ranked ? chosen[x] : (x == ranked ? own : -1);
+}
+
+// Online-softmax state of one query row held by one warp; lane owns columns lane + 32 * t.
+struct RowState {
+  float m = ATTNSCOPE_NEG_INF, l = 0.0f;
+  float acc[kDvChunks] = {};
+};
+
+// Adds keys [j_begin, j_end) (all visible) of one kv head to the row's state.
+__device__ void attend_keys(RowState& st, const float* qi, const float* kbh, const float* vbh,
+                            int j_begin, int j_end, int Dk, int Dv, float scale, int lane) {
+  for (int jb = j_begin; jb < j_end; jb += 32) {
+    const int j = jb + lane;
+    float s = ATTNSCOPE_NEG_INF;
+    if (j < j_end) {
+      const float* kj = kbh + int64_t(j) * Dk;
+      float dot = 0.0f;
+      for (int d = 0; d < Dk; ++d) dot = fmaf(qi[d], kj[d], dot);
+      s = dot * scale;
+    }
+    const float m_new = fmaxf(st.m, warp_max(s));
+    const float p = (s == ATTNSCOPE_NEG_INF) ? 0.0f : expf(s - m_new);
+    const float alpha = rescale(st.m, m_new);
+    st.l = st.l * alpha + warp_sum(p);
+    st.m = m_new;
+#pragma unroll
+    for (int t = 0; t < kDvChunks; ++t) st.acc[t] *= alpha;
+    const int n = min(32, j_end - jb);
+    for (int jj = 0; jj < n; ++jj) {
+      const float pj = __shfl_sync(kFullMask, p, jj);
+      const float* vrow = vbh + int64_t(jb + jj) * Dv;
+#pragma unroll
+      for (int t = 0; t < kDvChunks; ++t) {
+        const int e = lane + 32 * t;
+        if (e < Dv) st.acc[t] = fmaf(pj, vrow[e], st.acc[t]);
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ float state_lse(const RowState& st) {
+  return st.l > 0.0f ? st.m + logf(st.l) : ATTNSCOPE_NEG_INF;
+}
+
+// o, lse of one row: own block (keys j <= pos) and selected past blocks, merged by log-sum-exp.
+__global__ void __launch_bounds__(kThreads) moba_attention_kernel(const MobaArgs a) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
+  if (row >= int64_t(a.B) * a.H * a.Lq) return;
+  const int i = int(row % a.Lq);
+  const int h = int((row / a.Lq) % a.H), b = int(row / (int64_t(a.Lq) * a.H));
+  const int kvh = h / (a.H / a.Hkv);
+  float* o = a.o + row * a.Dv;
+  const int64_t pos = int64_t(i) + a.Lk - a.Lq;
+  if (pos < 0) {  // fully masked row
+    for (int e = lane; e < a.Dv; e += 32) o[e] = 0.0f;
+    if (lane == 0) a.lse[row] = ATTNSCOPE_NEG_INF;
+    return;
+  }
+  const float* qi = a.q + row * a.Dk;
+  const float* kbh = a.k + (int64_t(b) * a.Hkv + kvh) * a.Lk * a.Dk;
+  const float* vbh = a.v + (int64_t(b) * a.Hkv + kvh) * a.Lk * a.Dv;
+  const int own = int(pos / a.block_size);
+  const int32_t* sel = a.selection + row * a.top_k;
+
+  RowState past;  // the selected complete past blocks
+  for (int x = 0; x < a.top_k; ++x) {
+    const int c = sel[x];  // same value in every lane
+    if (c < 0 || c == own) continue;
+    attend_keys(past, qi, kbh, vbh, c * a.block_size, min(a.Lk, (c + 1) * a.block_size), a.Dk, a.Dv,
+                a.scale, lane);
+  }
+  RowState mine;  // the own block up to and including the query's position
+  attend_keys(mine, qi, kbh, vbh, own * a.block_size, int(pos) + 1, a.Dk, a.Dv, a.scale, lane);
+
+  const float lse_past = state_lse(past), lse_own = state_lse(mine);
+  const LseMerge w = lse_merge(lse_past, lse_own);
+  const float wp = past.l > 0.0f ? w.wa / past.l : 0.0f;  // normalizes the part, then weighs it
+  const float wo = mine.l > 0.0f ? w.wb / mine.l : 0.0f;
+#pragma unroll
+  for (int t = 0; t < kDvChunks; ++t) {
+    const int e = lane + 32 * t;
+    if (e < a.Dv) o[e] = wp * past.acc[t] + wo * mine.acc[t];
+  }
+  if (lane == 0) a.lse[row] = w.lse;
+}
+
+}  // namespace
+
+void moba_forward(const MobaArgs& a, cudaStream_t stream, const CancelToken& cancel) {
+  const int64_t rows = int64_t(a.B) * a.H * a.Lq;
+  if (rows == 0) return;
+  if (a.Dv > kMobaMaxDv) throw Error("moba: v_head_dim above 256 is not supported on CUDA");
+  const int blocks = (a.Lk + a.block_size - 1) / a.block_size;
+  if (a.top_k - 1 > kMobaMaxRanked && a.top_k < blocks) {
+    throw Error("moba: top_k above 33 (with fewer than top_k blocks) is not supported on CUDA");
+  }
+  StreamScratch<float> mean(int64_t(a.B) * a.Hkv * blocks * a.Dk, stream);  // [B, Hkv, blocks, Dk]
+  if (blocks > 0) {
+    moba_block_means_kernel<<<dim3(unsigned(blocks), unsigned(a.Hkv), unsigned(a.B)), 128, 0,
+                              stream>>>(a.k, mean.get(), a.Hkv, a.Lk, a.Dk, a.block_size, blocks);
+    check_launch("moba_block_means_kernel");
+  }
+  cancel.throw_if_cancelled();
+  const unsigned grid = unsigned((rows + kWarps - 1) / kWarps);
+  moba_select_kernel<<<grid, kThreads, 0, stream>>>(a, mean.get(), blocks);
+  check_launch("moba_select_kernel");
+  cancel.throw_if_cancelled();
+  moba_attention_kernel<<<grid, kThreads, 0, stream>>>(a);
+  check_launch("moba_attention_kernel");
+}
+
+}  // namespace attnscope::cuda

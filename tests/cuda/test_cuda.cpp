@@ -1,0 +1,392 @@
+// The "cuda" backend against the reference oracle on fresh seeded random shapes, for every variant,
+// plus the invariants (MLA naive == absorbed, GDN chunked == recurrent, split-KV == no split).
+// Without a CUDA device every test skips and says why, so CPU-only CI stays green and honest.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attnscope/backend.hpp"
+#include "attnscope/cuda/backend.hpp"
+#include "attnscope/cuda/device.hpp"
+#include "attnscope/error.hpp"
+#include "attnscope/registry.hpp"
+#include "attnscope/workload.hpp"
+
+using namespace attnscope;
+
+namespace {
+
+#define REQUIRE_CUDA_DEVICE()                                               \
+  do {                                                                      \
+    const Support device_ = attnscope::cuda::device_available();            \
+    if (!device_.ok) GTEST_SKIP() << "no CUDA device: " << device_.why_not; \
+  } while (0)
+
+// The project's fp32 rule: |got - want| <= 1e-5 (1 + |want|) per element; -inf only where want
+// is -inf; NaN never. Reports the worst element.
+::testing::AssertionResult all_close(const char* what, const Tensor& got, const Tensor& want) {
+  if (got.shape() != want.shape()) {
+    return ::testing::AssertionFailure()
+           << what << ": shape " << shape_str(got.shape()) << " vs " << shape_str(want.shape());
+  }
+  double worst = 0;
+  int64_t at = -1;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double g = got.data()[i], w = want.data()[i];
+    if (std::isinf(w) || std::isinf(g) || std::isnan(g)) {
+      if (g == w) continue;
+      return ::testing::AssertionFailure() << what << "[" << i << "] = " << g << ", want " << w;
+    }
+    const double excess = std::fabs(g - w) / (1.0 + std::fabs(w));
+    if (excess > worst) worst = excess, at = i;
+  }
+  if (worst > 1e-5) {
+    return ::testing::AssertionFailure()
+           << what << "[" << at << "] = " << got.data()[at] << ", want " << want.data()[at]
+           << " (error " << worst << " x (1 + |want|))";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult same(const char* what, const IndexTensor& got, const IndexTensor& want) {
+  if (got.shape() != want.shape()) return ::testing::AssertionFailure() << what << ": shape";
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    if (got.data()[i] != want.data()[i]) {
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "] = " << got.data()[i] << ", want " << want.data()[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Compares every output the variant has.
+void expect_match(const RunResult& got, const RunResult& want, const AttentionProblem& p) {
+  SCOPED_TRACE(p.describe());
+  EXPECT_TRUE(all_close("o", got.o, want.o));
+  EXPECT_TRUE(all_close("lse", got.lse, want.lse));
+  ASSERT_EQ(got.selection.has_value(), want.selection.has_value());
+  if (want.selection) {
+    EXPECT_TRUE(same("selection", *got.selection, *want.selection));
+  }
+  ASSERT_EQ(got.final_state.has_value(), want.final_state.has_value());
+  if (want.final_state) {
+    EXPECT_TRUE(all_close("final_state", *got.final_state, *want.final_state));
+  }
+}
+
+RunResult reference(const AttentionProblem& p, const Inputs& in) {
+  return make_backend("reference")->run(p, in, {}, {});
+}
+
+RunResult cuda_run(const AttentionProblem& p, const Inputs& in, int kv_splits = 0) {
+  auto backend = cuda::make_cuda_backend({kv_splits});
+  const Support s = backend->supports(p);
+  EXPECT_TRUE(s.ok) << s.why_not;
+  return backend->run(p, in, {}, {});
+}
+
+AttentionProblem softmax_problem(VariantId id, ProblemShape shape, bool causal) {
+  AttentionProblem p = AttentionProblem::defaults(id);
+  p.shape = shape;
+  p.causal = causal;
+  return p;
+}
+
+void check_against_reference(const AttentionProblem& p, uint64_t seed, int kv_splits = 0) {
+  const Inputs in = make_inputs(p, "random", seed);
+  expect_match(cuda_run(p, in, kv_splits), reference(p, in), p);
+}
+
+// ---- dense MHA / GQA / MQA ---------------------------------------------------------------
+
+TEST(CudaDense, MatchesReference) {
+  REQUIRE_CUDA_DEVICE();
+  struct Case {
+    ProblemShape shape;  // B, H, Hkv, Lq, Lk, Dk, Dv
+    bool causal;
+  };
+  const std::vector<Case> cases = {
+      {{1, 4, 4, 37, 37, 32, 32}, true},    // MHA, odd length
+      {{2, 8, 2, 65, 129, 64, 48}, true},   // GQA groups of 4, Lq < Lk
+      {{1, 4, 1, 33, 70, 16, 24}, false},   // MQA, non-causal
+      {{1, 2, 2, 70, 33, 40, 40}, true},    // Lq > Lk: the first rows see nothing
+      {{1, 3, 3, 45, 45, 17, 9}, true},     // odd head dims
+      {{1, 2, 1, 40, 61, 256, 256}, true},  // widest v1 value slice
+      {{1, 2, 2, 20, 50, 96, 300}, false},  // Dv above 256: two column slices
+      {{1, 2, 2, 5, 40, 520, 64}, true},    // Dk above 512 (the K tile's bound is 1024)
+  };
+  uint64_t seed = 100;
+  for (const Case& c : cases)
+    check_against_reference(softmax_problem(VariantId::dense, c.shape, c.causal), ++seed);
+}
+
+// Decode-like shapes (few query rows) split the keys across blocks; any split count must agree.
+TEST(CudaDense, SplitKvMatchesReference) {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<ProblemShape> shapes = {
+      {1, 4, 1, 1, 300, 64, 64},   // single query, MQA
+      {2, 4, 2, 3, 517, 128, 96},  // a few queries, odd cache length
+      {1, 2, 2, 40, 200, 32, 32},  // prefill rows with causal tiles skipped per split
+      {1, 2, 2, 70, 33, 16, 16},   // fully masked rows in every split
+  };
+  uint64_t seed = 200;
+  for (const ProblemShape& s : shapes) {
+    for (int splits : {1, 2, 5, 0}) {
+      SCOPED_TRACE("kv_splits=" + std::to_string(splits));
+      check_against_reference(softmax_problem(VariantId::dense, s, true), ++seed, splits);
+    }
+  }
+}
+
+// ---- sliding window (+ sinks) -------------------------------------------------------------
+
+TEST(CudaSwa, WindowsAndSinksMatchReference) {
+  REQUIRE_CUDA_DEVICE();
+  struct Case {
+    ProblemShape shape;
+    int64_t window, sinks;
+  };
+  const std::vector<Case> cases = {
+      {{1, 4, 2, 77, 77, 32, 32}, 1, 0},  // W = 1: only itself
+      {{1, 4, 2, 77, 77, 32, 32}, 7, 0},
+      {{1, 4, 2, 77, 77, 32, 32}, 7, 3},    // sinks on top of the window
+      {{1, 4, 4, 50, 50, 16, 16}, 200, 4},  // W >= Lk: equals causal dense
+      {{2, 4, 1, 37, 150, 64, 64}, 33, 4},  // Lq < Lk, MQA
+      {{1, 2, 2, 1, 400, 64, 64}, 64, 4},   // decode with a window (split-KV path)
+      {{1, 2, 2, 60, 40, 24, 24}, 5, 2},    // Lq > Lk: fully masked rows
+  };
+  uint64_t seed = 300;
+  for (const Case& c : cases) {
+    AttentionProblem p = softmax_problem(VariantId::swa, c.shape, true);
+    p.swa = {c.window, c.sinks};
+    check_against_reference(p, ++seed);
+    check_against_reference(p, ++seed, 3);  // forced split
+  }
+}
+
+// ---- MoBA -----------------------------------------------------------------------------------
+
+// Smallest gap, over rows that need ranking, between the weakest selected past block and the
+// strongest unselected one, in float64. fp32 gates may order blocks closer than this differently.
+double min_gate_gap(const AttentionProblem& p, const Inputs& in) {
+  const ProblemShape& s = p.shape;
+  const int64_t bs = p.moba.block_size, blocks = (s.kv_len + bs - 1) / bs;
+  const int64_t group = s.heads / s.kv_heads;
+  const Tensor& q = in.at("q");
+  const Tensor& k = in.at("k");
+  double gap = INFINITY;
+  std::vector<double> mean(size_t(blocks * s.head_dim));
+  for (int64_t b = 0; b < s.batch; ++b) {
+    for (int64_t h = 0; h < s.heads; ++h) {
+      const float* kb = k.data() + (b * s.kv_heads + h / group) * s.kv_len * s.head_dim;
+      std::fill(mean.begin(), mean.end(), 0.0);
+      for (int64_t c = 0; c < blocks; ++c) {
+        const int64_t lo = c * bs, hi = std::min(s.kv_len, lo + bs);
+        for (int64_t j = lo; j < hi; ++j) {
+          for (int64_t d = 0; d < s.head_dim; ++d)
+            mean[c * s.head_dim + d] += kb[j * s.head_dim + d];
+        }
+        for (int64_t d = 0; d < s.head_dim; ++d) mean[c * s.head_dim + d] /= double(hi - lo);
+      }
+      for (int64_t i = 0; i < s.q_len; ++i) {
+        const int64_t pos = p.query_position(i);
+        if (pos < 0) continue;
+        const int64_t own = pos / bs, ranked = std::min(p.moba.top_k - 1, own);
+        if (ranked == own || ranked == 0) continue;
+        const float* qi = q.data() + ((b * s.heads + h) * s.q_len + i) * s.head_dim;
+        std::vector<double> score(static_cast<size_t>(own), 0.0);
+        for (int64_t c = 0; c < own; ++c) {
+          for (int64_t d = 0; d < s.head_dim; ++d)
+            score[c] += double(qi[d]) * mean[c * s.head_dim + d];
+        }
+        std::sort(score.begin(), score.end(), std::greater<>());
+        gap = std::min(gap, score[ranked - 1] - score[ranked]);
+      }
+    }
+  }
+  return gap;
+}
+
+TEST(CudaMoba, MatchesReferenceIncludingSelection) {
+  REQUIRE_CUDA_DEVICE();
+  struct Case {
+    ProblemShape shape;
+    int64_t block_size, top_k;
+  };
+  const std::vector<Case> cases = {
+      {{1, 4, 2, 200, 200, 32, 32}, 16, 3},  // short last block (200 = 12 x 16 + 8)
+      {{2, 4, 4, 150, 150, 16, 24}, 64, 5},  // top_k >= number of blocks: all past selected
+      {{1, 4, 1, 3, 300, 32, 32}, 32, 4},    // decode-like, MQA
+      {{1, 2, 2, 40, 30, 16, 16}, 8, 2},     // Lq > Lk: rows that see nothing
+      {{1, 2, 2, 90, 90, 16, 16}, 10, 1},    // top_k = 1: own block only
+      {{1, 2, 1, 4, 1100, 16, 16}, 16, 33},  // 32 ranked past blocks, the v1 maximum
+      {{1, 2, 2, 64, 300, 64, 256}, 16, 6},  // widest value head
+  };
+  uint64_t seed = 400;
+  for (const Case& c : cases) {
+    AttentionProblem p = softmax_problem(VariantId::moba, c.shape, true);
+    p.moba = {c.block_size, c.top_k};
+    Inputs in;
+    for (int attempt = 0;; ++attempt) {  // regenerate inputs with near-tied gates
+      in = make_inputs(p, "random", ++seed);
+      if (min_gate_gap(p, in) >= 1e-3) break;
+      ASSERT_LT(attempt, 50) << "no inputs without near-ties for " << p.describe();
+    }
+    expect_match(cuda_run(p, in), reference(p, in), p);
+  }
+}
+
+// ---- MLA --------------------------------------------------------------------------------------
+
+AttentionProblem mla_problem(ProblemShape shape, MlaParams mla, bool causal) {
+  AttentionProblem p = AttentionProblem::defaults(VariantId::mla);
+  p.shape = shape;
+  p.shape.kv_heads = 1;
+  p.shape.head_dim = mla.nope_dim + mla.rope_dim;
+  p.mla = mla;
+  p.causal = causal;
+  return p;
+}
+
+TEST(CudaMla, BothFormsMatchReferenceAndEachOther) {
+  REQUIRE_CUDA_DEVICE();
+  struct Case {
+    ProblemShape shape;  // head_dim is set from the MLA dims
+    MlaParams mla;       // kv_lora_rank, rope_dim, nope_dim
+    bool causal;
+  };
+  const std::vector<Case> cases = {
+      {{1, 4, 1, 37, 37, 0, 24}, {48, 8, 24, false}, true},
+      {{2, 3, 1, 1, 130, 0, 32}, {64, 16, 32, false}, true},  // decode: split-KV on the latent
+      {{1, 2, 1, 50, 20, 0, 16}, {32, 8, 16, false}, true},   // Lq > Lk: fully masked rows
+      {{1, 4, 1, 20, 45, 0, 40}, {40, 8, 24, false}, false},
+      {{1, 2, 1, 3, 70, 0, 128}, {512, 64, 128, false}, true},  // DeepSeek-V3 widths (576 keys)
+  };
+  uint64_t seed = 500;
+  for (const Case& c : cases) {
+    AttentionProblem p = mla_problem(c.shape, c.mla, c.causal);
+    const Inputs in = make_inputs(p, "random", ++seed);
+    p.mla.absorbed = false;
+    const RunResult naive = cuda_run(p, in);
+    expect_match(naive, reference(p, in), p);
+    p.mla.absorbed = true;
+    const RunResult absorbed = cuda_run(p, in);
+    expect_match(absorbed, reference(p, in), p);
+    SCOPED_TRACE("naive vs absorbed on CUDA");
+    EXPECT_TRUE(all_close("o", absorbed.o, naive.o));
+    EXPECT_TRUE(all_close("lse", absorbed.lse, naive.lse));
+  }
+}
+
+// ---- Gated DeltaNet -----------------------------------------------------------------------------
+
+Inputs gdn_inputs(const AttentionProblem& p, uint64_t seed, bool initial_state) {
+  Inputs in = make_inputs(p, "random", seed);
+  if (initial_state) {
+    const ProblemShape& s = p.shape;
+    Tensor init({s.batch, s.heads, s.head_dim, s.v_head_dim});
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<float> normal(0.0f, 0.1f);
+    for (float& x : init.span()) x = normal(gen);
+    in.set("initial_state", std::move(init));
+  }
+  return in;
+}
+
+TEST(CudaGatedDelta, BothFormsMatchReferenceAndEachOther) {
+  REQUIRE_CUDA_DEVICE();
+  uint64_t seed = 600;
+  for (int64_t L : {1, 63, 64, 65, 150}) {
+    for (bool init : {false, true}) {
+      for (bool l2norm : {false, true}) {
+        AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
+        p.shape = {2, 3, 3, L, L, 32, 48};
+        p.gdn.qk_l2norm = l2norm;
+        const Inputs in = gdn_inputs(p, ++seed, init);
+        SCOPED_TRACE("L=" + std::to_string(L) + (init ? " initial_state" : "") +
+                     (l2norm ? " qk_l2norm" : ""));
+        p.gdn.recurrent = true;
+        const RunResult recurrent = cuda_run(p, in);
+        expect_match(recurrent, reference(p, in), p);
+        p.gdn.recurrent = false;
+        const RunResult chunked = cuda_run(p, in);
+        expect_match(chunked, reference(p, in), p);
+        SCOPED_TRACE("chunked vs recurrent on CUDA");
+        EXPECT_TRUE(all_close("o", chunked.o, recurrent.o));
+        EXPECT_TRUE(all_close("final_state", *chunked.final_state, *recurrent.final_state));
+      }
+    }
+  }
+}
+
+TEST(CudaGatedDelta, WideHeadsAndSmallChunks) {
+  REQUIRE_CUDA_DEVICE();
+  struct Case {
+    ProblemShape shape;
+    int64_t chunk;
+  };
+  const std::vector<Case> cases = {
+      {{1, 2, 2, 130, 130, 128, 96}, 64},  // Dk = 128, three full 32-column slices
+      {{1, 2, 2, 77, 77, 256, 70}, 64},    // widest key head, ragged column slice
+      {{1, 2, 2, 100, 100, 48, 40}, 16},   // chunk smaller than 64
+      {{1, 1, 1, 9, 9, 20, 12}, 1},        // chunk of one token equals the recurrence
+  };
+  uint64_t seed = 700;
+  for (const Case& c : cases) {
+    AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
+    p.shape = c.shape;
+    p.gdn.chunk_size = c.chunk;
+    p.gdn.qk_l2norm = true;
+    const Inputs in = gdn_inputs(p, ++seed, true);
+    for (bool recurrent : {false, true}) {
+      p.gdn.recurrent = recurrent;
+      expect_match(cuda_run(p, in), reference(p, in), p);
+    }
+  }
+}
+
+// ---- the backend's contract -----------------------------------------------------------------
+
+TEST(CudaBackend, IsRegisteredAndSaysWhatItCannotDo) {
+  REQUIRE_CUDA_DEVICE();
+  ASSERT_NE(find_backend("cuda"), nullptr);
+  EXPECT_TRUE(find_backend("cuda")->available().ok);
+  auto backend = make_backend("cuda");
+  AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
+  p.shape.head_dim = 512;
+  const Support s = backend->supports(p);
+  EXPECT_FALSE(s.ok);
+  EXPECT_NE(s.why_not.find("256"), std::string::npos) << s.why_not;
+  AttentionProblem moba = AttentionProblem::defaults(VariantId::moba);
+  moba.shape.kv_len = moba.shape.q_len = 4096;
+  moba.moba = {16, 40};
+  EXPECT_FALSE(backend->supports(moba).ok);
+}
+
+TEST(CudaBackend, RejectsBadInputsAndHonoursCancel) {
+  REQUIRE_CUDA_DEVICE();
+  auto backend = make_backend("cuda");
+  AttentionProblem p = softmax_problem(VariantId::dense, {1, 2, 2, 16, 16, 16, 16}, true);
+  Inputs in = make_inputs(p, "random", 1);
+  Inputs missing = in;
+  missing.tensors.erase("v");
+  EXPECT_THROW(backend->run(p, missing, {}, {}), Error);
+  CancelToken cancel;
+  cancel.cancel();
+  EXPECT_THROW(backend->run(p, in, {}, cancel), Cancelled);
+  // Still usable after a cancelled run.
+  expect_match(backend->run(p, in, {}, {}), reference(p, in), p);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  attnscope::cuda::register_cuda_backend();
+  return RUN_ALL_TESTS();
+}
