@@ -11,6 +11,7 @@
 
 #include "attnscope/merge.hpp"
 #include "cpu/eigen_types.hpp"
+#include "cpu/microkernel.hpp"
 #include "cpu/thread_pool.hpp"
 
 namespace attnscope::cpu {
@@ -24,7 +25,7 @@ constexpr int64_t kFewRows = 16;  // at most this many stacked rows: unpacked pr
 
 // Per-thread scratch, grown on demand and reused across calls (no per-call big allocations).
 struct Scratch {
-  AlignedVector q, s, o, m, l, alpha;
+  AlignedVector q, qt, s, o, m, l, alpha, colsum;
 };
 thread_local Scratch tls;
 
@@ -142,9 +143,61 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     }
   };
 
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+  // Many rows on AVX-512: the register-blocked kernel computes Sᵀ = K Qᵀ straight from K's rows
+  // (only Q is packed, once per task) and O += P V from Sᵀ; the softmax runs down Sᵀ's columns,
+  // vectorized across query rows. Same math and masking as tile() above.
+  const bool use_microkernel = R > kFewRows;
+  float* qt = nullptr;
+  if (use_microkernel) {
+    qt = grow(tls.qt, a.Dk * R);
+    Eigen::Map<MatrixR>(qt, a.Dk, R) = Q.transpose();
+  }
+  Eigen::Map<Eigen::RowVectorXf> m_row(m.data(), R), l_row(l.data(), R), a_row(alpha.data(), R);
+  Eigen::Map<Eigen::RowVectorXf> colsum(grow(tls.colsum, R), R);
+  auto tile_transposed = [&](int64_t j0, int64_t j1) {
+    const int64_t n = j1 - j0;
+    Eigen::Map<MatrixR> St(sbuf, n, R);  // [keys, rows]
+    gemm_strided<false>(kb + j0 * k_ld, k_ld, 1, qt, R, sbuf, R, n, R, a.Dk);
+    const bool full =
+        !mask.causal ||
+        (j1 - 1 <= p_lo && (mask.window <= 0 || j0 > p_hi - mask.window || j1 <= mask.sinks));
+    if (!full) {
+      for (int64_t c = 0; c < n; ++c) {
+        float* row = sbuf + c * R;
+        for (int64_t r = 0; r < R; ++r) {
+          if (!mask.visible(i0 + r % nr, j0 + c)) row[r] = kNegInf;
+        }
+      }
+    }
+    colsum = m_row;  // running column max, starting from the previous max
+    for (int64_t c = 0; c < n; ++c) colsum = colsum.cwiseMax(St.row(c));
+    for (int64_t r = 0; r < R; ++r) {
+      const float mx = colsum[r];
+      a_row[r] = mx == kNegInf ? 1.0f : std::exp(m_row[r] - mx);  // -inf - -inf never computed
+      m_row[r] = mx;
+      colsum[r] = mx == kNegInf ? 0.0f : mx;  // subtracting 0 from an all -inf column keeps 0s
+    }
+    for (int64_t c = 0; c < n; ++c) St.row(c) = (St.row(c) - colsum).array().exp().matrix();
+    colsum.setZero();
+    for (int64_t c = 0; c < n; ++c) colsum += St.row(c);
+    l_row = l_row.cwiseProduct(a_row) + colsum;
+    O = alpha.asDiagonal() * O;
+    gemm_strided<true>(sbuf, 1, R, vb + j0 * v_ld, v_ld, O.data(), a.Dv, R, a.Dv, n);
+  };
+#endif
+
   const KeyRanges kr = key_ranges(mask, i0, i1, a.Lk);
   auto sweep = [&](int64_t lo, int64_t hi) {
-    for (int64_t j0 = lo; j0 < hi; j0 += kKeyTile) tile(j0, std::min(hi, j0 + kKeyTile));
+    for (int64_t j0 = lo; j0 < hi; j0 += kKeyTile) {
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+      if (use_microkernel) {
+        tile_transposed(j0, std::min(hi, j0 + kKeyTile));
+        continue;
+      }
+#endif
+      tile(j0, std::min(hi, j0 + kKeyTile));
+    }
   };
   // The band [lo, hi) is cut into plan.splits equal, tile-aligned parts; sinks go with split 0.
   const int64_t band = kr.hi - kr.lo;
