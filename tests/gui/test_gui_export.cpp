@@ -91,7 +91,8 @@ class TestGuiExport : public QObject {
     const QJsonArray maps = o.value("data").toObject().value("maps").toArray();
     QCOMPARE(maps.size(), 1);
     const QJsonObject m = maps.first().toObject();
-    QCOMPARE(m.value("values_row_major").toArray().size(), m.value("rows").toInt() * m.value("cols").toInt());
+    QCOMPARE(m.value("values_row_major").toArray().size(),
+             m.value("rows").toInt() * m.value("cols").toInt());
   }
 
   void csvHasConfigurationLineAndRows() {

@@ -51,8 +51,8 @@ class TestGuiHeadless : public QObject {
   void svgScreenshot() {
     const QString path = test::scratchDir() + "/headless.svg";
     QFile::remove(path);
-    const Run r = runGui({"--preset", "causal-vs-bidirectional", "--view", "compare",
-                          "--screenshot", path});
+    const Run r =
+        runGui({"--preset", "causal-vs-bidirectional", "--view", "compare", "--screenshot", path});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     QVERIFY(QSvgRenderer(path).isValid());
   }

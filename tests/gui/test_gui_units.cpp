@@ -35,7 +35,8 @@ class TestGuiUnits : public QObject {
       double last = -1;
       for (int i = 0; i < 256; i += 8) {
         const double y = 0.2126 * qRed(lut[i]) + 0.7152 * qGreen(lut[i]) + 0.0722 * qBlue(lut[i]);
-        QVERIFY2(y > last - 1.0, qPrintable(QStringLiteral("%1 at %2").arg(Colormap::get(id).name()).arg(i)));
+        QVERIFY2(y > last - 1.0,
+                 qPrintable(QStringLiteral("%1 at %2").arg(Colormap::get(id).name()).arg(i)));
         last = y;
       }
     }

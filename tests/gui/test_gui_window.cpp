@@ -1,10 +1,18 @@
 // Tests of the main window: it opens and shows a first result, panel edits recompute, invalid
 // parameters and missing backends end up in the status line (never a blocking dialog or a crash).
 #include <QLabel>
+#include <QSettings>
 #include <QStandardItemModel>
+#include <QStandardPaths>
 #include <QTest>
+#include <QTimer>
 
+#include <QMimeData>
+#include <QMouseEvent>
+
+#include "attnscope/io.hpp"
 #include "attnscope/registry.hpp"
+#include "attnscope/workload.hpp"
 #include "gui_test_support.hpp"
 #include "views/attention_map_view.hpp"
 #include "workload_panel.hpp"
@@ -99,6 +107,31 @@ class TestGuiWindow : public QObject {
     QVERIFY(w.lastError().contains("bad.npy"));
   }
 
+  void droppingATensorFileLoadsIt() {
+    AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+    p.shape = {1, 2, 2, 32, 32, 16, 16};
+    const QString path = test::scratchDir() + "/dropped.safetensors";
+    io::save_safetensors(path.toStdString(), make_inputs(p, "periodic", 9).tensors);
+    MainWindow w(MainWindow::Options{false, false});
+    w.setWorkload(test::smallWorkload());
+    w.show();
+    QVERIFY(waitUntilSettled(w, 20000));
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(path)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(w.panel(), &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(w.panel(), &drop);
+    QSignalSpy loaded(&w.controller(), &ExplorerController::fileLoaded);
+    QVERIFY(loaded.wait(10000));
+    QVERIFY(waitUntilSettled(w, 20000));
+    QVERIFY2(w.lastError().isEmpty(), qPrintable(w.lastError()));
+    QCOMPARE(w.controller().workload().file, path);
+    QCOMPARE(w.panel()->workload().problem.shape.q_len, 32);
+    QVERIFY(!w.panel()->spin("q_len")->isEnabled());  // the file fixes the shape
+  }
+
   void dialogsDoNotBlock() {
     // With dialogs on (the interactive default) an error opens a non-modal box and returns.
     MainWindow w(MainWindow::Options{false, true});
@@ -109,6 +142,58 @@ class TestGuiWindow : public QObject {
     QVERIFY(waitUntilSettled(w, 20000));
     QVERIFY(!w.lastError().isEmpty());
     QVERIFY(QApplication::activeModalWidget() == nullptr);
+  }
+
+  void uiStaysResponsiveDuringALongRun() {
+    // While the worker grinds through a long reference run, the event loop keeps ticking: the
+    // largest gap between 10 ms timer ticks stays under 100 ms.
+    MainWindow w(MainWindow::Options{false, false});
+    w.show();
+    QVERIFY(waitUntilSettled(w, 20000));
+    Workload wl = Workload::forVariant(VariantId::dense);
+    wl.backend = "reference";
+    wl.problem.shape.heads = wl.problem.shape.kv_heads = 64;
+    wl.problem.shape.q_len = wl.problem.shape.kv_len = 1024;
+    w.setWorkload(wl);
+    w.controller().recompute();
+    QVERIFY(w.controller().busy());
+    QElapsedTimer clock;
+    clock.start();
+    qint64 last = 0, worst = 0;
+    QTimer tick;
+    tick.setInterval(10);
+    connect(&tick, &QTimer::timeout, [&] {
+      worst = std::max(worst, clock.elapsed() - last);
+      last = clock.elapsed();
+    });
+    tick.start();
+    while (clock.elapsed() < 1200) QTest::qWait(20);
+    tick.stop();
+    QVERIFY(w.controller().busy());  // still running: the measurement covered a live run
+    w.controller().cancel();
+    QVERIFY(waitUntilSettled(w, 10000));
+    qInfo("worst event-loop gap during the run: %lld ms", worst);
+    QVERIFY2(worst < 100, qPrintable(QStringLiteral("UI stalled %1 ms").arg(worst)));
+  }
+
+  void settingsRememberTheLastWorkload() {
+    QStandardPaths::setTestModeEnabled(true);  // QSettings under ~/.qttest, not the user's
+    QCoreApplication::setOrganizationName("attnscope-tests");
+    QCoreApplication::setApplicationName("attnscope-tests");
+    QSettings().clear();
+    {
+      MainWindow w;  // remembers by default
+      Workload wl = test::smallWorkload(VariantId::swa);
+      wl.problem.swa.window = 7;
+      w.setWorkload(wl);
+      w.show();
+      QVERIFY(waitUntilSettled(w, 20000));
+      w.close();
+    }
+    MainWindow again;
+    QCOMPARE(again.controller().workload().problem.variant, VariantId::swa);
+    QCOMPARE(again.controller().workload().problem.swa.window, 7);
+    QSettings().clear();
   }
 
   void darkPaletteSwitches() {
@@ -134,6 +219,41 @@ class TestGuiWindow : public QObject {
     map->resetZoom();
     QVERIFY(waitUntilSettled(w, 20000));
     QCOMPARE(map->lastResult()->maps.front().region.rows(), 64);
+  }
+
+  void batchPickerShowsAnotherSequence() {
+    MainWindow w(MainWindow::Options{false, false});
+    Workload wl = test::smallWorkload();
+    wl.problem.shape.batch = 2;
+    w.setWorkload(wl);
+    w.show();
+    QVERIFY(waitUntilSettled(w, 20000));
+    auto* map = static_cast<AttentionMapView*>(w.view(ViewKind::map));
+    const QVector<float> first = map->lastResult()->maps.front().values;
+    map->setBatch(1);
+    QVERIFY(waitUntilSettled(w, 20000));
+    QCOMPARE(map->lastResult()->request.batch, 1);
+    QVERIFY(map->lastResult()->maps.front().values != first);
+  }
+
+  void hoverNamesQueryKeyAndProbability() {
+    MainWindow w(MainWindow::Options{false, false});
+    w.setWorkload(test::smallWorkload());
+    w.show();
+    QVERIFY(waitUntilSettled(w, 20000));
+    auto* map = static_cast<AttentionMapView*>(w.view(ViewKind::map));
+    HeatmapWidget* h = map->heatmap();
+    QSignalSpy hover(h, &HeatmapWidget::hoverText);
+    // Bottom-left quarter of the plot: a visible (causal) entry.
+    const QSize px = h->plotPixels() / h->devicePixelRatioF();
+    const QPoint pos(h->width() / 2 - px.width() / 4, h->height() / 2 + px.height() / 4);
+    QMouseEvent move(QEvent::MouseMove, pos, h->mapToGlobal(pos), Qt::NoButton, Qt::NoButton,
+                     Qt::NoModifier);
+    QApplication::sendEvent(h, &move);
+    QVERIFY(!hover.isEmpty());
+    const QString text = hover.last().at(0).toString();
+    QVERIFY2(text.contains("query i = ") && text.contains("key j = ") && text.contains("p = "),
+             qPrintable(text));
   }
 };
 

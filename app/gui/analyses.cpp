@@ -1,0 +1,486 @@
+// View analyses over the engine, on the worker thread. Everything large stays bounded: maps are
+// pooled by the probe, recall and overlap stream the dense map in row bands of one head.
+#include "analyses.hpp"
+
+#include <QObject>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attnscope/cost.hpp"
+#include "attnscope/error.hpp"
+#include "attnscope/probes.hpp"
+#include "attnscope/registry.hpp"
+
+namespace attnscope::gui {
+namespace {
+
+constexpr int64_t kBandRows = 32;  // rows per tile when streaming a full map
+
+Region fullRegion(const AttentionProblem& p) {
+  return {0, p.shape.q_len, 0, p.shape.kv_len};
+}
+
+Region clampRegion(Region r, const AttentionProblem& p) {
+  if (r.isEmpty()) return fullRegion(p);
+  r.row0 = std::clamp<qint64>(r.row0, 0, p.shape.q_len - 1);
+  r.row1 = std::clamp<qint64>(r.row1, r.row0 + 1, p.shape.q_len);
+  r.col0 = std::clamp<qint64>(r.col0, 0, p.shape.kv_len - 1);
+  r.col1 = std::clamp<qint64>(r.col1, r.col0 + 1, p.shape.kv_len);
+  return r;
+}
+
+int clampHead(int h, const AttentionProblem& p) {
+  return std::clamp<int>(h, 0, static_cast<int>(p.shape.heads) - 1);
+}
+
+// Streams rows [0, q_len) of one head's full map in bands; fn(i, row pointer, kv_len).
+template <class F>
+void forEachRow(const AttentionProblem& p, const Inputs& in, const RunResult& run, int64_t head,
+                const CancelToken& cancel, F&& fn) {
+  const int64_t lq = p.shape.q_len, lk = p.shape.kv_len;
+  std::vector<float> band(static_cast<size_t>(kBandRows * lk));
+  for (int64_t i0 = 0; i0 < lq; i0 += kBandRows) {
+    cancel.throw_if_cancelled();
+    const int64_t i1 = std::min(lq, i0 + kBandRows);
+    attention_tile(p, in, run, 0, head, i0, i1, 0, lk, band.data());
+    for (int64_t i = i0; i < i1; ++i) fn(i, band.data() + (i - i0) * lk, lk);
+    cancel.report(double(i1) / double(lq));
+  }
+}
+
+Inputs subset(const Inputs& in, std::initializer_list<const char*> names) {
+  Inputs out;
+  for (const char* n : names) out.set(n, in.at(n));
+  return out;
+}
+
+Tensor sliceTokens(const Tensor& t, int64_t t0, int64_t t1) {
+  // Along axis 2 of [B, H, L] or [B, H, L, D].
+  const int64_t b = t.dim(0), h = t.dim(1), l = t.dim(2);
+  const int64_t d = t.rank() == 4 ? t.dim(3) : 1;
+  Shape shape = t.shape();
+  shape[2] = t1 - t0;
+  Tensor out(shape);
+  for (int64_t bh = 0; bh < b * h; ++bh) {
+    std::copy_n(t.data() + (bh * l + t0) * d, (t1 - t0) * d, out.data() + bh * (t1 - t0) * d);
+  }
+  return out;
+}
+
+double frobenius(const Tensor& s, int64_t head) {
+  // final_state [B, H, Dk, Dv], batch 0.
+  const int64_t n = s.dim(2) * s.dim(3);
+  double acc = 0;
+  for (int64_t x = 0; x < n; ++x) {
+    const double v = s.data()[head * n + x];
+    acc += v * v;
+  }
+  return std::sqrt(acc);
+}
+
+}  // namespace
+
+MapImage computeMap(const AttentionProblem& problem, const Inputs& inputs, const RunResult& run,
+                    const ViewRequest& request, const CancelToken& cancel, Pool pool) {
+  const Region reg = clampRegion(request.region, problem);
+  const int64_t heads = problem.shape.heads;
+  const int64_t groupSize = heads / problem.shape.kv_heads;
+  std::vector<int64_t> which;
+  QString title;
+  switch (request.headMode) {
+    case HeadMode::single:
+      which = {clampHead(request.head, problem)};
+      title = QObject::tr("head %1").arg(which.front());
+      break;
+    case HeadMode::mean:
+    case HeadMode::max:
+      for (int64_t h = 0; h < heads; ++h) which.push_back(h);
+      title = request.headMode == HeadMode::mean ? QObject::tr("mean over %1 heads").arg(heads)
+                                                 : QObject::tr("max over %1 heads").arg(heads);
+      break;
+    case HeadMode::group: {
+      const int64_t g = std::clamp<int64_t>(request.group, 0, problem.shape.kv_heads - 1);
+      for (int64_t h = g * groupSize; h < (g + 1) * groupSize; ++h) which.push_back(h);
+      title = QObject::tr("kv group %1 (heads %2-%3), mean")
+                  .arg(g)
+                  .arg(which.front())
+                  .arg(which.back());
+      break;
+    }
+  }
+  MapImage img;
+  img.region = reg;
+  img.title = title;
+  for (size_t n = 0; n < which.size(); ++n) {
+    MapRequest mr;
+    mr.batch = std::clamp<int64_t>(request.batch, 0, problem.shape.batch - 1);
+    mr.head = which[n];
+    mr.row0 = reg.row0;
+    mr.row1 = reg.row1;
+    mr.col0 = reg.col0;
+    mr.col1 = reg.col1;
+    mr.out_rows = request.outRows;
+    mr.out_cols = request.outCols;
+    mr.pool = pool;
+    const Tensor t = attention_map(problem, inputs, run, mr, cancel);
+    if (n == 0) {
+      img.rows = static_cast<int>(t.dim(0));
+      img.cols = static_cast<int>(t.dim(1));
+      img.values = QVector<float>(t.data(), t.data() + t.numel());
+      continue;
+    }
+    for (qsizetype x = 0; x < img.values.size(); ++x) {
+      const float v = t.data()[x];
+      img.values[x] =
+          request.headMode == HeadMode::max ? std::max(img.values[x], v) : img.values[x] + v;
+    }
+  }
+  if (request.headMode == HeadMode::mean || request.headMode == HeadMode::group) {
+    const float inv = 1.0f / static_cast<float>(which.size());
+    for (float& v : img.values) v *= inv;
+  }
+  return img;
+}
+
+void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
+  const AttentionProblem& p = ctx.problem;
+  if (ctx.request.grid) {
+    // Small multiples: every head (up to 16) over the full map at thumbnail resolution.
+    if (p.shape.heads > 16) out.note = QObject::tr("first 16 of %1 heads").arg(p.shape.heads);
+    const int n = static_cast<int>(std::min<int64_t>(p.shape.heads, 16));
+    for (int h = 0; h < n; ++h) {
+      ctx.phase(QObject::tr("map of head %1").arg(h), 0.5 + 0.5 * h / n, 0.5 + 0.5 * (h + 1) / n);
+      ViewRequest r = ctx.request;
+      r.headMode = HeadMode::single;
+      r.head = h;
+      r.region = {};
+      r.outRows = r.outCols = 160;
+      out.maps.push_back(computeMap(p, ctx.inputs, ctx.run, r, ctx.cancel));
+    }
+  } else {
+    ctx.phase(QObject::tr("attention map"), 0.5, 1.0);
+    out.maps.push_back(computeMap(p, ctx.inputs, ctx.run, ctx.request, ctx.cancel));
+  }
+  if (ctx.run.selection && ctx.request.headMode == HeadMode::single) {
+    const IndexTensor& sel = *ctx.run.selection;
+    const int64_t lq = sel.dim(2), k = sel.dim(3);
+    const int64_t h = clampHead(ctx.request.head, p);
+    const int64_t b = std::clamp<int64_t>(ctx.request.batch, 0, p.shape.batch - 1);
+    const int32_t* first = sel.data() + (b * p.shape.heads + h) * lq * k;
+    out.topK = static_cast<int>(k);
+    out.selection = QVector<qint32>(first, first + lq * k);
+  }
+}
+
+void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out) {
+  const AttentionProblem& p = ctx.problem;
+  if (p.variant != VariantId::moba || !ctx.run.selection) {
+    out.note = QObject::tr(
+        "Block selection is MoBA's routing: choose the moba variant (or the "
+        "\"MoBA routing on a needle\" demo) to see it.");
+    return;
+  }
+  const int64_t lq = p.shape.q_len, lk = p.shape.kv_len, dk = p.shape.head_dim;
+  const int64_t bs = p.moba.block_size;
+  const int64_t nkb = (lk + bs - 1) / bs, nqb = (lq + bs - 1) / bs;
+  const IndexTensor& sel = *ctx.run.selection;
+  const int64_t topk = sel.dim(3);
+  const int64_t h = clampHead(ctx.request.head, p);
+  const bool allHeads = ctx.request.headMode != HeadMode::single;
+  out.qBlocks = static_cast<int>(nqb);
+  out.kBlocks = static_cast<int>(nkb);
+  out.topK = static_cast<int>(topk);
+
+  // 1. How often each key block is chosen by the queries of each query block.
+  std::vector<double> counts(static_cast<size_t>(nqb * nkb), 0.0);
+  const int64_t h0 = allHeads ? 0 : h, h1 = allHeads ? p.shape.heads : h + 1;
+  for (int64_t hh = h0; hh < h1; ++hh) {
+    const int32_t* s = sel.data() + hh * lq * topk;
+    for (int64_t i = 0; i < lq; ++i) {
+      for (int64_t t = 0; t < topk; ++t) {
+        const int32_t b = s[i * topk + t];
+        if (b >= 0 && b < nkb) counts[static_cast<size_t>((i / bs) * nkb + b)] += 1;
+      }
+    }
+  }
+  MapImage countMap;
+  countMap.rows = static_cast<int>(nqb);
+  countMap.cols = static_cast<int>(nkb);
+  countMap.region = {0, nqb, 0, nkb};
+  countMap.title = QObject::tr("share of queries choosing each block (%1)")
+                       .arg(allHeads ? QObject::tr("all heads") : QObject::tr("head %1").arg(h));
+  countMap.values.resize(nqb * nkb);
+  for (int64_t qb = 0; qb < nqb; ++qb) {
+    const double queries = double(std::min(lq, (qb + 1) * bs) - qb * bs) * double(h1 - h0);
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      countMap.values[qb * nkb + kb] = static_cast<float>(counts[size_t(qb * nkb + kb)] / queries);
+    }
+  }
+  out.blockCounts = countMap.values;
+  out.maps.push_back(countMap);
+
+  // 2. Gate scores of the shown head: s_ib = scale * q_i . mean_{j in block b} k_j, future masked.
+  const int64_t kvh = h / (p.shape.heads / p.shape.kv_heads);
+  const Tensor& q = ctx.inputs.at("q");
+  const Tensor& k = ctx.inputs.at("k");
+  std::vector<double> kbar(static_cast<size_t>(nkb * dk), 0.0);
+  const float* kh = k.data() + kvh * lk * dk;
+  for (int64_t j = 0; j < lk; ++j) {
+    for (int64_t d = 0; d < dk; ++d) kbar[size_t((j / bs) * dk + d)] += kh[j * dk + d];
+  }
+  for (int64_t b = 0; b < nkb; ++b) {
+    const double n = double(std::min(lk, (b + 1) * bs) - b * bs);
+    for (int64_t d = 0; d < dk; ++d) kbar[size_t(b * dk + d)] /= n;
+  }
+  const int64_t rowsOut = std::min<int64_t>(lq, 512);  // sample rows; never more than 512 x nkb
+  MapImage gateMap;
+  gateMap.rows = static_cast<int>(rowsOut);
+  gateMap.cols = static_cast<int>(nkb);
+  gateMap.region = {0, lq, 0, nkb};
+  gateMap.title = QObject::tr("gate scores q·mean(k) per query and block (head %1)").arg(h);
+  gateMap.values.resize(rowsOut * nkb);
+  const float* qh = q.data() + h * lq * dk;
+  const double scale = p.effective_scale();
+  for (int64_t r = 0; r < rowsOut; ++r) {
+    const int64_t i = r * lq / rowsOut;
+    const int64_t pos = p.query_position(i);
+    for (int64_t b = 0; b < nkb; ++b) {
+      float v = std::numeric_limits<float>::quiet_NaN();  // future blocks: not eligible
+      if (b * bs <= pos) {
+        double dot = 0;
+        for (int64_t d = 0; d < dk; ++d) dot += double(qh[i * dk + d]) * kbar[size_t(b * dk + d)];
+        v = static_cast<float>(dot * scale);
+      }
+      gateMap.values[r * nkb + b] = v;
+    }
+  }
+  out.maps.push_back(gateMap);
+  out.selection = QVector<qint32>(sel.data() + h * lq * topk, sel.data() + (h + 1) * lq * topk);
+
+  // 3. Recall: the dense causal attention mass of the shown head that the selected blocks hold.
+  AttentionProblem dense = p;
+  dense.variant = VariantId::dense;
+  dense.causal = true;
+  ctx.phase(QObject::tr("dense reference for recall"), 0.3, 0.8);
+  const auto denseRun = ctx.runProblem(dense, ctx.inputsPtr, true);
+  ctx.phase(QObject::tr("recall over dense map"), 0.8, 1.0);
+  out.recallPerQuery.resize(lq);
+  double total = 0;
+  const int32_t* s = sel.data() + h * lq * topk;
+  forEachRow(dense, ctx.inputs, *denseRun, h, ctx.cancel,
+             [&](int64_t i, const float* row, int64_t) {
+               double captured = 0;
+               for (int64_t t = 0; t < topk; ++t) {
+                 const int32_t b = s[i * topk + t];
+                 if (b < 0) continue;
+                 for (int64_t j = b * bs; j < std::min(lk, (b + 1) * bs); ++j) captured += row[j];
+               }
+               out.recallPerQuery[i] = static_cast<float>(captured);
+               total += captured;
+             });
+  out.recall = total / double(lq);
+  const double densePairs = double(visible_pairs_dense(dense));
+  out.sparsity = densePairs > 0 ? 1.0 - double(visible_pairs_moba(p)) / densePairs : 0.0;
+}
+
+Inputs meanPoolKv(const Inputs& mha, int64_t heads, int64_t kvHeads) {
+  Inputs out;
+  out.set("q", mha.at("q"));
+  const int64_t group = heads / kvHeads;
+  for (const char* name : {"k", "v"}) {
+    const Tensor& t = mha.at(name);
+    const int64_t b = t.dim(0), l = t.dim(2), d = t.dim(3);
+    Tensor pooled({b, kvHeads, l, d});
+    for (int64_t bb = 0; bb < b; ++bb) {
+      for (int64_t g = 0; g < kvHeads; ++g) {
+        float* dst = pooled.data() + (bb * kvHeads + g) * l * d;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          const float* src = t.data() + (bb * heads + h) * l * d;
+          for (int64_t x = 0; x < l * d; ++x) dst[x] += src[x] / static_cast<float>(group);
+        }
+      }
+    }
+    out.set(name, std::move(pooled));
+  }
+  return out;
+}
+
+void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
+  const AttentionProblem& w = ctx.problem;
+  // Side A is dense multi-head attention at the workload's shape; side B changes one thing.
+  AttentionProblem a = AttentionProblem::defaults(VariantId::dense);
+  a.shape = w.shape;
+  a.shape.kv_heads = w.shape.heads;
+  if (w.variant == VariantId::gated_delta || w.variant == VariantId::mla) {
+    a.shape.kv_len = w.shape.kv_len;
+  }
+  a.scale = w.scale;
+  a.causal = true;
+  AttentionProblem b = a;
+  const int64_t heads = w.shape.heads;
+  switch (ctx.request.pair) {
+    case ComparePair::dense_vs_moba:
+      b.variant = VariantId::moba;
+      b.moba = w.moba;
+      out.labelA = QObject::tr("dense causal");
+      out.labelB = QObject::tr("MoBA (block %1, top-%2)").arg(w.moba.block_size).arg(w.moba.top_k);
+      break;
+    case ComparePair::dense_vs_swa:
+      b.variant = VariantId::swa;
+      b.swa = w.swa;
+      out.labelA = QObject::tr("dense causal");
+      out.labelB = QObject::tr("sliding window %1, sinks %2").arg(w.swa.window).arg(w.swa.sinks);
+      break;
+    case ComparePair::mha_vs_gqa: {
+      a.causal = b.causal = w.causal;
+      int64_t g = w.shape.kv_heads;
+      if (g >= heads || heads % g != 0) g = heads % 4 == 0 ? heads / 4 : 1;
+      b.shape.kv_heads = g;
+      out.labelA = QObject::tr("MHA (%1 kv heads)").arg(heads);
+      out.labelB = g == 1 ? QObject::tr("MQA (1 kv head, mean-pooled K/V)")
+                          : QObject::tr("GQA (%1 kv heads, mean-pooled K/V)").arg(g);
+      break;
+    }
+    case ComparePair::causal_vs_bidirectional:
+      a.causal = false;
+      b.causal = true;
+      out.labelA = QObject::tr("bidirectional");
+      out.labelB = QObject::tr("causal");
+      break;
+  }
+  // Inputs: the workload's file when it has MHA-shaped q/k/v, else the pattern at A's shape.
+  std::shared_ptr<const Inputs> inA;
+  if (!ctx.inputs.has("q") || !ctx.inputs.has("k") || !ctx.inputs.has("v") ||
+      ctx.inputs.at("k").rank() != 4 || ctx.inputs.at("k").dim(1) != heads ||
+      ctx.inputs.at("q").dim(3) != ctx.inputs.at("k").dim(3)) {
+    inA = ctx.inputsFor(a);
+  } else {
+    inA = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
+  }
+  std::shared_ptr<const Inputs> inB = inA;
+  if (b.shape.kv_heads != a.shape.kv_heads) {
+    inB = std::make_shared<const Inputs>(meanPoolKv(*inA, heads, b.shape.kv_heads));
+  }
+  ctx.phase(QObject::tr("run %1").arg(out.labelA), 0.0, 0.35);
+  const auto runA = ctx.runProblem(a, inA, true);
+  ctx.phase(QObject::tr("run %1").arg(out.labelB), 0.35, 0.7);
+  const auto runB = ctx.runProblem(b, inB, true);
+
+  ctx.phase(QObject::tr("maps"), 0.7, 0.8);
+  ViewRequest r = ctx.request;
+  r.headMode = HeadMode::single;
+  r.region = {};
+  MapImage ma = computeMap(a, *inA, *runA, r, ctx.cancel, Pool::mean);
+  MapImage mb = computeMap(b, *inB, *runB, r, ctx.cancel, Pool::mean);
+  MapImage diff = mb;
+  diff.title = QObject::tr("difference B - A");
+  for (qsizetype x = 0; x < diff.values.size(); ++x) diff.values[x] -= ma.values[x];
+  out.maps = {ma, mb, diff};
+
+  // Relative output error over the whole output tensor.
+  double num = 0, den = 0;
+  const Tensor& oa = runA->o;
+  const Tensor& ob = runB->o;
+  for (int64_t x = 0; x < oa.numel(); ++x) {
+    const double d = double(ob.data()[x]) - double(oa.data()[x]);
+    num += d * d;
+    den += double(oa.data()[x]) * double(oa.data()[x]);
+  }
+  out.relError = den > 0 ? std::sqrt(num / den) : 0.0;
+
+  // Mass overlap Σ_j min(P_A, P_B), averaged over the shown head's queries. When B only masks A
+  // (MoBA, SWA, causal), B's row is A's row renormalized on B's keys, so this is exactly recall.
+  ctx.phase(QObject::tr("attention-mass overlap"), 0.8, 1.0);
+  const int64_t h = clampHead(ctx.request.head, w);
+  const int64_t lq = a.shape.q_len, lk = a.shape.kv_len;
+  std::vector<float> rowsA(static_cast<size_t>(kBandRows * lk)), rowsB(rowsA.size());
+  double overlap = 0;
+  for (int64_t i0 = 0; i0 < lq; i0 += kBandRows) {
+    ctx.cancel.throw_if_cancelled();
+    const int64_t i1 = std::min(lq, i0 + kBandRows);
+    attention_tile(a, *inA, *runA, 0, h, i0, i1, 0, lk, rowsA.data());
+    attention_tile(b, *inB, *runB, 0, h, i0, i1, 0, lk, rowsB.data());
+    for (int64_t x = 0; x < (i1 - i0) * lk; ++x) {
+      overlap += std::min(rowsA[size_t(x)], rowsB[size_t(x)]);
+    }
+  }
+  out.massRecall = overlap / double(lq);
+  out.note = ctx.request.pair == ComparePair::mha_vs_gqa
+                 ? QObject::tr(
+                       "GQA/MQA keys and values are the mean of each group's MHA heads, so "
+                       "both sides see the same tokens; overlap = mean over queries of "
+                       "Σ_j min(P_A, P_B).")
+                 : QObject::tr(
+                       "B masks keys that A sees, so the overlap Σ_j min(P_A, P_B) is "
+                       "the share of A's attention mass B keeps (recall).");
+}
+
+void analyzeDeltaNet(const AnalysisContext& ctx, ViewResult& out) {
+  const AttentionProblem& p = ctx.problem;
+  if (p.variant != VariantId::gated_delta) {
+    out.note = QObject::tr(
+        "This view shows Gated DeltaNet internals: choose the gated_delta "
+        "variant (or the \"Gated DeltaNet memory\" demo).");
+    return;
+  }
+  const int64_t h = clampHead(ctx.request.head, p);
+  const int64_t len = p.shape.q_len;
+  ViewRequest r = ctx.request;
+  r.headMode = HeadMode::single;
+  r.region = {};
+  ctx.phase(QObject::tr("implicit attention"), 0.3, 0.45);
+  MapImage implicit = computeMap(p, ctx.inputs, ctx.run, r, ctx.cancel, Pool::mean);
+  implicit.title = QObject::tr("Gated DeltaNet implicit attention, head %1").arg(h);
+
+  AttentionProblem dense = AttentionProblem::defaults(VariantId::dense);
+  dense.shape = p.shape;
+  dense.causal = true;
+  const auto qkv = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
+  ctx.phase(QObject::tr("softmax attention on the same q, k, v"), 0.45, 0.6);
+  const auto denseRun = ctx.runProblem(dense, qkv, true);
+  MapImage soft = computeMap(dense, *qkv, *denseRun, r, ctx.cancel, Pool::mean);
+  soft.title = QObject::tr("softmax attention (dense causal), head %1").arg(h);
+  out.maps = {implicit, soft};
+
+  // ||S_t||_F over time: the engine runs segment by segment, each starting from the previous
+  // segment's final state, so the curve comes from the same arithmetic as the run itself.
+  const int64_t segments = std::min<int64_t>(len, 96);
+  Tensor state;
+  if (ctx.inputs.has("initial_state")) state = ctx.inputs.at("initial_state");
+  out.stateT.push_back(0);
+  out.stateNorm.push_back(state.empty() ? 0.0 : frobenius(state, h));
+  int64_t t0 = 0;
+  for (int64_t s = 0; s < segments; ++s) {
+    const int64_t t1 = (s + 1) * len / segments;
+    if (t1 <= t0) continue;
+    ctx.phase(QObject::tr("state norm over time"), 0.6 + 0.4 * s / segments,
+              0.6 + 0.4 * (s + 1) / segments);
+    AttentionProblem seg = p;
+    seg.shape.q_len = seg.shape.kv_len = t1 - t0;
+    seg.gdn.chunk_size = std::min(p.gdn.chunk_size, t1 - t0);
+    auto in = std::make_shared<Inputs>();
+    for (const char* name : {"q", "k", "v", "g", "beta"}) {
+      in->set(name, sliceTokens(ctx.inputs.at(name), t0, t1));
+    }
+    if (!state.empty()) in->set("initial_state", state);
+    const auto segRun = ctx.runProblem(seg, in, false);
+    if (!segRun->final_state) throw Error("the backend returned no final state for Gated DeltaNet");
+    state = *segRun->final_state;
+    out.stateT.push_back(double(t1));
+    out.stateNorm.push_back(frobenius(state, h));
+    t0 = t1;
+  }
+
+  const Tensor& g = ctx.inputs.at("g");
+  const Tensor& beta = ctx.inputs.at("beta");
+  out.gate.resize(len);
+  out.beta.resize(len);
+  for (int64_t t = 0; t < len; ++t) {
+    out.gate[t] = std::exp(g.data()[h * len + t]);
+    out.beta[t] = beta.data()[h * len + t];
+  }
+}
+
+}  // namespace attnscope::gui

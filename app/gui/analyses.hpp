@@ -1,0 +1,49 @@
+// The computations behind each view, run on the worker thread over the engine: pooled maps through
+// the map probe, MoBA routing statistics, variant comparisons and Gated DeltaNet's state over time.
+#pragma once
+
+#include <functional>
+
+#include "attnscope/backend.hpp"
+#include "attnscope/cancel.hpp"
+#include "attnscope/inputs.hpp"
+#include "attnscope/probes.hpp"
+#include "attnscope/problem.hpp"
+#include "view_result.hpp"
+
+namespace attnscope::gui {
+
+// Runs a problem through the chosen backend; throws Error / Cancelled. With cache = true the worker
+// keeps the result (and the inputs it came from) for the next request.
+using InputsPtr = std::shared_ptr<const Inputs>;
+using RunFn = std::function<std::shared_ptr<const RunResult>(const AttentionProblem&,
+                                                             const InputsPtr&, bool cache)>;
+// Announces a phase of the work, so progress can be shown as one bar: [begin, end) of [0, 1].
+using PhaseFn = std::function<void(const QString& what, double begin, double end)>;
+
+struct AnalysisContext {
+  const AttentionProblem& problem;
+  const Inputs& inputs;
+  InputsPtr inputsPtr;  // the same inputs, shareable
+  const RunResult& run;
+  const ViewRequest& request;
+  const CancelToken& cancel;
+  RunFn runProblem;
+  PhaseFn phase;
+  // Inputs for a problem other than the workload's (compare view); same pattern and seed.
+  std::function<InputsPtr(const AttentionProblem&)> inputsFor;
+};
+
+// One map of the request's head selection (single head, mean/max over heads, kv-group mean).
+MapImage computeMap(const AttentionProblem& problem, const Inputs& inputs, const RunResult& run,
+                    const ViewRequest& request, const CancelToken& cancel, Pool pool = Pool::max);
+
+void analyzeMap(const AnalysisContext& ctx, ViewResult& out);
+void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out);
+void analyzeCompare(const AnalysisContext& ctx, ViewResult& out);
+void analyzeDeltaNet(const AnalysisContext& ctx, ViewResult& out);
+
+// GQA K/V from MHA K/V: each group's kv head is the mean of its query heads' k (and v) heads.
+Inputs meanPoolKv(const Inputs& mha, int64_t heads, int64_t kvHeads);
+
+}  // namespace attnscope::gui

@@ -1,0 +1,26 @@
+// Exporter: the current view as a figure (PNG at a chosen DPI, SVG, PDF) and its data (CSV, JSON),
+// always with the full run configuration so any figure can be reproduced.
+#pragma once
+
+#include <QJsonObject>
+#include <QString>
+
+#include "view_result.hpp"
+
+class QWidget;
+
+namespace attnscope::gui {
+
+class ViewBase;
+
+// Everything needed to reproduce a figure: the workload (every parameter, seed, pattern,
+// backend, describe()), the view and its request, and what the run reported.
+QJsonObject runConfiguration(const Workload& w, const ViewBase& view);
+
+// By suffix: .png (dpi scales the pixels), .svg, .pdf. Returns an error message, empty on success.
+QString exportFigure(QWidget* widget, const QString& path, int dpi = 144,
+                     const QJsonObject& config = {});
+// By suffix: .json (configuration + data) or .csv (configuration as '#' comment lines + rows).
+QString exportData(const ViewBase& view, const Workload& w, const QString& path);
+
+}  // namespace attnscope::gui

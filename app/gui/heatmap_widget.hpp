@@ -1,0 +1,109 @@
+// HeatmapWidget: paints one pooled map with a colormap, axes, legend and overlays, and turns wheel
+// and drag into a new view region (the owner asks the worker to re-probe it at full detail).
+#pragma once
+
+#include <QImage>
+#include <QWidget>
+
+#include "colormap.hpp"
+#include "view_result.hpp"
+
+namespace attnscope::gui {
+
+// Mask geometry and MoBA routing drawn over a map, in full-map coordinates.
+struct MapOverlays {
+  bool causal = false;
+  qint64 qLen = 0, kvLen = 0;  // for bottom-right causal alignment: p = i + kvLen - qLen
+  qint64 window = 0;           // sliding-window lower edge j > p - window (0: none)
+  qint64 sinks = 0;            // keys j < sinks always visible (0: none)
+  qint64 blockSize = 0;        // MoBA block width in columns (1 for block-unit maps)
+  QVector<qint32> selection;   // [qLen x topK] selected block ids per query
+  int topK = 0;
+};
+
+class HeatmapWidget : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit HeatmapWidget(QWidget* parent = nullptr);
+
+  void setMap(const MapImage& map);
+  void clearMap(const QString& message);
+  const MapImage& map() const { return map_; }
+  bool hasMap() const { return !map_.values.isEmpty(); }
+
+  // Size of the full map; the view region never leaves it. Resets zoom when it changes.
+  void setExtent(qint64 rows, qint64 cols);
+  Region viewRegion() const { return view_; }
+  void setViewRegion(const Region& r);
+  void resetZoom();
+  void zoomBy(double factor);  // < 1 zooms in, around the centre
+  bool zoomed() const;
+
+  void setColormap(ColormapId id);
+  void setScaleMode(ScaleMode mode);
+  void setDiverging(bool on);  // signed data: symmetric blue-white-red
+  void setCompact(bool on);    // thumbnails: no legend, small labels
+  // Exact zeros are masked entries of a probability map: paint them as background, not as 'low'.
+  void setMaskZeros(bool on) { maskZeros_ = on; }
+  void setKeepAspect(bool on) {
+    keepAspect_ = on;
+    update();
+  }
+  void setInteractive(bool on) { interactive_ = on; }
+  void setTitle(const QString& t);
+  void setAxisTitles(const QString& rows, const QString& cols, const QString& value);
+  void setOverlays(const MapOverlays& o);
+  void setOverlaysVisible(bool on);
+
+  // Pixels of the plot area: the resolution worth asking the probe for.
+  QSize plotPixels() const;
+  QSize sizeHint() const override { return {520, 460}; }
+  QSize minimumSizeHint() const override { return {160, 140}; }
+
+ signals:
+  void viewRegionChanged(const attnscope::gui::Region& region);
+  void hoverText(const QString& text);
+
+ protected:
+  void paintEvent(QPaintEvent*) override;
+  void wheelEvent(QWheelEvent* e) override;
+  void mousePressEvent(QMouseEvent* e) override;
+  void mouseMoveEvent(QMouseEvent* e) override;
+  void mouseReleaseEvent(QMouseEvent* e) override;
+  void mouseDoubleClickEvent(QMouseEvent* e) override;
+  void leaveEvent(QEvent* e) override;
+  void changeEvent(QEvent* e) override;
+
+ private:
+  QRectF plotRect() const;
+  QPointF toWidget(double row, double col) const;
+  bool toMap(const QPointF& pos, double& row, double& col) const;
+  void rebuildImage();
+  void clampView();
+  void drawAxes(QPainter& p, const QRectF& plot) const;
+  void drawLegend(QPainter& p, const QRectF& plot) const;
+  void drawOverlays(QPainter& p) const;
+
+  MapImage map_;
+  QImage image_;
+  QString message_;
+  QString title_;
+  QString rowTitle_ = tr("query i"), colTitle_ = tr("key j"), valueTitle_ = QStringLiteral("p");
+  Region view_;
+  qint64 extentRows_ = 0, extentCols_ = 0;
+  ColormapId colormap_ = ColormapId::viridis;
+  ValueScale scale_;
+  bool diverging_ = false;
+  bool maskZeros_ = true;
+  bool keepAspect_ = true;
+  bool compact_ = false;
+  bool interactive_ = true;
+  MapOverlays overlays_;
+  bool overlaysVisible_ = true;
+  bool dragging_ = false;
+  QPointF dragStart_;
+  Region dragView_;
+};
+
+}  // namespace attnscope::gui

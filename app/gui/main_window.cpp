@@ -1,0 +1,431 @@
+// Main window wiring. Every change (panel edit, view setting, zoom, tab switch) becomes a request
+// to the controller; results are routed to the view that asked. Errors go to a status line that
+// tests can read and, interactively, to one reusable non-modal message box.
+#include "main_window.hpp"
+
+#include <QActionGroup>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QJsonDocument>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStatusBar>
+#include <QStyleFactory>
+#include <QtCharts/QChart>
+#include <QtCharts/QChartView>
+
+#include "attnscope/registry.hpp"
+#include "exporter.hpp"
+#include "presets.hpp"
+#include "views/attention_map_view.hpp"
+#include "views/block_selection_view.hpp"
+#include "views/compare_view.hpp"
+#include "views/gated_delta_view.hpp"
+#include "views/learn_view.hpp"
+#include "workload_panel.hpp"
+
+namespace attnscope::gui {
+namespace {
+QString humanCount(double v, const char* unit) {
+  const char* prefixes[] = {"", "K", "M", "G", "T", "P"};
+  int i = 0;
+  while (v >= 1000 && i < 5) {
+    v /= 1000;
+    ++i;
+  }
+  return QStringLiteral("%1 %2%3").arg(v, 0, 'f', v < 10 ? 2 : 1).arg(prefixes[i], unit);
+}
+}  // namespace
+
+MainWindow::MainWindow(const Options& options) : options_(options) {
+  setWindowTitle(tr("attnscope - attention explorer"));
+  setAcceptDrops(true);
+
+  panel_ = new WorkloadPanel;
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(panel_);
+  scroll->setWidgetResizable(true);
+  scroll->setMinimumWidth(panel_->sizeHint().width() + 24);
+  auto* dock = new QDockWidget(tr("Workload"), this);
+  dock->setObjectName("workloadDock");
+  dock->setWidget(scroll);
+  dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+  tabs_ = new QTabWidget;
+  views_ = {new AttentionMapView, new BlockSelectionView, new CompareView, new GatedDeltaView,
+            learn_ = new LearnView};
+  const QStringList titles = {tr("Attention map"), tr("Block selection (MoBA)"), tr("Compare"),
+                              tr("Gated DeltaNet"), tr("Learn")};
+  for (int i = 0; i < views_.size(); ++i) {
+    tabs_->addTab(views_[i], titles[i]);
+    connect(views_[i], &ViewBase::requestChanged, this, [this, v = views_[i]] {
+      if (v == currentView()) requestView();
+    });
+    connect(views_[i], &ViewBase::hoverText, this, [this](const QString& t) {
+      // Only the position and value: the pooled-cell note stays in the view's own tooltip.
+      hoverLabel_->setText(t.section(QStringLiteral("  ("), 0, 0));
+    });
+  }
+  setCentralWidget(tabs_);
+
+  backendLabel_ = new QLabel;
+  runLabel_ = new QLabel;
+  costLabel_ = new QLabel;
+  hoverLabel_ = new QLabel;
+  errorLabel_ = new QLabel;
+  errorLabel_->setStyleSheet("color: #c0392b;");
+  errorLabel_->setObjectName("errorLabel");
+  progress_ = new QProgressBar;
+  progress_->setRange(0, 1000);
+  progress_->setMaximumWidth(180);
+  progress_->setTextVisible(true);
+  progress_->hide();
+  cancelButton_ = new QToolButton;
+  cancelButton_->setText(tr("Cancel"));
+  cancelButton_->setToolTip(tr("Stop the running computation (Esc)."));
+  cancelButton_->hide();
+  statusBar()->addWidget(backendLabel_);
+  statusBar()->addWidget(runLabel_);
+  statusBar()->addWidget(costLabel_);
+  statusBar()->addWidget(errorLabel_, 1);
+  hoverLabel_->setToolTip(tr("The entry under the mouse in the current view."));
+  statusBar()->addPermanentWidget(hoverLabel_);
+  statusBar()->addPermanentWidget(progress_);
+  statusBar()->addPermanentWidget(cancelButton_);
+
+  buildMenus();
+
+  connect(panel_, &WorkloadPanel::workloadEdited, this, &MainWindow::setWorkload);
+  connect(panel_, &WorkloadPanel::loadFileRequested, &controller_, &ExplorerController::loadFile);
+  connect(&controller_, &ExplorerController::fileLoaded, this,
+          [this](const QString&, const Workload& w) { setWorkload(w); });
+  connect(&controller_, &ExplorerController::resultReady, this, &MainWindow::onResult);
+  connect(&controller_, &ExplorerController::errorOccurred, this, &MainWindow::onError);
+  connect(&controller_, &ExplorerController::cancelled, this,
+          [this] { errorLabel_->setText(tr("cancelled")); });
+  connect(&controller_, &ExplorerController::busyChanged, this, [this](bool busy) {
+    progress_->setVisible(busy);
+    cancelButton_->setVisible(busy);
+    if (busy) progress_->setValue(0);
+  });
+  connect(&controller_, &ExplorerController::progressChanged, this,
+          [this](double f, const QString& phase) {
+            progress_->setValue(int(f * 1000));
+            progress_->setFormat(QStringLiteral("%p%"));
+            progress_->setToolTip(phase);
+            runLabel_->setText(phase + QStringLiteral("…"));
+          });
+  connect(cancelButton_, &QToolButton::clicked, &controller_, &ExplorerController::cancel);
+  connect(tabs_, &QTabWidget::currentChanged, this, [this] { requestView(true); });
+  connect(learn_, &LearnView::presetRequested, this, [this](const QString& name) {
+    if (QString e = applyPreset(name); !e.isEmpty()) onError(e);
+  });
+
+  resize(1280, 820);
+  Workload initial = Workload::defaults();
+  if (options_.useSettings)
+    restoreSettings();
+  else
+    setWorkload(initial);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&Open tensors…"), QKeySequence::Open, this, &MainWindow::openTensors);
+  file->addAction(tr("&Export figure…"), QKeySequence(tr("Ctrl+E")), this,
+                  &MainWindow::exportFigureDialog);
+  file->addAction(tr("Export &data…"), QKeySequence(tr("Ctrl+Shift+E")), this,
+                  &MainWindow::exportDataDialog);
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+  QMenu* run = menuBar()->addMenu(tr("&Run"));
+  run->addAction(tr("&Recompute"), QKeySequence(tr("Ctrl+R")), &controller_,
+                 &ExplorerController::recompute);
+  run->addAction(tr("Recompute"), QKeySequence(Qt::Key_F5), &controller_,
+                 &ExplorerController::recompute);
+  run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), &controller_,
+                 &ExplorerController::cancel);
+
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  view->addAction(tr("Zoom &in"), QKeySequence::ZoomIn, this, [this] { currentView()->zoomIn(); });
+  view->addAction(tr("Zoom &out"), QKeySequence::ZoomOut, this,
+                  [this] { currentView()->zoomOut(); });
+  view->addAction(tr("&Reset zoom"), QKeySequence(tr("Ctrl+0")), this,
+                  [this] { currentView()->resetZoom(); });
+  view->addSeparator();
+  for (int i = 0; i < views_.size(); ++i) {
+    view->addAction(tabs_->tabText(i), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)), this,
+                    [this, i] { tabs_->setCurrentIndex(i); });
+  }
+  view->addSeparator();
+  auto* themes = new QActionGroup(this);
+  QAction* light = view->addAction(tr("&Light palette"), this, [this] { setDarkPalette(false); });
+  QAction* dark = view->addAction(tr("&Dark palette"), this, [this] { setDarkPalette(true); });
+  for (QAction* a : {light, dark}) {
+    a->setCheckable(true);
+    themes->addAction(a);
+  }
+  light->setChecked(true);
+  darkAction_ = dark;
+  auto* maps = new QActionGroup(this);
+  for (const QString& name : Colormap::names()) {
+    QAction* a =
+        view->addAction(tr("Colormap: %1").arg(name), this, [this, name] { setColormap(name); });
+    a->setCheckable(true);
+    a->setChecked(name == "viridis");
+    a->setData(name);
+    maps->addAction(a);
+    colormapActions_.append(a);
+  }
+
+  QMenu* learn = menuBar()->addMenu(tr("&Learn"));
+  for (const Preset& p : presets()) {
+    learn->addAction(p.title, this, [this, name = p.name] {
+      if (QString e = applyPreset(name); !e.isEmpty()) onError(e);
+    });
+  }
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&About attnscope"), this, [this] {
+    QMessageBox::about(this, tr("About attnscope"),
+                       tr("<b>attnscope %1</b><br>An explorer for attention mechanisms: dense "
+                          "MHA/GQA/MQA, sliding window, MLA, MoBA and Gated DeltaNet.")
+                           .arg(QStringLiteral(ATTNSCOPE_VERSION)));
+  });
+}
+
+ViewBase* MainWindow::view(ViewKind kind) const {
+  for (ViewBase* v : views_) {
+    if (v->kind() == kind) return v;
+  }
+  return nullptr;
+}
+
+ViewBase* MainWindow::currentView() const {
+  return static_cast<ViewBase*>(tabs_->currentWidget());
+}
+
+void MainWindow::setCurrentView(ViewKind kind) {
+  if (ViewBase* v = view(kind)) tabs_->setCurrentWidget(v);
+}
+
+void MainWindow::setWorkload(const Workload& w) {
+  panel_->setWorkload(w);
+  for (ViewBase* v : views_) v->setWorkload(w);
+  errorLabel_->clear();
+  lastError_.clear();
+  panel_->setError({});
+  ViewRequest r;
+  currentView()->fillRequest(r);
+  controller_.setViewRequest(r);
+  controller_.setWorkload(w);
+}
+
+void MainWindow::requestView(bool immediate) {
+  ViewRequest r;
+  currentView()->fillRequest(r);
+  controller_.setViewRequest(r, immediate);
+}
+
+bool MainWindow::settled() const {
+  return !controller_.busy() && !controller_.pending() &&
+         (lastResultView_ == currentView()->kind() || !lastError_.isEmpty());
+}
+
+QString MainWindow::applyPreset(const QString& name) {
+  const Preset* p = findPreset(name);
+  if (!p) {
+    return tr("unknown preset '%1' (known: %2)").arg(name, presetNames().join(", "));
+  }
+  Workload w;
+  if (QString e = Workload::fromJson(p->workload, w); !e.isEmpty()) return e;
+  if (w.backend.isEmpty() || !find_backend(w.backend.toStdString()) ||
+      !find_backend(w.backend.toStdString())->available().ok) {
+    w.backend = panel_->workload().backend;  // keep the user's choice of backend
+  }
+  for (ViewBase* v : views_) v->setWorkload(w);
+  for (ViewBase* v : views_) {
+    v->applySettings(p->viewSettings.value(viewName(v->kind())).toObject());
+  }
+  learn_->selectPreset(name);
+  setCurrentView(p->view);
+  setWorkload(w);
+  return {};
+}
+
+void MainWindow::onResult(const ViewResultPtr& r) {
+  if (ViewBase* v = view(r->request.view)) v->showResult(r);
+  lastResultView_ = r->request.view;
+  lastError_.clear();
+  ++shownResults_;
+  errorLabel_->clear();
+  panel_->setError({});
+  const QString device =
+      backendLabel_->fontMetrics().elidedText(r->run.device, Qt::ElideRight, 220);
+  backendLabel_->setText(tr("%1 · %2").arg(r->run.backend, device));
+  backendLabel_->setToolTip(r->run.device);
+  runLabel_->setText(tr("run %1 ms").arg(r->run.seconds * 1000, 0, 'f', 1));
+  costLabel_->setText(
+      tr("%1 · %2 moved · %3")
+          .arg(humanCount(r->run.flops, "FLOP"), humanCount(r->run.bytes, "B"), r->run.describe));
+}
+
+void MainWindow::onError(const QString& message) {
+  lastError_ = message;
+  errorLabel_->setText(message);
+  errorLabel_->setToolTip(message);
+  panel_->setError(message);
+  if (!options_.dialogs) return;
+  if (!errorBox_) {
+    errorBox_ = new QMessageBox(QMessageBox::Warning, tr("attnscope"), {}, QMessageBox::Ok, this);
+    errorBox_->setWindowModality(Qt::NonModal);
+  }
+  errorBox_->setText(message);
+  errorBox_->show();
+}
+
+void MainWindow::openTensors() {
+  const QString path = QFileDialog::getOpenFileName(
+      this, tr("Open tensors"), {}, tr("Tensors (*.safetensors *.npy);;All files (*)"));
+  if (!path.isEmpty()) controller_.loadFile(path);
+}
+
+QString MainWindow::exportFigureTo(const QString& path, int dpi) {
+  ViewBase* v = currentView();
+  return exportFigure(v->figure(), path, dpi, runConfiguration(controller_.workload(), *v));
+}
+
+QString MainWindow::exportDataTo(const QString& path) {
+  return exportData(*currentView(), controller_.workload(), path);
+}
+
+void MainWindow::exportFigureDialog() {
+  const QString path = QFileDialog::getSaveFileName(
+      this, tr("Export figure"), viewName(currentView()->kind()) + ".png",
+      tr("PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)"));
+  if (path.isEmpty()) return;
+  int dpi = 144;
+  if (path.endsWith(".png", Qt::CaseInsensitive) || path.endsWith(".pdf", Qt::CaseInsensitive)) {
+    bool ok = false;
+    dpi =
+        QInputDialog::getInt(this, tr("Resolution"), tr("Dots per inch:"), 144, 48, 1200, 24, &ok);
+    if (!ok) return;
+  }
+  if (QString e = exportFigureTo(path, dpi); !e.isEmpty()) onError(e);
+}
+
+void MainWindow::exportDataDialog() {
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export data"),
+                                                    viewName(currentView()->kind()) + ".json",
+                                                    tr("JSON (*.json);;CSV (*.csv)"));
+  if (path.isEmpty()) return;
+  if (QString e = exportDataTo(path); !e.isEmpty()) onError(e);
+}
+
+void MainWindow::setColormap(const QString& name) {
+  colormap_ = name;
+  for (ViewBase* v : views_) v->setColormap(Colormap::fromName(name));
+  for (QAction* a : colormapActions_) a->setChecked(a->data().toString() == name);
+}
+
+void MainWindow::setDarkPalette(bool dark) {
+  dark_ = dark;
+  if (darkAction_ && darkAction_->isChecked() != dark) {
+    darkAction_->setChecked(dark);  // also when set from settings or the command line
+    if (!dark) {
+      for (QAction* a : darkAction_->actionGroup()->actions()) {
+        if (a != darkAction_) a->setChecked(true);
+      }
+    }
+  }
+  qApp->setStyle(QStyleFactory::create("Fusion"));
+  // Charts draw with their own theme, not the palette.
+  for (QChartView* chart : findChildren<QChartView*>()) {
+    chart->chart()->setTheme(dark ? QChart::ChartThemeDark : QChart::ChartThemeLight);
+  }
+  if (!dark) {
+    qApp->setPalette(qApp->style()->standardPalette());
+    return;
+  }
+  QPalette p;
+  const QColor window(45, 45, 48), base(30, 30, 32), text(225, 225, 225);
+  p.setColor(QPalette::Window, window);
+  p.setColor(QPalette::WindowText, text);
+  p.setColor(QPalette::Base, base);
+  p.setColor(QPalette::AlternateBase, window);
+  p.setColor(QPalette::ToolTipBase, window);
+  p.setColor(QPalette::ToolTipText, text);
+  p.setColor(QPalette::Text, text);
+  p.setColor(QPalette::Button, window);
+  p.setColor(QPalette::ButtonText, text);
+  p.setColor(QPalette::Highlight, QColor(70, 130, 200));
+  p.setColor(QPalette::HighlightedText, Qt::white);
+  p.setColor(QPalette::Mid, QColor(90, 90, 90));
+  p.setColor(QPalette::PlaceholderText, QColor(140, 140, 140));
+  p.setColor(QPalette::Disabled, QPalette::Text, QColor(120, 120, 120));
+  p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(120, 120, 120));
+  p.setColor(QPalette::Disabled, QPalette::WindowText, QColor(120, 120, 120));
+  qApp->setPalette(p);
+}
+
+void MainWindow::restoreSettings() {
+  QSettings s;
+  restoreGeometry(s.value("window/geometry").toByteArray());
+  restoreState(s.value("window/state").toByteArray());
+  if (s.value("window/dark", false).toBool()) setDarkPalette(true);
+  setColormap(s.value("view/colormap", "viridis").toString());
+  Workload w = Workload::defaults();
+  const QJsonObject saved =
+      QJsonDocument::fromJson(s.value("workload/last").toByteArray()).object();
+  if (!saved.isEmpty()) {
+    Workload loaded;
+    if (Workload::fromJson(saved, loaded).isEmpty() && !loaded.problem.validate()) w = loaded;
+  }
+  const int tab = s.value("window/tab", 0).toInt();
+  if (tab >= 0 && tab < tabs_->count()) tabs_->setCurrentIndex(tab);
+  setWorkload(w);
+}
+
+void MainWindow::saveSettings() {
+  QSettings s;
+  s.setValue("window/geometry", saveGeometry());
+  s.setValue("window/state", saveState());
+  s.setValue("window/dark", dark_);
+  s.setValue("view/colormap", colormap_);
+  s.setValue("window/tab", tabs_->currentIndex());
+  Workload w = controller_.workload();
+  w.file.clear();  // a file may be gone next time; the pattern is always there
+  s.setValue("workload/last", QJsonDocument(w.toJson()).toJson(QJsonDocument::Compact));
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+  if (options_.useSettings) saveSettings();
+  controller_.cancel();
+  e->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+  if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+  for (const QUrl& url : e->mimeData()->urls()) {
+    if (url.isLocalFile()) {
+      controller_.loadFile(url.toLocalFile());
+      e->acceptProposedAction();
+      return;
+    }
+  }
+}
+
+}  // namespace attnscope::gui

@@ -1,0 +1,60 @@
+// AttentionMapView: one head's attention map (or an aggregate over heads), zoomable at full detail
+// through the map probe, with mask and MoBA overlays; or a small-multiples grid of every head.
+#pragma once
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLabel>
+#include <QSpinBox>
+#include <QStackedWidget>
+
+#include "heatmap_widget.hpp"
+#include "view_base.hpp"
+
+namespace attnscope::gui {
+
+class AttentionMapView : public ViewBase {
+  Q_OBJECT
+
+ public:
+  explicit AttentionMapView(QWidget* parent = nullptr);
+
+  ViewKind kind() const override { return ViewKind::map; }
+  void fillRequest(ViewRequest& r) const override;
+  void showResult(const ViewResultPtr& result) override;
+  void setWorkload(const Workload& w) override;
+  void applySettings(const QJsonObject& s) override;
+  QJsonObject exportData() const override;
+  QString exportCsv() const override;
+  void zoomIn() override { heatmap_->zoomBy(0.5); }
+  void zoomOut() override { heatmap_->zoomBy(2.0); }
+  void resetZoom() override { heatmap_->resetZoom(); }
+  void setColormap(ColormapId id) override;
+  QWidget* figure() override { return stack_->currentWidget(); }  // the plot, not the toolbar
+
+  HeatmapWidget* heatmap() const { return heatmap_; }
+  void setHeadSelection(HeadMode mode, int head, int group);
+  void setGrid(bool on);
+  void setScaleMode(ScaleMode mode);
+  void setBatch(int b) { batchSpin_->setValue(b); }
+
+ private:
+  void rebuildHeadCombo();
+  void rebuildGrid(const ViewResult& r);
+  MapOverlays overlaysFor(const ViewResult& r) const;
+
+  QComboBox* headCombo_;
+  QSpinBox* batchSpin_;
+  QLabel* batchLabel_;
+  QCheckBox* gridCheck_;
+  QComboBox* scaleCombo_;
+  QComboBox* colormapCombo_;
+  QCheckBox* overlayCheck_;
+  QLabel* hoverLabel_;
+  QStackedWidget* stack_;
+  HeatmapWidget* heatmap_;
+  QWidget* gridPage_;
+  QList<HeatmapWidget*> thumbs_;
+};
+
+}  // namespace attnscope::gui

@@ -1,0 +1,46 @@
+// GatedDeltaView: Gated DeltaNet's implicit attention next to softmax attention on the same q, k,
+// v, the state norm ||S_t|| over time, and the per-token gate exp(g_t) and write strength beta_t.
+#pragma once
+
+#include <QComboBox>
+#include <QLabel>
+
+#include "heatmap_widget.hpp"
+#include "view_base.hpp"
+
+class QChartView;
+class QLineSeries;
+class QValueAxis;
+
+namespace attnscope::gui {
+
+class GatedDeltaView : public ViewBase {
+  Q_OBJECT
+
+ public:
+  explicit GatedDeltaView(QWidget* parent = nullptr);
+
+  ViewKind kind() const override { return ViewKind::deltanet; }
+  void fillRequest(ViewRequest& r) const override;
+  void showResult(const ViewResultPtr& result) override;
+  void setWorkload(const Workload& w) override;
+  void applySettings(const QJsonObject& s) override;
+  QJsonObject exportData() const override;
+  QString exportCsv() const override;
+  void setColormap(ColormapId id) override;
+
+ private:
+  QComboBox* headCombo_;
+  QLabel* note_;
+  HeatmapWidget* implicit_;
+  HeatmapWidget* softmax_;
+  QLineSeries* normSeries_;
+  QLineSeries* gateSeries_;
+  QLineSeries* betaSeries_;
+  QLineSeries* retainedSeries_;
+  QValueAxis* normX_;
+  QValueAxis* normY_;
+  QValueAxis* gateX_;
+};
+
+}  // namespace attnscope::gui

@@ -1,0 +1,74 @@
+// ViewBase: what every view offers the main window: its request parameters, how it shows a result,
+// preset settings, exportable data and the widget that is its figure.
+#pragma once
+
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QWidget>
+#include <cmath>
+
+#include "colormap.hpp"
+#include "view_result.hpp"
+
+namespace attnscope::gui {
+
+class ViewBase : public QWidget {
+  Q_OBJECT
+
+ public:
+  using QWidget::QWidget;
+
+  virtual ViewKind kind() const = 0;
+  // Adds this view's parameters (head, region, resolution, pair) to the request.
+  virtual void fillRequest(ViewRequest& r) const { r.view = kind(); }
+  virtual void showResult(const ViewResultPtr& result) { last_ = result; }
+  virtual void setWorkload(const Workload& w) { workload_ = w; }
+  // Settings from a preset's "view_settings" (head, scale, pair, …); unknown keys are ignored.
+  virtual void applySettings(const QJsonObject&) {}
+  // The view's data (no configuration; the exporter adds it).
+  virtual QJsonObject exportData() const { return {}; }
+  virtual QString exportCsv() const { return {}; }
+  virtual QWidget* figure() { return this; }
+  virtual void zoomIn() {}
+  virtual void zoomOut() {}
+  virtual void resetZoom() {}
+  virtual void setColormap(ColormapId) {}
+  ViewResultPtr lastResult() const { return last_; }
+
+ signals:
+  void requestChanged();  // a parameter changed: the main window asks for a fresh result
+  void hoverText(const QString& text);
+
+ protected:
+  ViewResultPtr last_;
+  Workload workload_;
+};
+
+// Shared helpers for views' data exports.
+inline QJsonObject mapToJson(const MapImage& m) {
+  QJsonArray values;
+  for (float v : m.values) values.append(std::isnan(v) ? QJsonValue() : QJsonValue(double(v)));
+  return {{"title", m.title},
+          {"rows", m.rows},
+          {"cols", m.cols},
+          {"region", QJsonObject{{"row0", m.region.row0},
+                                 {"row1", m.region.row1},
+                                 {"col0", m.region.col0},
+                                 {"col1", m.region.col1}}},
+          {"values_row_major", values}};
+}
+
+inline QString mapToCsv(const MapImage& m) {
+  // Long format: one line per cell with its full-map coordinates (start of the pooled cell).
+  QString s = QStringLiteral("# %1\nrow_start,col_start,value\n").arg(m.title);
+  for (int r = 0; r < m.rows; ++r) {
+    const qint64 i = m.region.row0 + r * m.region.rows() / m.rows;
+    for (int c = 0; c < m.cols; ++c) {
+      const qint64 j = m.region.col0 + c * m.region.cols() / m.cols;
+      s += QStringLiteral("%1,%2,%3\n").arg(i).arg(j).arg(double(m.at(r, c)), 0, 'g', 8);
+    }
+  }
+  return s;
+}
+
+}  // namespace attnscope::gui

@@ -1,0 +1,49 @@
+// Workload: everything that determines a run (problem, input pattern + seed or a loaded file,
+// backend) as one copyable value, with JSON round-trips for presets, QSettings and exports.
+#pragma once
+
+#include <QJsonObject>
+#include <QMetaType>
+#include <QString>
+#include <memory>
+
+#include "attnscope/inputs.hpp"
+#include "attnscope/problem.hpp"
+
+namespace attnscope::gui {
+
+struct Workload {
+  AttentionProblem problem = AttentionProblem::defaults(VariantId::dense);
+  QString pattern = QStringLiteral("local");
+  quint64 seed = 1;
+  QString backend;  // empty: the preferred available backend
+  // A loaded tensor file replaces pattern + seed; the inputs are shared, never copied per request.
+  QString file;
+  std::shared_ptr<const Inputs> fileInputs;
+
+  // Modest defaults so the reference backend answers in about a second.
+  static Workload defaults();
+  static Workload forVariant(VariantId id);
+
+  QJsonObject toJson() const;  // every parameter, plus describe() for humans
+  // Starts from defaults(variant) and overrides what the object names; unknown keys are ignored.
+  // Returns an error message for an unknown variant name, empty on success.
+  static QString fromJson(const QJsonObject& o, Workload& out);
+
+  // Identity of the inputs / of the run, for the worker's caches.
+  QString inputsKey() const;
+  QString runKey() const;
+};
+
+QString variantName(VariantId id);
+bool variantFromName(const QString& name, VariantId& out);
+// Adds backends that live outside the engine library (the CUDA kernels in CUDA builds) to the
+// registry; idempotent, called before anything lists backends.
+void registerOptionalBackends();
+// First available backend other than "reference", else "reference".
+QString preferredBackend();
+QString resolvedBackend(const Workload& w);
+
+}  // namespace attnscope::gui
+
+Q_DECLARE_METATYPE(attnscope::gui::Workload)
