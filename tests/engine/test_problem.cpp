@@ -2,6 +2,9 @@
 // The messages are what CLI and GUI users read, so the tests check their key words.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "attnscope/error.hpp"
 #include "attnscope/mask.hpp"
 #include "attnscope/problem.hpp"
@@ -161,4 +164,20 @@ TEST(Problem, GatedDeltaValueRangesAreChecked) {
           << e.what();
     }
   }
+}
+
+TEST(Registry, ReferenceCancelsInsideALongHead) {
+  // One head of 4096 x 4096 takes seconds in float64 loops; cancellation must not wait for it.
+  AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+  p.shape = {1, 1, 1, 4096, 4096, 64, 64};
+  const Inputs in = make_inputs(p, "random", 1);
+  CancelToken cancel;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cancel.cancel();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(make_backend("reference")->run(p, in, {}, cancel), Cancelled);
+  stopper.join();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.5);
 }

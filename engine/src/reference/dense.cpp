@@ -34,6 +34,8 @@ RunResult dense_run(const AttentionProblem& p, const Inputs& in, const CancelTok
       const float* kb = k.data() + (b * Hkv + kvh) * Lk * Dk;
       const float* vb = v.data() + (b * Hkv + kvh) * Lk * Dv;
       for (int64_t i = 0; i < Lq; ++i) {
+        // Every 64 rows: a long head must not delay cancellation by seconds.
+        if (i % 64 == 63) cancel.throw_if_cancelled();
         const float* qi = q.data() + ((b * H + h) * Lq + i) * Dk;
         // Phase 1: scaled scores of the visible keys, -inf elsewhere.
         for (int64_t j = 0; j < Lk; ++j) {

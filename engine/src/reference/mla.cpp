@@ -80,6 +80,8 @@ RunResult mla_run(const AttentionProblem& p, const Inputs& in, const CancelToken
         }
       }
       for (int64_t i = 0; i < d.Lq; ++i) {
+        // Every 64 rows: a long head must not delay cancellation by seconds.
+        if (i % 64 == 63) cancel.throw_if_cancelled();
         const float* qi = q.data() + ((b * d.H + h) * d.Lq + i) * Dq;
         if (p.mla.absorbed) absorb_query(d, qi, wk, q_abs);
         // Phase 2: scores over visible keys (either form), then softmax.

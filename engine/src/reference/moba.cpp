@@ -80,6 +80,8 @@ RunResult moba_run(const AttentionProblem& p, const Inputs& in, const CancelToke
       for (int64_t h = kvh * d.group; h < (kvh + 1) * d.group; ++h) {
         cancel.throw_if_cancelled();
         for (int64_t i = 0; i < d.Lq; ++i) {
+          // Every 64 rows: a long head must not delay cancellation by seconds.
+          if (i % 64 == 63) cancel.throw_if_cancelled();
           const int64_t row = (b * d.H + h) * d.Lq + i;
           const float* qi = q.data() + row * d.Dk;
           float* oi = r.o.data() + row * d.Dv;
