@@ -77,14 +77,20 @@ void dense_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult
                                 cols, Dk);
   Eigen::Map<RowMajor> tile(out, rows, cols);
   tile.noalias() = qt * kt.transpose();
+  scores_to_probabilities(p, res, b, h, i0, rows, j0, cols, out);
+}
+
+void scores_to_probabilities(const AttentionProblem& p, const RunResult& res, int64_t b, int64_t h,
+                             int64_t i0, int64_t rows, int64_t j0, int64_t cols, float* tile) {
   const KeyMask mask = KeyMask::of(p);
   const float scale = static_cast<float>(p.effective_scale());
-  const float* lse = res.lse.data() + (b * s.heads + h) * s.q_len;
+  const float* lse = res.lse.data() + (b * p.shape.heads + h) * p.shape.q_len;
   for (int64_t r = 0; r < rows; ++r) {
     const float l = lse[i0 + r];
+    float* row = tile + r * cols;
     for (int64_t c = 0; c < cols; ++c) {
       const bool on = std::isfinite(l) && mask.visible(i0 + r, j0 + c);
-      tile(r, c) = on ? std::exp(tile(r, c) * scale - l) : 0.0f;
+      row[c] = on ? std::exp(row[c] * scale - l) : 0.0f;
     }
   }
 }

@@ -148,16 +148,7 @@ void mla_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult& 
   Eigen::Map<RowMajor> tile(out, rows, cols);
   tile.noalias() = q_abs * c.transpose();
   if (d.Dr > 0) tile.noalias() += q_rope * kr.transpose();
-  const KeyMask mask = KeyMask::of(p);
-  const float scale = static_cast<float>(p.effective_scale());
-  const float* lse = res.lse.data() + (b * d.H + h) * d.Lq;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float l = lse[i0 + r];
-    for (int64_t t = 0; t < cols; ++t) {
-      const bool on = std::isfinite(l) && mask.visible(i0 + r, j0 + t);
-      tile(r, t) = on ? std::exp(tile(r, t) * scale - l) : 0.0f;
-    }
-  }
+  scores_to_probabilities(p, res, b, h, i0, rows, j0, cols, out);
 }
 
 }  // namespace attnscope::reference

@@ -44,6 +44,12 @@ inline double softmax_in_place(std::vector<double>& s) {
   return m + std::log(sum);
 }
 
+// Turns a tile of raw scores q·k (rows [i0, i0 + rows) x keys [j0, j0 + cols), row-major) into
+// probabilities exp(s·scale − lse_i) under the problem's KeyMask; masked entries and rows that saw
+// nothing become 0. Shared by the map tiles of every masked-softmax variant.
+void scores_to_probabilities(const AttentionProblem& p, const RunResult& res, int64_t b, int64_t h,
+                             int64_t i0, int64_t rows, int64_t j0, int64_t cols, float* tile);
+
 // o and lse tensors shaped for the problem: o [B, H, Lq, Dv], lse [B, H, Lq].
 RunResult make_softmax_result(const AttentionProblem& p);
 
