@@ -73,6 +73,9 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ViewBase(parent) {
     heatmap_->setScaleMode(i == 1 ? ScaleMode::log : ScaleMode::linear);
     for (auto* t : thumbs_) t->setScaleMode(i == 1 ? ScaleMode::log : ScaleMode::linear);
   });
+  // Attention is heavy-tailed: on a linear scale a first look shows one bright diagonal and
+  // darkness, so start on log (presets and the user can switch back).
+  scaleCombo_->setCurrentIndex(1);
   connect(colormapCombo_, &QComboBox::currentIndexChanged, this,
           [this](int i) { setColormap(static_cast<ColormapId>(i)); });
   connect(overlayCheck_, &QCheckBox::toggled, heatmap_, &HeatmapWidget::setOverlaysVisible);
