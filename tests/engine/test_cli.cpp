@@ -2,6 +2,7 @@
 // bad input exits non-zero with one clear stderr line and no output file.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -37,9 +38,11 @@ fs::path tmp_dir() {
 }
 
 CliResult cli(const std::string& args) {
+  // CTest runs test cases as parallel processes: the pid keeps their capture files apart.
   static int n = 0;
-  const fs::path out = tmp_dir() / ("stdout" + std::to_string(n) + ".txt");
-  const fs::path err = tmp_dir() / ("stderr" + std::to_string(n++) + ".txt");
+  const std::string tag = std::to_string(getpid()) + "_" + std::to_string(n++);
+  const fs::path out = tmp_dir() / ("stdout_" + tag + ".txt");
+  const fs::path err = tmp_dir() / ("stderr_" + tag + ".txt");
   const std::string cmd = std::string(ATTNSCOPE_CLI_PATH) + " " + args + " >" + out.string() +
                           " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
@@ -64,7 +67,8 @@ void expect_same(const Tensor& a, const Tensor& b, const char* what) {
 
 // One bad invocation: non-zero exit, exactly one stderr line containing `needle`, no output file.
 void expect_rejected(const std::string& args, const std::string& needle) {
-  const fs::path out = tmp_dir() / "should_not_exist.safetensors";
+  const fs::path out =
+      tmp_dir() / ("should_not_exist_" + std::to_string(getpid()) + ".safetensors");
   fs::remove(out);
   const CliResult r = cli(args + " --out " + out.string());
   EXPECT_NE(r.code, 0) << args;
