@@ -15,16 +15,16 @@ struct GdnDims {
         Dv(p.shape.v_head_dim) {}
 };
 
-// q (scaled) and k of one (batch, head) in float64, L2-normalized per token when asked
-// (x / sqrt(Σx² + 1e-6), before the query scale, as fla does).
-void load_qk(const AttentionProblem& p, const GdnDims& d, const Inputs& in, int64_t bh,
-             std::vector<double>& q, std::vector<double>& k) {
+// q (scaled) and k of tokens [t0, t1) of one (batch, head) in float64, row t at (t - t0),
+// L2-normalized per token when asked (x / sqrt(Σx² + 1e-6), before the query scale, as fla does).
+void load_qk(const AttentionProblem& p, const GdnDims& d, const Inputs& in, int64_t bh, int64_t t0,
+             int64_t t1, std::vector<double>& q, std::vector<double>& k) {
   const double scale = p.effective_scale();
-  q.resize(static_cast<size_t>(d.L * d.Dk));
-  k.resize(static_cast<size_t>(d.L * d.Dk));
+  q.resize(static_cast<size_t>((t1 - t0) * d.Dk));
+  k.resize(static_cast<size_t>((t1 - t0) * d.Dk));
   const float* qs = in.at("q").data() + bh * d.L * d.Dk;
   const float* ks = in.at("k").data() + bh * d.L * d.Dk;
-  for (int64_t t = 0; t < d.L; ++t) {
+  for (int64_t t = t0; t < t1; ++t) {
     double qn = 0, kn = 0;
     for (int64_t e = 0; e < d.Dk; ++e) {
       qn += double(qs[t * d.Dk + e]) * qs[t * d.Dk + e];
@@ -33,8 +33,8 @@ void load_qk(const AttentionProblem& p, const GdnDims& d, const Inputs& in, int6
     const double qf = p.gdn.qk_l2norm ? 1.0 / std::sqrt(qn + 1e-6) : 1.0;
     const double kf = p.gdn.qk_l2norm ? 1.0 / std::sqrt(kn + 1e-6) : 1.0;
     for (int64_t e = 0; e < d.Dk; ++e) {
-      q[t * d.Dk + e] = qs[t * d.Dk + e] * qf * scale;
-      k[t * d.Dk + e] = ks[t * d.Dk + e] * kf;
+      q[(t - t0) * d.Dk + e] = qs[t * d.Dk + e] * qf * scale;
+      k[(t - t0) * d.Dk + e] = ks[t * d.Dk + e] * kf;
     }
   }
 }
@@ -150,7 +150,7 @@ RunResult gated_delta_run(const AttentionProblem& p, const Inputs& in, const Can
   std::vector<double> S(static_cast<size_t>(d.Dk * d.Dv));  // [Dk, Dv] the state, float64
   for (int64_t bh = 0; bh < d.B * d.H; ++bh) {
     cancel.throw_if_cancelled();
-    load_qk(p, d, in, bh, q, k);
+    load_qk(p, d, in, bh, 0, d.L, q, k);
     for (int64_t i = 0; i < d.Dk * d.Dv; ++i) S[i] = init ? init[bh * d.Dk * d.Dv + i] : 0.0;
     const float* vb = v + bh * d.L * d.Dv;
     float* ob = r.o.data() + bh * d.L * d.Dv;
@@ -176,8 +176,10 @@ void gated_delta_map_tile(const AttentionProblem& p, const Inputs& in, const Run
                           int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out) {
   const GdnDims d(p);
   const int64_t bh = b * d.H + h;
+  // Only tokens [min(i0, j0), i1) take part: rows need q_i, the walk needs k_t for t >= j0.
+  const int64_t t0 = std::min(i0, j0);
   std::vector<double> q, k;
-  load_qk(p, d, in, bh, q, k);
+  load_qk(p, d, in, bh, t0, i1, q, k);
   const float* g = in.at("g").data() + bh * d.L;
   const float* beta = in.at("beta").data() + bh * d.L;
   std::vector<double> r(static_cast<size_t>(d.Dk));
@@ -185,13 +187,15 @@ void gated_delta_map_tile(const AttentionProblem& p, const Inputs& in, const Run
   for (int64_t i = i0; i < i1; ++i) {
     float* row = out + (i - i0) * cols;
     std::fill(row, row + cols, 0.0f);
-    std::copy(q.begin() + i * d.Dk, q.begin() + (i + 1) * d.Dk, r.begin());
+    if (i < j0) continue;  // keys after the query: zero weight
+    std::copy(q.begin() + (i - t0) * d.Dk, q.begin() + (i - t0 + 1) * d.Dk, r.begin());
     for (int64_t t = i; t >= j0; --t) {
+      const double* kt = k.data() + (t - t0) * d.Dk;
       double kr = 0;
-      for (int64_t c = 0; c < d.Dk; ++c) kr += k[t * d.Dk + c] * r[c];
+      for (int64_t c = 0; c < d.Dk; ++c) kr += kt[c] * r[c];
       if (t < j1) row[t - j0] = static_cast<float>(beta[t] * kr);
       const double a = std::exp(double(g[t]));
-      for (int64_t c = 0; c < d.Dk; ++c) r[c] = a * (r[c] - beta[t] * k[t * d.Dk + c] * kr);
+      for (int64_t c = 0; c < d.Dk; ++c) r[c] = a * (r[c] - beta[t] * kt[c] * kr);
     }
   }
 }
