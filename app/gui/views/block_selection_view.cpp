@@ -71,15 +71,7 @@ BlockSelectionView::BlockSelectionView(QWidget* parent) : ViewBase(parent) {
 }
 
 void BlockSelectionView::setWorkload(const Workload& w) {
-  const qint64 heads = w.problem.shape.heads;
-  if (headCombo_->count() != heads + 1) {
-    const QSignalBlocker block(headCombo_);
-    const int current = std::max(0, headCombo_->currentIndex());
-    headCombo_->clear();
-    for (int h = 0; h < heads; ++h) headCombo_->addItem(tr("head %1").arg(h), h);
-    headCombo_->addItem(tr("all heads (counts)"), -1);
-    headCombo_->setCurrentIndex(std::min<int>(current, int(heads) - 1));
-  }
+  refillHeads(headCombo_, w.problem.shape.heads, tr("all heads (counts)"));
   ViewBase::setWorkload(w);
 }
 

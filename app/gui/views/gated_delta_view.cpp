@@ -81,14 +81,7 @@ GatedDeltaView::GatedDeltaView(QWidget* parent) : ViewBase(parent) {
 }
 
 void GatedDeltaView::setWorkload(const Workload& w) {
-  const qint64 heads = w.problem.shape.heads;
-  if (headCombo_->count() != heads) {
-    const QSignalBlocker block(headCombo_);
-    const int current = std::max(0, headCombo_->currentIndex());
-    headCombo_->clear();
-    for (int h = 0; h < heads; ++h) headCombo_->addItem(tr("head %1").arg(h), h);
-    headCombo_->setCurrentIndex(std::min<int>(current, int(heads) - 1));
-  }
+  refillHeads(headCombo_, w.problem.shape.heads);
   ViewBase::setWorkload(w);
 }
 

@@ -2,6 +2,10 @@
 // preset settings, exportable data and the widget that is its figure.
 #pragma once
 
+#include <QComboBox>
+#include <QSignalBlocker>
+#include <algorithm>
+
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QWidget>
@@ -40,6 +44,18 @@ class ViewBase : public QWidget {
   void hoverText(const QString& text);
 
  protected:
+  // Refills a head picker with "head 0" … "head H-1" (then `extra` with data -1, if given) when
+  // the head count changed, keeping the current choice where it still exists; emits nothing.
+  static void refillHeads(QComboBox* combo, qint64 heads, const QString& extra = {}) {
+    if (combo->count() == heads + (extra.isEmpty() ? 0 : 1)) return;
+    const QSignalBlocker block(combo);
+    const int current = std::max(0, combo->currentIndex());
+    combo->clear();
+    for (int h = 0; h < heads; ++h) combo->addItem(tr("head %1").arg(h), h);
+    if (!extra.isEmpty()) combo->addItem(extra, -1);
+    combo->setCurrentIndex(std::min<int>(current, int(heads) - 1));
+  }
+
   ViewResultPtr last_;
   Workload workload_;
 };
