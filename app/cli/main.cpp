@@ -2,6 +2,7 @@
 // describe what this build offers. Every failure is one line on stderr and a non-zero exit.
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 #include "attnscope/error.hpp"
 #include "commands.hpp"
@@ -32,6 +33,10 @@ int main(int argc, char** argv) {
     return info();
   } catch (const attnscope::Error& e) {
     std::cerr << "attnscope-cli: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "attnscope-cli: error: out of memory while running this problem (try a smaller "
+                 "shape)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "attnscope-cli: internal error: " << e.what() << "\n";

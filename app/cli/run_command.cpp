@@ -315,7 +315,13 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--nope-dim", o->nope_dim, "MLA: position-free dimension Dn");
   cmd->add_option("--inputs", o->inputs, "Input tensors (.safetensors; names per variant)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--seed", o->seed, "Seed for generated inputs")->capture_default_str();
+  // A uint64 parse would silently wrap "-1" around; say so instead.
+  const CLI::Validator non_negative(
+      [](std::string& v) { return v.rfind('-', 0) == 0 ? "must be 0 or more" : std::string(); },
+      "SEED");
+  cmd->add_option("--seed", o->seed, "Seed for generated inputs (0 or more)")
+      ->check(non_negative)
+      ->capture_default_str();
   cmd->add_option("--pattern", o->pattern,
                   "Generated input pattern: random, local, periodic, "
                   "sinks, needle")

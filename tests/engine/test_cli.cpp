@@ -189,6 +189,7 @@ TEST(Cli, BadInputsGiveOneClearLineAndNoOutput) {
   std::ofstream(garbage) << "this is not a safetensors file at all";
 
   expect_rejected("run --bogus-flag", "bogus-flag");
+  expect_rejected("run --seed -1", "--seed");
   expect_rejected("run --variant nope", "unknown variant");
   expect_rejected("run --window abc --variant swa", "window");
   expect_rejected("run --variant swa --window 0", "window must be at least 1");

@@ -161,3 +161,22 @@ TEST(CpuBackend, LongRunsCanBeCancelled) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(s, 5.0) << "cancellation took too long";
 }
+
+TEST(CpuBackend, MobaBlockLargerThanTheSequenceIsCausalDense) {
+  // One block that holds every key: each query attends to its own block causally, i.e. causal
+  // dense attention. Buffers must be sized by the block's real length, not block_size.
+  AttentionProblem moba = AttentionProblem::defaults(VariantId::moba);
+  moba.shape = {1, 4, 2, 77, 77, 16, 16};
+  moba.moba = {int64_t{1} << 40, 3};
+  AttentionProblem dense = moba;
+  dense.variant = VariantId::dense;
+  dense.causal = true;
+  const Inputs in = make_inputs(moba, "random", 12);
+  const RunResult want = make_backend("reference")->run(dense, in, {}, {});
+  for (const char* name : {"reference", "cpu"}) {
+    SCOPED_TRACE(name);
+    const RunResult got = make_backend(name)->run(moba, in, {}, {});
+    expect_close(got.o, want.o, "o");
+    expect_close(got.lse, want.lse, "lse");
+  }
+}

@@ -210,7 +210,7 @@ RunResult run_moba(const Context& c) {
         const int64_t n = static_cast<int64_t>(row_of.size());
         if (n == 0) return;
         Eigen::Map<MatrixR> Qg(grow(q_buf, n * d.Dk), n, d.Dk);
-        Eigen::Map<MatrixR> S(grow(s_buf, n * d.bs), n, j1 - j0);
+        Eigen::Map<MatrixR> S(grow(s_buf, n * (j1 - j0)), n, j1 - j0);  // a block may exceed Lk
         Eigen::Map<MatrixR> O(grow(o_buf, n * d.Dv), n, d.Dv);
         for (int64_t r = 0; r < n; ++r) {
           const int64_t g = row_of[r] / d.Lq, i = row_of[r] % d.Lq;
