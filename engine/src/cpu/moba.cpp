@@ -115,8 +115,10 @@ RunResult run_moba(const Context& c) {
   IndexTensor selection({d.B, d.H, d.Lq, d.top_k}, -1);
 
   const int64_t rows = d.G * d.Lq;  // query rows of one kv head: row = g * Lq + i
-  std::vector<float> part_o(static_cast<size_t>(rows * d.top_k * d.Dv));  // [rows, top_k, Dv]
-  std::vector<float> part_lse(static_cast<size_t>(rows * d.top_k));       // [rows, top_k]
+  // A query selects at most min(top_k, blocks) blocks: one partial slot each.
+  const int64_t slots = std::min(d.top_k, d.nb);
+  std::vector<float> part_o(static_cast<size_t>(rows * slots * d.Dv));  // [rows, slots, Dv]
+  std::vector<float> part_lse(static_cast<size_t>(rows * slots));       // [rows, slots]
   std::vector<int64_t> count(static_cast<size_t>(d.nb) + 1), start;
   std::vector<int32_t> members;  // rows that chose each block as a past block, grouped by block
 
@@ -223,9 +225,9 @@ RunResult run_moba(const Context& c) {
         for (int64_t r = 0; r < n; ++r) {
           const int32_t* srow = sel + row_of[r] * d.top_k;
           const int64_t slot = std::find(srow, srow + d.top_k, int32_t(blk)) - srow;
-          float* dst = part_o.data() + (row_of[r] * d.top_k + slot) * d.Dv;
+          float* dst = part_o.data() + (row_of[r] * slots + slot) * d.Dv;
           std::copy(O.data() + r * d.Dv, O.data() + (r + 1) * d.Dv, dst);
-          part_lse[static_cast<size_t>(row_of[r] * d.top_k + slot)] = lse[r];
+          part_lse[static_cast<size_t>(row_of[r] * slots + slot)] = lse[r];
         }
       });
       // 5. Merge each row's partials in ascending block order.
@@ -238,9 +240,9 @@ RunResult run_moba(const Context& c) {
           l = kNegInf;  // o is zero-initialized
           for (int64_t s = 0; s < d.top_k && sel[row * d.top_k + s] >= 0; ++s) {
             merge_row(o, l,
-                      std::span<const float>(part_o.data() + (row * d.top_k + s) * d.Dv,
+                      std::span<const float>(part_o.data() + (row * slots + s) * d.Dv,
                                              static_cast<size_t>(d.Dv)),
-                      part_lse[static_cast<size_t>(row * d.top_k + s)]);
+                      part_lse[static_cast<size_t>(row * slots + s)]);
           }
         }
       });
