@@ -35,3 +35,15 @@ void check_inputs(const AttentionProblem& problem, const Inputs& inputs) {
 }
 
 }  // namespace attnscope
+
+namespace attnscope {
+
+RunResult Backend::decode(PagedKvCache&, const DecodeStep&, const Probes&, const CancelToken&) {
+  throw Error("the " + std::string(name()) + " backend has no paged-KV decode path");
+}
+
+DevicePeak Backend::measure_peak(const CancelToken&) {
+  throw Error("the " + std::string(name()) + " backend cannot measure its device's peak");
+}
+
+}  // namespace attnscope

@@ -42,6 +42,22 @@ struct Probes {
   bool selection = true;  // MoBA's block selection
 };
 
+class PagedKvCache;
+struct DecodeStep;
+
+// What a backend measures of its device for the roofline: a large GEMM and a large copy.
+struct DevicePeak {
+  std::string backend;  // "cpu", "cuda", …
+  std::string device;   // Backend::device() at measurement time (the cache key with backend)
+  double gflops = 0;    // fp32 GEMM
+  double gbps = 0;      // streaming copy (read + write bytes)
+  std::string gemm;     // what was measured: "Eigen SGEMM 1024^3 on 2 threads"
+  std::string copy;     // "triad a = b + s*c, 3 x 256 MiB, 2 threads"
+  double seconds = 0;   // how long the calibration took
+  std::string measured_at;  // ISO 8601 UTC
+  bool cached = false;      // read back from the per-device cache rather than measured now
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -51,6 +67,18 @@ class Backend {
   // Validates problem and inputs first (Error on anything wrong), then computes.
   virtual RunResult run(const AttentionProblem& problem, const Inputs& inputs, const Probes& probes,
                         const CancelToken& cancel) = 0;
+
+  // Decode through the paged KV cache (decode.hpp): the step's new tokens are already appended to
+  // `cache` (softmax variants); attend each row's query over its sequence's pages. Gated DeltaNet
+  // advances the cached state with the step's k, v, g, beta. Callers use decode_step(), which
+  // checks and appends first. The base implementation throws Error naming the backend.
+  virtual RunResult decode(PagedKvCache& cache, const DecodeStep& step, const Probes& probes,
+                           const CancelToken& cancel);
+
+  // Measures this backend's compute peak and memory bandwidth (seconds, not minutes). Callers use
+  // device_peak() (calibrate.hpp), which caches the result per device. The base implementation
+  // throws Error naming the backend.
+  virtual DevicePeak measure_peak(const CancelToken& cancel);
 };
 
 // Checks problem.validate(), then every input tensor against the variant's spec (presence, shape,

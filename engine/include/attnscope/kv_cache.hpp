@@ -1,0 +1,157 @@
+// A paged KV cache (vLLM's block tables, FlashMLA's 64-token pages) that every backend's decode
+// path reads through. One pool of fixed-size pages, a page table per sequence, and per variant:
+//   dense/GQA/MQA  K and V of every kv head, page_size tokens a page;
+//   swa            the same, as a ring: pages that left the window go back to the pool, pages
+//                  holding sink tokens stay pinned;
+//   mla            only the latent c_kv and the rotary key k_rope (Dc + Dr values a token, shared
+//                  by all heads);
+//   moba           dense pages plus the mean key of every complete block, computed once when the
+//                  block fills (the gate reads only these);
+//   gated_delta    no pages: one constant-size state [H, Dk, Dv] per sequence.
+// The cache is host memory and the single source of truth; a device backend mirrors pages it has
+// not seen yet (PagedKvCache::generation tells it which). Metadata is guarded by a mutex so the
+// GUI can read stats() and page_map() from its thread while a decode runs on another.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attnscope/problem.hpp"
+#include "attnscope/tensor.hpp"
+
+namespace attnscope {
+
+struct KvCacheConfig {
+  // Variant, heads, dims and variant params. batch, q_len and kv_len are ignored: sequences come
+  // and go, each with its own length.
+  AttentionProblem problem;
+  int64_t page_size = 0;  // tokens a page; 0 = default (16; 64 for MLA, as FlashMLA)
+  // Pool capacity in pages; appending past it throws Error("KV cache is full ..."). 0 = as many as
+  // memory allows (the same budget problem validation uses), grown on demand.
+  int64_t max_pages = 0;
+};
+
+// Accounting the views read. "Allocated" pages are the pool's reserved memory; "used" ones belong
+// to a sequence; "free" ones are allocated and waiting for reuse.
+struct KvCacheStats {
+  int64_t page_size = 0;
+  int64_t page_bytes = 0;  // bytes one page holds (0 for Gated DeltaNet)
+  int64_t pages_allocated = 0;
+  int64_t pages_used = 0;
+  int64_t pages_free = 0;
+  int64_t max_pages = 0;         // capacity (0 = memory-bound)
+  int64_t sequences = 0;
+  int64_t tokens_seen = 0;       // tokens appended over all live sequences
+  int64_t tokens_resident = 0;   // of those, tokens still held in pages (SWA evicts the rest)
+  int64_t pages_evicted = 0;     // pages SWA returned to the pool, over the cache's life
+  double bytes_per_token = 0;    // cache bytes one more token adds (per the cost model)
+  int64_t bytes_used = 0;        // pages_used * page_bytes + per-sequence extras (MoBA means, GDN
+                                 // state)
+  int64_t bytes_allocated = 0;   // pages_allocated * page_bytes + extras
+  // Internal fragmentation: the share of used page slots that hold no token (partly filled last
+  // pages, the dead head of SWA's first live page). 0 when nothing is used.
+  double fragmentation = 0;
+};
+
+// One sequence's pages for the live page map: logical page i holds tokens
+// [i * page_size, (i + 1) * page_size); physical is -1 when evicted.
+struct KvSequenceMap {
+  int64_t id = 0;
+  int64_t length = 0;  // tokens appended
+  std::vector<int32_t> pages;
+  std::vector<int64_t> page_fill;  // resident tokens in each logical page
+  int64_t state_bytes = 0;         // Gated DeltaNet's state; MoBA's block means
+};
+
+class PagedKvCache {
+ public:
+  explicit PagedKvCache(KvCacheConfig config);  // throws Error on an invalid problem/page_size
+  ~PagedKvCache();
+  PagedKvCache(const PagedKvCache&) = delete;
+  PagedKvCache& operator=(const PagedKvCache&) = delete;
+
+  const AttentionProblem& problem() const { return problem_; }
+  VariantId variant() const { return problem_.variant; }
+  int64_t page_size() const { return page_size_; }
+  int64_t page_floats() const { return page_floats_; }
+
+  // A new empty sequence; returns its id (never reused).
+  int64_t add_sequence();
+  // Returns the sequence's pages to the pool. Throws Error for an unknown id.
+  void free_sequence(int64_t seq);
+  bool has_sequence(int64_t seq) const;
+  std::vector<int64_t> sequence_ids() const;
+  int64_t length(int64_t seq) const;  // tokens appended so far
+
+  // Appends n tokens. Dense/SWA/MoBA: k [Hkv, n, Dk], v [Hkv, n, Dv] (a leading batch dim of 1 is
+  // accepted). MLA: c_kv [n, Dc], k_rope [n, Dr] (leading 1 accepted). Shapes are checked, values
+  // must be finite. Completes MoBA block means and evicts SWA pages as it goes. Not for Gated
+  // DeltaNet (its state is written by set_state / the decode step). Throws Error when full.
+  void append(int64_t seq, const Tensor& k, const Tensor& v);
+
+  // --- reads for backends (no locking: one decoding thread owns the data) ---
+  // Physical page table of a sequence (-1 where evicted), stable until the next append/free.
+  std::span<const int32_t> page_table(int64_t seq) const;
+  // Start of a physical page. Dense/SWA/MoBA: K of kv head h at page + h * page_size * Dk, V of kv
+  // head h at page + Hkv * page_size * Dk + h * page_size * Dv. MLA: c_kv rows [page_size, Dc]
+  // then k_rope rows [page_size, Dr].
+  const float* page(int32_t physical) const;
+  // MoBA: mean keys of the complete blocks, [blocks][Hkv][Dk] contiguous.
+  std::span<const float> block_means(int64_t seq) const;
+  int64_t complete_blocks(int64_t seq) const;
+  // Gated DeltaNet: the state [H, Dk, Dv] (zeros for a new sequence); mutable for the decode step.
+  Tensor& state(int64_t seq);
+  const Tensor& state(int64_t seq) const;
+  void set_state(int64_t seq, Tensor state);  // checks shape [H, Dk, Dv] (leading 1 accepted)
+  // Gated DeltaNet counts tokens without storing them; the decode step calls this.
+  void advance(int64_t seq, int64_t tokens);
+
+  // Bumped whenever page contents or tables change; device mirrors compare it to skip uploads.
+  uint64_t generation() const;
+  // Physical pages written since generation `since` (for incremental device mirrors).
+  std::vector<int32_t> pages_written_since(uint64_t since) const;
+
+  // --- accounting (thread-safe, any thread) ---
+  KvCacheStats stats() const;
+  std::vector<KvSequenceMap> page_map() const;
+
+  // Checks the invariants: every used page belongs to exactly one sequence slot, free + used =
+  // allocated, no page is both free and used. Returns a sentence naming the first violation.
+  std::optional<std::string> audit() const;
+
+ private:
+  struct Sequence;
+  Sequence& seq_locked(int64_t seq);
+  const Sequence& seq_locked(int64_t seq) const;
+  int32_t take_page_locked();
+  void release_page_locked(int32_t page);
+  void evict_locked(Sequence& s);
+  void complete_blocks_locked(Sequence& s);
+  float* page_mut(int32_t physical);
+
+  AttentionProblem problem_;
+  int64_t page_size_ = 16;
+  int64_t page_floats_ = 0;
+  int64_t max_pages_ = 0;
+  int64_t pages_per_chunk_ = 0;
+
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<float[]>> chunks_;  // pool storage; chunks never move
+  int64_t pages_allocated_ = 0;
+  std::vector<int32_t> free_pages_;
+  std::vector<uint64_t> page_written_;  // generation each physical page was last written at
+  std::vector<std::unique_ptr<Sequence>> sequences_;
+  int64_t next_id_ = 0;
+  uint64_t generation_ = 1;
+  int64_t pages_evicted_ = 0;
+};
+
+// Default page size for a variant: 64 for MLA (FlashMLA), 16 otherwise (vLLM).
+int64_t default_page_size(VariantId variant);
+
+}  // namespace attnscope
