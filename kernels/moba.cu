@@ -4,18 +4,18 @@
 //
 // Versions (none has run on a GPU yet):
 //   v1: block means: one block per (batch, kv head, key block), threads over Dk, fp32 sums.
-//       Selection: one warp per query row; each lane scores the past blocks c = lane, lane + 32,
-//       ... and keeps its own sorted best-(top_k - 1) list; the warp then pops the global best
-//       top_k - 1 by shuffle argmax (ties to the lower block index), sorts them ascending and
-//       appends the own block. When every past block fits (top_k - 1 >= own), no scoring at all.
+//       Selection: one warp per query row (moba_select_row in moba_select.cuh, shared with paged
+//       decode); each lane scores the past blocks c = lane, lane + 32, ... and keeps its own
+//       sorted best-(top_k - 1) list; the warp then pops the global best top_k - 1 by shuffle
+//       argmax (ties to the lower block index), sorts them ascending and appends the own block.
+//       When every past block fits (top_k - 1 >= own), no scoring at all.
 //       Attention: one warp per query row, lanes over keys for scores and over columns for values,
 //       K/V read straight from global memory (no shared-memory reuse yet). A later version should
 //       collect the rows that chose each block and run dense tiles (flash-moba's
 //       collect-and-densify).
-#include <climits>
-
 #include "common.cuh"
 #include "cuda_check.hpp"
+#include "moba_select.cuh"
 
 namespace attnscope::cuda {
 namespace {
@@ -38,11 +38,6 @@ __global__ void moba_block_means_kernel(const float* __restrict__ k, float* __re
   }
 }
 
-// The gate's total order: higher score first, equal scores to the lower block index.
-__device__ __forceinline__ bool gate_better(float s1, int c1, float s2, int c2) {
-  return s1 > s2 || (s1 == s2 && c1 < c2);
-}
-
 // Selection row [top_k] of one query: past blocks ascending, then the own block, then -1.
 __global__ void __launch_bounds__(kThreads)
     moba_select_kernel(const MobaArgs a, const float* __restrict__ mean, int blocks) {
@@ -58,67 +53,14 @@ __global__ void __launch_bounds__(kThreads)
     for (int x = lane; x < a.top_k; x += 32) out[x] = -1;
     return;
   }
-  const int own = int(pos / a.block_size);
-  const int ranked = min(a.top_k - 1, own);  // past blocks to select
-  if (ranked == own) {  // every complete past block is selected: 0, 1, ..., own, then -1
-    for (int x = lane; x < a.top_k; x += 32) out[x] = x <= own ? x : -1;
-    return;
-  }
-  if (ranked == 0) {  // top_k = 1: the own block alone
-    for (int x = lane; x < a.top_k; x += 32) out[x] = x == 0 ? own : -1;
-    return;
-  }
-
-  // Phase 1: this lane's best `ranked` past blocks, sorted by gate_better.
-  float best_s[kMobaMaxRanked];
-  int best_c[kMobaMaxRanked];
-  int count = 0;
   const float* qi = a.q + row * a.Dk;  // broadcast reads
   const float* mb = mean + (int64_t(b) * a.Hkv + kvh) * blocks * a.Dk;
-  for (int c = lane; c < own; c += 32) {
-    float s = 0.0f;  // gate score q · k̄_c, no scale
+  auto gate_score = [&](int c) {  // q · k̄_c, no scale
+    float s = 0.0f;
     for (int d = 0; d < a.Dk; ++d) s = fmaf(qi[d], mb[int64_t(c) * a.Dk + d], s);
-    // Candidates arrive in increasing c, so a strict ">" keeps ties in lower-index-first order.
-    if (count < ranked || s > best_s[ranked - 1]) {
-      int slot = count < ranked ? count : ranked - 1;  // a full list drops its last entry
-      while (slot > 0 && best_s[slot - 1] < s) {
-        best_s[slot] = best_s[slot - 1];
-        best_c[slot] = best_c[slot - 1];
-        --slot;
-      }
-      best_s[slot] = s;
-      best_c[slot] = c;
-      if (count < ranked) ++count;
-    }
-  }
-
-  // Phase 2: pop the warp-wide best `ranked` times; the winning lane advances its list head.
-  int chosen[kMobaMaxRanked];
-  int head = 0;
-  for (int r = 0; r < ranked; ++r) {
-    float s = head < count ? best_s[head] : ATTNSCOPE_NEG_INF;
-    int c = head < count ? best_c[head] : INT_MAX;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      const float s2 = __shfl_xor_sync(kFullMask, s, off);
-      const int c2 = __shfl_xor_sync(kFullMask, c, off);
-      if (gate_better(s2, c2, s, c)) s = s2, c = c2;
-    }
-    if (head < count && best_c[head] == c) ++head;  // block ids are unique across lanes
-    chosen[r] = c;
-  }
-  // Phase 3: ascending order (insertion sort of at most 32 ids), own block last, -1 padding.
-  for (int x = 1; x < ranked; ++x) {
-    const int c = chosen[x];
-    int y = x;
-    while (y > 0 && chosen[y - 1] > c) {
-      chosen[y] = chosen[y - 1];
-      --y;
-    }
-    chosen[y] = c;
-  }
-  for (int x = lane; x < a.top_k; x += 32)
-    out[x] = x < ranked ? chosen[x] : (x == ranked ? own : -1);
+    return s;
+  };
+  moba_select_row(int(pos / a.block_size), a.top_k, lane, gate_score, out);
 }
 
 // Online-softmax state of one query row held by one warp; lane owns columns lane + 32 * t.
