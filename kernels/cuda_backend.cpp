@@ -1,5 +1,7 @@
 // The "cuda" Backend: checks inputs, copies host tensors to device buffers, runs the variant's
 // kernels on one stream (checking the CancelToken between launches) and copies results back.
+// Decode through the paged KV cache goes to PagedDecoder (cuda_decode.cpp), the device peaks to
+// measure_cuda_peak (peak.cu).
 #include "attnscope/cuda/backend.hpp"
 
 #include <chrono>
@@ -9,10 +11,13 @@
 
 #include "attnscope/cost.hpp"
 #include "attnscope/cuda/device.hpp"
+#include "attnscope/decode.hpp"
 #include "attnscope/error.hpp"
 #include "attnscope/mask.hpp"
 #include "cuda_check.hpp"
+#include "cuda_decode.hpp"
 #include "launchers.hpp"
+#include "peak.hpp"
 
 namespace attnscope::cuda {
 namespace {
@@ -117,10 +122,7 @@ class CudaBackend final : public Backend {
     if (!sup.ok) throw Error("cuda backend: " + sup.why_not);
     cancel.throw_if_cancelled();
     const auto t0 = std::chrono::steady_clock::now();
-    if (!stream_) {
-      stream_ = std::make_unique<Stream>();
-      blas_ = std::make_unique<CublasHandle>(stream_->get());
-    }
+    ensure_stream();
     const cudaStream_t s = stream_->get();
 
     Arena arena;
@@ -151,7 +153,34 @@ class CudaBackend final : public Backend {
     return r;
   }
 
+  RunResult decode(PagedKvCache& cache, const DecodeStep& step, const Probes& probes,
+                   const CancelToken& cancel) override {
+    const Support dev = device_available();
+    if (!dev.ok) throw Error("cuda backend: " + dev.why_not);
+    cancel.throw_if_cancelled();
+    const auto t0 = std::chrono::steady_clock::now();
+    ensure_stream();
+    if (!decoder_) decoder_ = std::make_unique<PagedDecoder>();
+    RunResult r = decoder_->decode(cache, step, probes, cancel,
+                                   {stream_->get(), blas_->get(), sm_count(), options_.kv_splits});
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+
+  DevicePeak measure_peak(const CancelToken& cancel) override {
+    DevicePeak peak = measure_cuda_peak(cancel);
+    peak.device = device();
+    return peak;
+  }
+
  private:
+  void ensure_stream() {
+    if (!stream_) {
+      stream_ = std::make_unique<Stream>();
+      blas_ = std::make_unique<CublasHandle>(stream_->get());
+    }
+  }
+
   // Shape limits of the v1 kernels, and whether the run fits in free device memory.
   Support shape_support(const AttentionProblem& p) const {
     const ProblemShape& s = p.shape;
@@ -339,6 +368,7 @@ class CudaBackend final : public Backend {
   CudaOptions options_;
   std::unique_ptr<Stream> stream_;
   std::unique_ptr<CublasHandle> blas_;
+  std::unique_ptr<PagedDecoder> decoder_;  // declared last: its device mirror goes first
 };
 
 }  // namespace
@@ -351,7 +381,7 @@ BackendInfo cuda_backend_info() {
   return {"cuda",
           "NVIDIA GPU, fp32: tiled online-softmax attention with split-KV decode, MoBA gate/top-k "
           "and block attention, MLA naive (cuBLAS) and absorbed, Gated DeltaNet recurrent and "
-          "chunked",
+          "chunked; paged-KV decode from a device mirror of the cache",
           [] { return device_available(); }, [] { return make_cuda_backend(); }};
 }
 

@@ -122,6 +122,82 @@ struct GdnArgs {
 size_t gdn_chunk_smem_bytes(int Dk, int chunk_size);
 void gated_delta_forward(const GdnArgs& a, cudaStream_t stream, const CancelToken& cancel);
 
+// ---- paged_decode.cu: one query row per (sequence, head) over a paged KV cache -------------
+
+inline constexpr int kPagedKeys = 32;          // keys per shared-memory tile (one per lane)
+inline constexpr int kPagedRowsPerWarp = 8;    // query heads a warp carries through the keys
+inline constexpr int kPagedMaxWarps = 4;       // so at most 32 query heads of a group per block
+inline constexpr int kPagedDvSlice = 256;      // output columns per block; wider Dv uses more
+inline constexpr int kPagedMaxHeadDim = 1024;  // Dk bound (K tile in shared memory; MLA is 576)
+
+// Where token r of physical page `page` keeps its key and value in the device pool (offsets in
+// floats; PagedKvCache::page documents the host layout these mirror). A key is one or two
+// contiguous pieces: [0, k_split) at k_offset + kvh * k_head_stride + r * k_row_stride, then
+// [k_split, Dk) at k2_offset + r * k2_row_stride (MLA's k_rope, shared by the kv heads).
+struct PagedKvLayout {
+  int64_t page_floats = 0;
+  int page_size = 0;
+  int k_split = 0;
+  int64_t k_offset = 0, k_head_stride = 0, k_row_stride = 0;
+  int64_t k2_offset = 0, k2_row_stride = 0;
+  int64_t v_offset = 0, v_head_stride = 0, v_row_stride = 0;
+  bool v_from_k = false;  // the value is the key's columns [0, Dv) (MLA: x = Σ p c_kv)
+};
+
+// The layouts of the cache's variants: dense/GQA/MQA/SWA/MoBA pages and MLA's latent pages.
+PagedKvLayout paged_kv_layout(int page_size, int64_t page_floats, int Hkv, int Dk, int Dv);
+PagedKvLayout paged_latent_layout(int page_size, int64_t page_floats, int Dc, int Dr);
+
+struct PagedAttentionArgs {
+  const float* q = nullptr;          // [B, H, Dk] the step's query rows
+  const float* pool = nullptr;       // [pages, page_floats] device mirror of the page pool
+  const int32_t* tables = nullptr;   // [B, table_stride] physical page ids, -1 evicted / absent
+  const int32_t* lengths = nullptr;  // [B] tokens in the sequence; the query sits at length - 1
+  // MoBA: [B, H, top_k] selected blocks (ascending, own block last, -1 padding). When set, a row
+  // attends to its selected blocks' keys only (the own block up to the query) and each block
+  // carries one query head; when null, the G heads of a kv head share every K/V tile.
+  const int32_t* selection = nullptr;
+  float* o = nullptr;    // [splits, B, H, Dv] (splits = 1: the final output)
+  float* lse = nullptr;  // [splits, B, H] natural log; -inf for a row that saw no key
+  int B = 0, H = 0, Hkv = 0, Dk = 0, Dv = 0;
+  int table_stride = 0;
+  PagedKvLayout layout;
+  float scale = 1.0f;
+  int window = 0, sinks = 0;      // SWA: keys (p - window, p] and [0, sinks); window 0 = all keys
+  int block_size = 0, top_k = 0;  // MoBA
+  int splits = 1, split_len = 0;  // each split takes split_len visible keys (multiple of 32)
+};
+
+size_t paged_attention_smem_bytes(int Dk, int Dv, bool v_from_k);
+void launch_paged_attention(const PagedAttentionArgs& a, cudaStream_t stream);
+// Key splits for a step whose longest row sees max_keys keys (1 = no split), FlashDecoding-style:
+// split only when the (sequence, head group) blocks alone cannot fill the SMs.
+int choose_paged_splits(int64_t blocks, int64_t max_keys, int sm_count);
+// Attention into a.o / a.lse (shaped for splits = 1), through split partials and the log-sum-exp
+// merge of decode_merge.cu when splits > 1. a.splits and a.split_len are set here.
+void paged_attention_forward(PagedAttentionArgs a, int splits, int64_t max_keys,
+                             cudaStream_t stream);
+// Blocks of the paged kernel before splitting (for choose_paged_splits).
+int64_t paged_attention_blocks(const PagedAttentionArgs& a);
+
+// MoBA decode selection: one warp per (sequence, head) gates q against the sequence's block means
+// (means[b] points at [blocks][Hkv][Dk] on the device) and writes selection [B, H, top_k].
+void launch_paged_moba_select(const float* q, const float* const* means, const int32_t* lengths,
+                              int B, int H, int Hkv, int Dk, int block_size, int top_k,
+                              int32_t* selection, cudaStream_t stream);
+
+// pool[ids[i]] = staged[i] for n pages of page_floats floats (incremental mirror upload).
+void launch_scatter_pages(const float* staged, const int32_t* ids, int n, int64_t page_floats,
+                          float* pool, cudaStream_t stream);
+
+// MLA decode projections over R = B query rows per head, rows of head h at stride H:
+//   q_abs [R, H, Dc + Dr] = (w_uk[h]ᵀ q_nope | q_rope) from q [R, H, Dn + Dr];
+//   o [R, H, Dv] = w_uv[h] x from x [R, H, Dc].
+void mla_absorb_queries(const float* q, const float* w_uk, float* q_abs, int R, int H, int Dn,
+                        int Dr, int Dc, cublasHandle_t blas, cudaStream_t stream);
+void mla_project_out(const float* x, const float* w_uv, float* o, int R, int H, int Dc, int Dv,
+                     cublasHandle_t blas);
+
 // Largest dynamic shared memory a block may opt into on the current device.
 size_t max_shared_memory_per_block();
 

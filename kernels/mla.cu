@@ -8,6 +8,9 @@
 //       [Dc + Dr] query, the cache [c_kv | k_rope] as a single kv head, flash attention with
 //       V = c_kv (Dc wide, computed in 256-column slices), then o = w_uv x. Naive: k_h = [c_kv
 //       w_ukᵀ | k_rope], v_h = c_kv w_uvᵀ, then the same flash kernel as dense MHA.
+//       Paged decode (mla_absorb_queries / mla_project_out, used by cuda_decode.cpp): the same two
+//       projections as one strided-batched call each for a batch of decode rows, around the
+//       paged attention kernel over the cache's latent pages.
 #include <algorithm>
 
 #include "common.cuh"
@@ -133,6 +136,28 @@ void mla_naive(const MlaArgs& a, cublasHandle_t blas, cudaStream_t stream,
 }
 
 }  // namespace
+
+// Decode rows: R rows per head, row r of head h at (r * H + h) * width ([R, H, width] layout), so
+// each product is one strided-batched call over the heads with ld = H * width between rows.
+void mla_absorb_queries(const float* q, const float* w_uk, float* q_abs, int R, int H, int Dn,
+                        int Dr, int Dc, cublasHandle_t blas, cudaStream_t stream) {
+  if (int64_t(R) * H == 0) return;
+  const int Dq = Dn + Dr, Dl = Dc + Dr;
+  // Column-major per head h: q̃ᵀ (Dc x R) = W (Dc x Dn, the row-major [Dn, Dc] buffer as is)
+  // · q_nopeᵀ (Dn x R, ld H * Dq); written with ld H * Dl.
+  sgemm_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, Dc, R, Dn, w_uk, Dc, int64_t(Dn) * Dc, q, H * Dq,
+                Dq, q_abs, H * Dl, Dl, H);
+  copy_columns(q_abs + Dc, Dl, q + Dn, Dq, Dr, int64_t(R) * H, stream);
+}
+
+void mla_project_out(const float* x, const float* w_uv, float* o, int R, int H, int Dc, int Dv,
+                     cublasHandle_t blas) {
+  if (int64_t(R) * H == 0) return;
+  // Column-major per head h: oᵀ (Dv x R, ld H * Dv) = op_T(W buffer, Dc x Dv) · xᵀ (Dc x R, ld
+  // H * Dc).
+  sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, Dv, R, Dc, w_uv, Dc, int64_t(Dv) * Dc, x, H * Dc,
+                Dc, o, H * Dv, Dv, H);
+}
 
 void mla_forward(const MlaArgs& a, cublasHandle_t blas, cudaStream_t stream,
                  const CancelToken& cancel) {

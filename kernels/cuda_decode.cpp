@@ -1,0 +1,480 @@
+// Paged-KV decode on the GPU (cuda_decode.hpp). The host cache stays the source of truth; the
+// device holds a mirror of its page pool, brought up to date at each step with the pages written
+// since the generation it last saw (PagedKvCache::generation / pages_written_since), so a decode
+// step uploads the pages its appends touched, the step's page tables and the query rows.
+#include "cuda_decode.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attnscope/cost.hpp"
+#include "attnscope/error.hpp"
+#include "cuda_check.hpp"
+#include "launchers.hpp"
+
+namespace attnscope::cuda {
+namespace {
+
+std::string str(int64_t x) {
+  return std::to_string(x);
+}
+
+// The cache model fields the page layout and the kernels depend on.
+bool same_model(const AttentionProblem& a, const AttentionProblem& b) {
+  return a.variant == b.variant && a.shape.heads == b.shape.heads &&
+         a.shape.kv_heads == b.shape.kv_heads && a.shape.head_dim == b.shape.head_dim &&
+         a.shape.v_head_dim == b.shape.v_head_dim && a.mla.kv_lora_rank == b.mla.kv_lora_rank &&
+         a.mla.rope_dim == b.mla.rope_dim && a.moba.block_size == b.moba.block_size;
+}
+
+// Device memory of one decode step. Declared before the SyncGuard in decode(), so that on any exit
+// the stream is drained before the memory its kernels use is freed.
+struct StepBuffers {
+  std::deque<DeviceBuffer<float>> floats;
+  std::deque<DeviceBuffer<int32_t>> ints;
+  std::deque<DeviceBuffer<const float*>> pointers;
+
+  float* upload(const Tensor& t, cudaStream_t s) {
+    floats.emplace_back(t.numel()).upload(t.data(), s);
+    return floats.back().get();
+  }
+  float* upload(const std::vector<float>& x, cudaStream_t s) {
+    floats.emplace_back(int64_t(x.size())).upload(x.data(), s);
+    return floats.back().get();
+  }
+  int32_t* upload(const std::vector<int32_t>& x, cudaStream_t s) {
+    ints.emplace_back(int64_t(x.size())).upload(x.data(), s);
+    return ints.back().get();
+  }
+  const float* const* upload(const std::vector<const float*>& x, cudaStream_t s) {
+    pointers.emplace_back(int64_t(x.size())).upload(x.data(), s);
+    return pointers.back().get();
+  }
+  float* floats_of(int64_t n) { return floats.emplace_back(n).get(); }
+  int32_t* ints_of(int64_t n) { return ints.emplace_back(n).get(); }
+};
+
+struct SyncGuard {
+  cudaStream_t s;
+  ~SyncGuard() { (void)cudaStreamSynchronize(s); }
+};
+
+void download(const float* dev, float* host, int64_t n, cudaStream_t s) {
+  if (n > 0) {
+    check_cuda(cudaMemcpyAsync(host, dev, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, s),
+               "cudaMemcpyAsync device->host");
+  }
+}
+
+// A step tensor with the shape decode_step checked (also checked here: decode may be called
+// directly).
+const Tensor& step_input(const DecodeStep& step, const char* name, const Shape& shape) {
+  if (!step.inputs.has(name)) {
+    throw Error(std::string("cuda decode: missing step input '") + name + "' " + shape_str(shape));
+  }
+  const Tensor& t = step.inputs.at(name);
+  if (t.shape() != shape) {
+    throw Error(std::string("cuda decode: step input '") + name + "' has shape " +
+                shape_str(t.shape()) + ", expected " + shape_str(shape));
+  }
+  return t;
+}
+
+size_t device_free_bytes() {
+  size_t free_bytes = 0, total_bytes = 0;
+  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  return free_bytes;
+}
+
+// The device buffer of one sequence's MoBA block means, [capacity][Hkv][Dk], first `blocks` valid.
+struct MeansMirror {
+  DeviceBuffer<float> buf;
+  int64_t blocks = 0;
+  int64_t capacity = 0;
+};
+
+}  // namespace
+
+// The device copy of one cache's page pool (physical page p at pool + p * page_floats) and of its
+// MoBA block means. Pages are immutable between the generations that stamp them, and block means
+// never change once written, so both mirrors only ever add what is new.
+struct PagedDecoder::Mirror {
+  const PagedKvCache* cache = nullptr;
+  // Host address of physical page 0 (chunks never move): a different cache allocated at the same
+  // address has other chunks, so the mirror does not mistake it for the one it copied.
+  const float* first_page = nullptr;
+  AttentionProblem model;
+  int64_t page_size = 0, page_floats = 0;
+  uint64_t seen = 0;     // the cache generation the device pool reflects (0 = nothing yet)
+  int64_t capacity = 0;  // pages the device pool holds
+  DeviceBuffer<float> pool;
+  DeviceBuffer<float> staging;  // [batch pages, page_floats] of an upload
+  DeviceBuffer<int32_t> staging_ids;
+  std::vector<float> host_staging;
+  std::map<int64_t, int64_t> lengths;  // per sequence, at the last step: lengths only grow
+  std::map<int64_t, MeansMirror> means;
+  std::vector<DeviceBuffer<float>> retired;  // replaced buffers, freed once the stream drained
+
+  explicit Mirror(const PagedKvCache& c)
+      : cache(&c), model(c.problem()), page_size(c.page_size()), page_floats(c.page_floats()) {}
+
+  // Whether this mirror may continue from `c` (else it is rebuilt from scratch).
+  bool continues(const PagedKvCache& c, bool cache_has_pages) const {
+    if (cache != &c || !same_model(model, c.problem()) || page_size != c.page_size() ||
+        page_floats != c.page_floats() || c.generation() < seen) {
+      return false;
+    }
+    if (first_page && cache_has_pages && c.page(0) != first_page) return false;
+    for (const auto& [seq, len] : lengths) {
+      if (c.has_sequence(seq) && c.length(seq) < len) return false;
+    }
+    return true;
+  }
+
+  void grow(int64_t needed, cudaStream_t s) {
+    int64_t cap = std::max({needed, capacity + capacity / 2, int64_t(16)});
+    const double free_bytes = double(device_free_bytes());
+    if (double(cap) * double(page_floats) * 4 > 0.9 * free_bytes) cap = needed;
+    if (double(cap) * double(page_floats) * 4 > 0.9 * free_bytes) {
+      throw Error("cuda decode: mirroring the KV cache's " + str(needed) + " pages needs " +
+                  str(int64_t(double(needed) * double(page_floats) * 4 / (1 << 20))) +
+                  " MiB of device memory, " + str(int64_t(free_bytes / (1 << 20))) + " MiB free");
+    }
+    DeviceBuffer<float> bigger(cap * page_floats);
+    if (capacity > 0) {
+      check_cuda(cudaMemcpyAsync(bigger.get(), pool.get(), size_t(pool.bytes()),
+                                 cudaMemcpyDeviceToDevice, s),
+                 "cudaMemcpyAsync (KV mirror growth)");
+    }
+    retired.push_back(std::move(pool));
+    pool = std::move(bigger);
+    capacity = cap;
+  }
+
+  // Copies pages `ids` from the host cache into the device pool: packed into a staging buffer,
+  // one host-to-device copy per batch of <= 16 MiB, then a scatter kernel to their slots.
+  void upload(const PagedKvCache& c, const std::vector<int32_t>& ids, cudaStream_t s) {
+    const int64_t n = int64_t(ids.size());
+    if (n == 0) return;
+    const int64_t batch =
+        std::min(n, std::max<int64_t>(1, (int64_t(16) << 20) / (page_floats * 4)));
+    if (staging.size() < batch * page_floats) {
+      check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");  // old staging may be in use
+      staging = DeviceBuffer<float>(batch * page_floats);
+      staging_ids = DeviceBuffer<int32_t>(batch);
+    }
+    host_staging.resize(size_t(batch * page_floats));
+    for (int64_t first = 0; first < n; first += batch) {
+      const int64_t count = std::min(batch, n - first);
+      if (first > 0) {  // the previous batch's copies read staging: let them finish
+        check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+      }
+      for (int64_t i = 0; i < count; ++i) {
+        std::memcpy(host_staging.data() + i * page_floats, c.page(ids[size_t(first + i)]),
+                    size_t(page_floats) * sizeof(float));
+      }
+      check_cuda(
+          cudaMemcpyAsync(staging.get(), host_staging.data(),
+                          size_t(count * page_floats) * sizeof(float), cudaMemcpyHostToDevice, s),
+          "cudaMemcpyAsync (KV pages)");
+      check_cuda(cudaMemcpyAsync(staging_ids.get(), ids.data() + first,
+                                 size_t(count) * sizeof(int32_t), cudaMemcpyHostToDevice, s),
+                 "cudaMemcpyAsync (KV page ids)");
+      launch_scatter_pages(staging.get(), staging_ids.get(), int(count), page_floats, pool.get(),
+                           s);
+    }
+  }
+
+  // Brings the pool up to date; `needed` = 1 + the highest physical page the step's tables use.
+  void sync_pages(const PagedKvCache& c, int64_t needed, cudaStream_t s) {
+    const uint64_t gen = c.generation();
+    std::vector<int32_t> ids;
+    if (gen != seen) ids = c.pages_written_since(seen);
+    for (int32_t p : ids) needed = std::max<int64_t>(needed, int64_t(p) + 1);
+    if (needed > capacity) grow(needed, s);
+    upload(c, ids, s);
+    seen = gen;
+  }
+
+  // Device block means of one MoBA sequence ([blocks][Hkv][Dk]), uploading new blocks only; null
+  // while no block is complete.
+  const float* means_of(const PagedKvCache& c, int64_t seq, cudaStream_t s) {
+    const int64_t blocks = c.complete_blocks(seq);
+    if (blocks == 0) return nullptr;
+    const int64_t row = model.shape.kv_heads * model.shape.head_dim;
+    MeansMirror& m = means[seq];
+    if (blocks > m.capacity) {
+      const int64_t cap = std::max({blocks, 2 * m.capacity, int64_t(8)});
+      DeviceBuffer<float> bigger(cap * row);
+      if (m.blocks > 0) {
+        check_cuda(cudaMemcpyAsync(bigger.get(), m.buf.get(), size_t(m.blocks * row) * 4,
+                                   cudaMemcpyDeviceToDevice, s),
+                   "cudaMemcpyAsync (MoBA means growth)");
+      }
+      retired.push_back(std::move(m.buf));
+      m.buf = std::move(bigger);
+      m.capacity = cap;
+    }
+    if (blocks > m.blocks) {
+      const std::span<const float> host = c.block_means(seq);
+      if (int64_t(host.size()) < blocks * row) {
+        throw Error("cuda decode: the cache holds fewer MoBA block means than complete blocks");
+      }
+      // From pageable memory: returns once the values are staged, before the next append.
+      check_cuda(cudaMemcpyAsync(m.buf.get() + m.blocks * row, host.data() + m.blocks * row,
+                                 size_t((blocks - m.blocks) * row) * 4, cudaMemcpyHostToDevice, s),
+                 "cudaMemcpyAsync (MoBA means)");
+      m.blocks = blocks;
+    }
+    return m.buf.get();
+  }
+
+  // Forgets sequences the cache no longer has.
+  void prune(const PagedKvCache& c) {
+    for (auto it = means.begin(); it != means.end();) {
+      if (c.has_sequence(it->first)) {
+        ++it;
+      } else {
+        retired.push_back(std::move(it->second.buf));
+        it = means.erase(it);
+      }
+    }
+    std::erase_if(lengths, [&](const auto& kv) { return !c.has_sequence(kv.first); });
+  }
+};
+
+Support paged_decode_support(const AttentionProblem& p) {
+  const ProblemShape& s = p.shape;
+  if (s.heads > 65535) return Support::no("heads must be at most 65535 on CUDA (grid limits)");
+  const size_t smem_max = max_shared_memory_per_block();
+  auto fits = [&](int64_t dk, int64_t dv, bool v_from_k, const char* what) -> Support {
+    // + the kernel's static key-address arrays (3 x 32 int64).
+    if (dk > kPagedMaxHeadDim ||
+        paged_attention_smem_bytes(int(dk), int(dv), v_from_k) + 3 * kPagedKeys * 8 > smem_max) {
+      return Support::no(std::string(what) + " " + str(dk) +
+                         " is too wide for the CUDA paged decode kernel (at most " +
+                         str(kPagedMaxHeadDim) + " and the device's shared memory)");
+    }
+    return Support::yes();
+  };
+  switch (p.variant) {
+    case VariantId::dense:
+    case VariantId::swa:
+    case VariantId::moba:
+      return fits(s.head_dim, s.v_head_dim, false, "head_dim");
+    case VariantId::mla:
+      return fits(p.mla.kv_lora_rank + p.mla.rope_dim, p.mla.kv_lora_rank, true,
+                  "MLA latent width kv_lora_rank + rope_dim");
+    case VariantId::gated_delta:
+      if (s.head_dim > kGdnMaxHeadDim) {
+        return Support::no("Gated DeltaNet decode on CUDA handles head_dim up to " +
+                           str(kGdnMaxHeadDim) + " (got " + str(s.head_dim) + ")");
+      }
+      return Support::yes();
+  }
+  return Support::yes();
+}
+
+PagedDecoder::PagedDecoder() = default;
+PagedDecoder::~PagedDecoder() = default;
+
+RunResult PagedDecoder::decode(PagedKvCache& cache, const DecodeStep& step, const Probes& probes,
+                               const CancelToken& cancel, const DecodeContext& ctx) {
+  const AttentionProblem& P = cache.problem();
+  const ProblemShape& sh = P.shape;
+  if (const Support sup = paged_decode_support(P); !sup.ok) {
+    throw Error("cuda backend: " + sup.why_not);
+  }
+  const int64_t B = int64_t(step.sequences.size());
+  if (B == 0) throw Error("cuda decode: the step has no sequences");
+  if (B > 65535) {
+    throw Error("cuda decode: at most 65535 sequences per step (grid limit), got " + str(B));
+  }
+  cancel.throw_if_cancelled();
+  const cudaStream_t s = ctx.stream;
+  const int H = int(sh.heads), Dv = int(sh.v_head_dim);
+
+  StepBuffers buf;
+  SyncGuard guard{s};                     // destroyed before buf: drains the stream first
+  if (mirror_) mirror_->retired.clear();  // the previous step synchronized its stream
+
+  RunResult r;
+  r.o = Tensor({B, sh.heads, 1, sh.v_head_dim});
+  std::vector<int64_t> context(static_cast<size_t>(B));
+
+  if (P.variant == VariantId::gated_delta) {
+    // One recurrent step from the cached state (gated_delta.cu with L = 1): S ← e^g S,
+    // u = β (v − Sᵀk), S += k uᵀ, o = Sᵀ (scale · q), q and k L2-normalized first when asked.
+    const int Dk = int(sh.head_dim);
+    const Shape qk{B, sh.heads, 1, sh.head_dim}, gb{B, sh.heads, 1};
+    const int64_t state_floats = int64_t(H) * Dk * Dv;
+    std::vector<float> states(static_cast<size_t>(B * state_floats));
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t seq = step.sequences[size_t(b)];
+      const Tensor& st = cache.state(seq);
+      if (st.numel() != state_floats) throw Error("cuda decode: a cached state has the wrong size");
+      std::memcpy(states.data() + b * state_floats, st.data(), size_t(state_floats) * 4);
+      context[size_t(b)] = cache.length(seq) + 1;  // the token this step adds
+    }
+    GdnArgs a;
+    a.q = buf.upload(step_input(step, "q", qk), s);
+    a.k = buf.upload(step_input(step, "k", qk), s);
+    a.v = buf.upload(step_input(step, "v", {B, sh.heads, 1, sh.v_head_dim}), s);
+    a.g = buf.upload(step_input(step, "g", gb), s);
+    a.beta = buf.upload(step_input(step, "beta", gb), s);
+    a.initial_state = buf.upload(states, s);
+    a.o = buf.floats_of(r.o.numel());
+    a.final_state = buf.floats_of(B * state_floats);
+    a.B = int(B), a.H = H, a.L = 1, a.Dk = Dk, a.Dv = Dv;
+    a.scale = float(P.effective_scale());
+    a.qk_l2norm = P.gdn.qk_l2norm;
+    a.recurrent = true;
+    gated_delta_forward(a, s, cancel);
+    download(a.o, r.o.data(), r.o.numel(), s);
+    download(a.final_state, states.data(), B * state_floats, s);
+    check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+    for (int64_t b = 0; b < B; ++b) {
+      Tensor next({sh.heads, sh.head_dim, sh.v_head_dim});
+      std::memcpy(next.data(), states.data() + b * state_floats, size_t(state_floats) * 4);
+      cache.set_state(step.sequences[size_t(b)], std::move(next));
+    }
+  } else {
+    // Softmax variants: the step's tokens are in the cache; each row's query sits at length - 1.
+    std::vector<int32_t> lengths(static_cast<size_t>(B));
+    std::vector<std::span<const int32_t>> tables(static_cast<size_t>(B));
+    int64_t stride = 1;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t seq = step.sequences[size_t(b)];
+      const int64_t len = cache.length(seq);
+      if (len > INT_MAX / 2) throw Error("cuda decode: a sequence beyond 2^30 tokens");
+      lengths[size_t(b)] = int32_t(len);
+      context[size_t(b)] = len;
+      tables[size_t(b)] = cache.page_table(seq);
+      stride = std::max<int64_t>(stride, int64_t(tables[size_t(b)].size()));
+    }
+    std::vector<int32_t> table_rows(static_cast<size_t>(B * stride), -1);  // [B, stride], -1 padded
+    int64_t needed = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const std::span<const int32_t> t = tables[size_t(b)];
+      std::copy(t.begin(), t.end(), table_rows.begin() + b * stride);
+      for (int32_t p : t) needed = std::max<int64_t>(needed, int64_t(p) + 1);
+    }
+
+    // Bring the mirror up to date (rebuilt when it describes another cache).
+    try {
+      if (!mirror_ || !mirror_->continues(cache, needed > 0)) {
+        mirror_.reset();
+        mirror_ = std::make_unique<Mirror>(cache);
+      }
+      mirror_->prune(cache);
+      mirror_->sync_pages(cache, needed, s);
+      if (!mirror_->first_page && needed > 0) mirror_->first_page = cache.page(0);
+      for (int64_t b = 0; b < B; ++b) mirror_->lengths[step.sequences[size_t(b)]] = lengths[b];
+    } catch (...) {
+      (void)cudaStreamSynchronize(s);
+      mirror_.reset();  // half-updated: start over next step
+      throw;
+    }
+    cancel.throw_if_cancelled();
+
+    PagedAttentionArgs a;
+    a.pool = mirror_->pool.get();
+    a.tables = buf.upload(table_rows, s);
+    a.lengths = buf.upload(lengths, s);
+    a.B = int(B), a.H = H, a.table_stride = int(stride);
+    a.scale = float(P.effective_scale());
+    float* o = buf.floats_of(r.o.numel());
+    r.lse = Tensor({B, sh.heads, 1});
+    a.lse = buf.floats_of(r.lse.numel());
+    int64_t max_keys = 0;  // the longest row's visible keys
+    const int page_size = int(cache.page_size());
+
+    if (P.variant == VariantId::mla) {
+      // Absorbed form over the latent pages: q̃ = (w_ukᵀ q_nope | q_rope), x = Σ p c_kv,
+      // o = w_uv x.
+      const int Dn = int(P.mla.nope_dim), Dr = int(P.mla.rope_dim), Dc = int(P.mla.kv_lora_rank);
+      const float* q = buf.upload(step_input(step, "q", {B, sh.heads, 1, Dn + Dr}), s);
+      const float* w_uk = buf.upload(step_input(step, "w_uk", {sh.heads, Dn, Dc}), s);
+      const float* w_uv = buf.upload(step_input(step, "w_uv", {sh.heads, Dv, Dc}), s);
+      float* q_abs = buf.floats_of(B * H * int64_t(Dc + Dr));
+      mla_absorb_queries(q, w_uk, q_abs, int(B), H, Dn, Dr, Dc, ctx.blas, s);
+      float* x = buf.floats_of(B * H * int64_t(Dc));
+      a.q = q_abs;
+      a.o = x;
+      a.Hkv = 1, a.Dk = Dc + Dr, a.Dv = Dc;
+      a.layout = paged_latent_layout(page_size, mirror_->page_floats, Dc, Dr);
+      for (int32_t len : lengths) max_keys = std::max<int64_t>(max_keys, len);
+      const int splits = ctx.kv_splits > 0 ? ctx.kv_splits
+                                           : choose_paged_splits(paged_attention_blocks(a),
+                                                                 max_keys, ctx.sm_count);
+      paged_attention_forward(a, splits, max_keys, s);
+      cancel.throw_if_cancelled();
+      mla_project_out(x, w_uv, o, int(B), H, Dc, Dv, ctx.blas);
+    } else {
+      const int Hkv = int(sh.kv_heads), Dk = int(sh.head_dim);
+      a.q = buf.upload(step_input(step, "q", {B, sh.heads, 1, sh.head_dim}), s);
+      a.o = o;
+      a.Hkv = Hkv, a.Dk = Dk, a.Dv = Dv;
+      a.layout = paged_kv_layout(page_size, mirror_->page_floats, Hkv, Dk, Dv);
+      if (P.variant == VariantId::swa) {
+        a.window = int(std::min<int64_t>(P.swa.window, INT_MAX / 2));
+        a.sinks = int(std::min<int64_t>(P.swa.sinks, INT_MAX / 2));
+      }
+      if (P.variant == VariantId::moba) {
+        // Gate and top-k over the cached block means, then attention over the selected blocks.
+        const int bs = int(P.moba.block_size), top_k = int(P.moba.top_k);
+        std::vector<const float*> means(static_cast<size_t>(B));
+        for (int64_t b = 0; b < B; ++b) {
+          const int own = (lengths[b] - 1) / bs;
+          if (top_k - 1 > kMobaMaxRanked && own > top_k - 1) {
+            throw Error("cuda decode: MoBA on CUDA ranks at most " + str(kMobaMaxRanked) +
+                        " past blocks per query; sequence " + str(step.sequences[size_t(b)]) +
+                        " has " + str(own) + " past blocks and top_k - 1 = " + str(top_k - 1));
+          }
+          means[size_t(b)] = mirror_->means_of(cache, step.sequences[size_t(b)], s);
+          max_keys =
+              std::max<int64_t>(max_keys, std::min<int64_t>(lengths[b], int64_t(top_k) * bs));
+        }
+        int32_t* selection = buf.ints_of(B * H * int64_t(top_k));
+        launch_paged_moba_select(a.q, buf.upload(means, s), a.lengths, int(B), H, Hkv, Dk, bs,
+                                 top_k, selection, s);
+        a.selection = selection;
+        a.block_size = bs, a.top_k = top_k;
+        if (probes.selection) {
+          IndexTensor sel({B, sh.heads, 1, int64_t(top_k)}, -1);
+          check_cuda(cudaMemcpyAsync(sel.data(), selection, size_t(sel.bytes()),
+                                     cudaMemcpyDeviceToHost, s),
+                     "cudaMemcpyAsync selection");
+          r.selection = std::move(sel);
+        }
+      } else {
+        for (int32_t len : lengths) {  // KeyMask::count for the row at p = len - 1
+          const int64_t p = len - 1;
+          const int64_t lo = a.window > 0 ? std::max<int64_t>(0, p - a.window + 1) : 0;
+          max_keys = std::max<int64_t>(max_keys, std::min<int64_t>(a.sinks, lo) + (p + 1 - lo));
+        }
+      }
+      const int splits = ctx.kv_splits > 0 ? ctx.kv_splits
+                                           : choose_paged_splits(paged_attention_blocks(a),
+                                                                 max_keys, ctx.sm_count);
+      paged_attention_forward(a, splits, max_keys, s);
+    }
+    download(o, r.o.data(), r.o.numel(), s);
+    download(a.lse, r.lse.data(), r.lse.numel(), s);
+    check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  }
+  check_cuda(cudaGetLastError(), "cuda decode");
+  if (mirror_) mirror_->retired.clear();
+  const Cost cost = decode_cost(P, context);
+  r.counters = {cost.flops, cost.bytes, cost.visible_pairs};
+  r.backend = "cuda";
+  return r;
+}
+
+}  // namespace attnscope::cuda
