@@ -106,6 +106,7 @@ struct MeansMirror {
 // never change once written, so both mirrors only ever add what is new.
 struct PagedDecoder::Mirror {
   const PagedKvCache* cache = nullptr;
+  uint64_t uid = 0;  // PagedKvCache::uid(): exact identity, whatever the address
   // Host address of physical page 0 (chunks never move): a different cache allocated at the same
   // address has other chunks, so the mirror does not mistake it for the one it copied.
   const float* first_page = nullptr;
@@ -122,12 +123,16 @@ struct PagedDecoder::Mirror {
   std::vector<DeviceBuffer<float>> retired;  // replaced buffers, freed once the stream drained
 
   explicit Mirror(const PagedKvCache& c)
-      : cache(&c), model(c.problem()), page_size(c.page_size()), page_floats(c.page_floats()) {}
+      : cache(&c),
+        uid(c.uid()),
+        model(c.problem()),
+        page_size(c.page_size()),
+        page_floats(c.page_floats()) {}
 
   // Whether this mirror may continue from `c` (else it is rebuilt from scratch).
   bool continues(const PagedKvCache& c, bool cache_has_pages) const {
-    if (cache != &c || !same_model(model, c.problem()) || page_size != c.page_size() ||
-        page_floats != c.page_floats() || c.generation() < seen) {
+    if (cache != &c || uid != c.uid() || !same_model(model, c.problem()) ||
+        page_size != c.page_size() || page_floats != c.page_floats() || c.generation() < seen) {
       return false;
     }
     if (first_page && cache_has_pages && c.page(0) != first_page) return false;

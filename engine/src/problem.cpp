@@ -10,6 +10,7 @@
 
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
+#include "memory_budget.hpp"
 
 namespace attnscope {
 
@@ -25,8 +26,6 @@ AttentionProblem AttentionProblem::defaults(VariantId variant) {
   return p;
 }
 
-namespace {
-
 // Memory the machine offers, overridable for tests and shared machines.
 int64_t memory_budget_bytes() {
   if (const char* env = std::getenv("ATTNSCOPE_MEMORY_LIMIT_MB")) {
@@ -38,6 +37,8 @@ int64_t memory_budget_bytes() {
   if (pages <= 0 || page <= 0) return int64_t{1} << 40;
   return static_cast<int64_t>(pages) * page;
 }
+
+namespace {
 
 std::string gib(int64_t bytes) {
   std::ostringstream s;

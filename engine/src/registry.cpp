@@ -5,8 +5,11 @@
 #include <chrono>
 #include <mutex>
 
+#include "attnscope/calibrate.hpp"
 #include "attnscope/cost.hpp"
+#include "attnscope/decode.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/kv_cache.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "reference/reference.hpp"
 #include "variants/variants.hpp"
@@ -100,6 +103,62 @@ std::string variant_names() {
 
 namespace {
 
+RunResult reference_decode(PagedKvCache& cache, const DecodeStep& step, const Probes& probes,
+                           const CancelToken& cancel) {
+  const AttentionProblem& model = cache.problem();
+  const VariantInfo& info = variant_info(model.variant);
+  const int64_t B = int64_t(step.sequences.size());
+  const ProblemShape& s = model.shape;
+  RunResult out;
+  out.o = Tensor({B, s.heads, 1, s.v_head_dim});
+  if (info.has_lse) out.lse = Tensor({B, s.heads, 1});
+  if (model.variant == VariantId::moba)
+    out.selection = IndexTensor({B, s.heads, 1, model.moba.top_k}, -1);
+  for (int64_t b = 0; b < B; ++b) {
+    cancel.throw_if_cancelled();
+    const int64_t seq = step.sequences[size_t(b)];
+    AttentionProblem p = model;
+    p.shape.batch = 1;
+    p.shape.q_len = 1;
+    p.shape.kv_len = model.variant == VariantId::gated_delta ? 1 : cache.length(seq);
+    p.gdn.recurrent = true;
+    Inputs in = cache.gather(seq);
+    for (const auto& [name, t] : step.inputs.tensors) {
+      if (name == "w_uk" || name == "w_uv") {
+        in.set(name, t);
+      } else if (model.variant == VariantId::gated_delta || name == "q") {
+        Shape shape = t.shape();
+        const int64_t inner = t.numel() / shape[0];
+        shape[0] = 1;
+        Tensor row(shape);
+        std::copy(t.data() + b * inner, t.data() + (b + 1) * inner, row.data());
+        in.set(name, std::move(row));
+      }
+    }
+    if (model.variant == VariantId::gated_delta) {
+      Tensor state = cache.state(seq);
+      state.reshape({1, s.heads, s.head_dim, s.v_head_dim});
+      in.set("initial_state", std::move(state));
+    }
+    RunResult r = info.reference(p, in, cancel);
+    std::copy(r.o.data(), r.o.data() + r.o.numel(), out.o.data() + b * r.o.numel());
+    if (info.has_lse)
+      std::copy(r.lse.data(), r.lse.data() + r.lse.numel(), out.lse.data() + b * r.lse.numel());
+    if (out.selection && r.selection) {
+      std::copy(r.selection->data(), r.selection->data() + r.selection->numel(),
+                out.selection->data() + b * r.selection->numel());
+    }
+    if (model.variant == VariantId::gated_delta) {
+      Tensor next = std::move(*r.final_state);
+      next.reshape({s.heads, s.head_dim, s.v_head_dim});
+      cache.set_state(seq, std::move(next));
+    }
+  }
+  if (!probes.selection) out.selection.reset();
+  out.backend = "reference";
+  return out;
+}
+
 // The oracle as a backend: every variant, float64 loops, single thread.
 class ReferenceBackend final : public Backend {
  public:
@@ -117,6 +176,20 @@ class ReferenceBackend final : public Backend {
     r.counters = {c.flops, c.bytes, c.visible_pairs};
     r.backend = std::string(name());
     return r;
+  }
+  // Decode the plain way: read each sequence back through its page table into contiguous tensors
+  // and run the reference on the single query row (Gated DeltaNet: one recurrent step from the
+  // cached state). Independent of the fast paths' page walking, so it can judge them.
+  RunResult decode(PagedKvCache& cache, const DecodeStep& step, const Probes& probes,
+                   const CancelToken& cancel) override {
+    return reference_decode(cache, step, probes, cancel);
+  }
+  // The oracle is single-threaded: its ceilings are one core's.
+  DevicePeak measure_peak(const CancelToken& cancel) override {
+    DevicePeak peak = measure_cpu_peak(1, cancel);
+    peak.backend = std::string(name());
+    peak.device = device();
+    return peak;
   }
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "attnscope/backend.hpp"
 
@@ -21,6 +22,9 @@ DevicePeak measure_cpu_peak(int threads, const CancelToken& cancel = {});
 
 // Where device_peak keeps its file (for tests and `attnscope-cli info`).
 std::string peak_cache_path();
+
+// Every valid entry of that file (cached = true), for `attnscope-cli info`; empty without one.
+std::vector<DevicePeak> cached_peaks();
 
 // One line: "cpu (AMD EPYC …, 2 threads): 150 GFLOP/s fp32 GEMM, 40 GB/s copy".
 std::string describe(const DevicePeak& peak);

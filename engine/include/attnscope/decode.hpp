@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "attnscope/backend.hpp"
+#include "attnscope/cost.hpp"
 #include "attnscope/kv_cache.hpp"
 
 namespace attnscope {
@@ -24,8 +25,10 @@ struct DecodeStep {
 
 // Checks the step (shapes, finiteness, GDN value ranges, known distinct sequences), appends the new
 // tokens' keys/values to the cache (the GDN state is advanced by the backend), then runs
-// backend.decode. The result has o [B, H, 1, Dv], lse [B, H, 1] (softmax variants), MoBA's
-// selection [B, H, 1, top_k]; counters sum the cost of each row at its own context length.
+// backend.decode (which, for Gated DeltaNet, only rewrites cache.state(seq); decode_step then
+// advances each sequence's length by one). The result has o [B, H, 1, Dv], lse [B, H, 1] (softmax
+// variants), MoBA's selection [B, H, 1, top_k]; counters sum the cost of each row at its own
+// context length.
 RunResult decode_step(Backend& backend, PagedKvCache& cache, const DecodeStep& step,
                       const Probes& probes = {}, const CancelToken& cancel = {});
 
@@ -40,7 +43,8 @@ PrefillResult prefill(Backend& backend, PagedKvCache& cache, const AttentionProb
                       const Inputs& prompt, const CancelToken& cancel = {});
 
 // The cost of one decode step over the given context lengths (sum of per-row Lq = 1 problems).
-Cost decode_cost(const AttentionProblem& cache_problem, const std::vector<int64_t>& context_lengths);
+Cost decode_cost(const AttentionProblem& cache_problem,
+                 const std::vector<int64_t>& context_lengths);
 
 // A synthetic, seeded decode workload (the GUI's live KV view, `attnscope-cli bench --mode decode`
 // and the tests drive it): a batch of sequences with their own prompt lengths, prefilled, then
@@ -49,9 +53,9 @@ Cost decode_cost(const AttentionProblem& cache_problem, const std::vector<int64_
 struct DecodeSessionConfig {
   AttentionProblem problem;  // variant, heads, dims, params (batch/q_len/kv_len ignored)
   std::vector<int64_t> prompt_lengths{128};  // one sequence each
-  int64_t max_length = 0;    // tokens per sequence the session may reach (inputs are made for it)
-  int64_t page_size = 0;     // 0 = default_page_size
-  int64_t max_pages = 0;     // 0 = memory-bound
+  int64_t max_length = 0;  // tokens per sequence the session may reach (inputs are made for it)
+  int64_t page_size = 0;   // 0 = default_page_size
+  int64_t max_pages = 0;   // 0 = memory-bound
   std::string pattern = "random";
   uint64_t seed = 0;
   // Prefill computes the prompt's outputs with the backend; false only fills the cache (benchmarks
@@ -65,8 +69,10 @@ class DecodeSession {
   // Prefills every sequence (reports progress through cancel). Call once before step().
   void prefill(const CancelToken& cancel = {});
   // One token for every sequence still below max_length; returns the step's result (B = rows
-  // stepped). Throws Error when every sequence has reached max_length.
+  // stepped, in the order of last_rows()). Throws Error when every sequence has reached max_length.
   RunResult step(const CancelToken& cancel = {});
+  // The session rows (indices into prompt_lengths) the last step() decoded, one per result row.
+  const std::vector<int64_t>& last_rows() const { return last_rows_; }
   bool finished() const;
   // Frees a sequence's pages (a finished request leaving the batch).
   void release(int64_t row);
@@ -86,6 +92,7 @@ class DecodeSession {
   std::vector<Inputs> full_;
   std::vector<int64_t> ids_;
   std::vector<bool> released_;
+  std::vector<int64_t> last_rows_;
 };
 
 }  // namespace attnscope

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/inputs.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/tensor.hpp"
 
@@ -44,15 +46,15 @@ struct KvCacheStats {
   int64_t pages_allocated = 0;
   int64_t pages_used = 0;
   int64_t pages_free = 0;
-  int64_t max_pages = 0;         // capacity (0 = memory-bound)
+  int64_t max_pages = 0;  // capacity (0 = memory-bound)
   int64_t sequences = 0;
-  int64_t tokens_seen = 0;       // tokens appended over all live sequences
-  int64_t tokens_resident = 0;   // of those, tokens still held in pages (SWA evicts the rest)
-  int64_t pages_evicted = 0;     // pages SWA returned to the pool, over the cache's life
-  double bytes_per_token = 0;    // cache bytes one more token adds (per the cost model)
-  int64_t bytes_used = 0;        // pages_used * page_bytes + per-sequence extras (MoBA means, GDN
-                                 // state)
-  int64_t bytes_allocated = 0;   // pages_allocated * page_bytes + extras
+  int64_t tokens_seen = 0;      // tokens appended over all live sequences
+  int64_t tokens_resident = 0;  // of those, tokens still held in pages (SWA evicts the rest)
+  int64_t pages_evicted = 0;    // pages SWA returned to the pool, over the cache's life
+  double bytes_per_token = 0;   // cache bytes one more token adds (per the cost model)
+  int64_t bytes_used = 0;       // pages_used * page_bytes + per-sequence extras (MoBA means, GDN
+                                // state)
+  int64_t bytes_allocated = 0;  // pages_allocated * page_bytes + extras
   // Internal fragmentation: the share of used page slots that hold no token (partly filled last
   // pages, the dead head of SWA's first live page). 0 when nothing is used.
   double fragmentation = 0;
@@ -75,6 +77,8 @@ class PagedKvCache {
   PagedKvCache(const PagedKvCache&) = delete;
   PagedKvCache& operator=(const PagedKvCache&) = delete;
 
+  // Unique per cache object over the process's life: device mirrors key on it, not the address.
+  uint64_t uid() const { return uid_; }
   const AttentionProblem& problem() const { return problem_; }
   VariantId variant() const { return problem_.variant; }
   int64_t page_size() const { return page_size_; }
@@ -111,6 +115,12 @@ class PagedKvCache {
   // Gated DeltaNet counts tokens without storing them; the decode step calls this.
   void advance(int64_t seq, int64_t tokens);
 
+  // The sequence's keys and values read back through its page table as contiguous tensors in the
+  // variant's run() layout with B = 1: k [1, Hkv, L, Dk] and v [1, Hkv, L, Dv], or c_kv [1, L, Dc]
+  // and k_rope [1, L, Dr] for MLA. Tokens SWA evicted read as zeros. The reference backend decodes
+  // from this; tests compare it with what was appended.
+  Inputs gather(int64_t seq) const;
+
   // Bumped whenever page contents or tables change; device mirrors compare it to skip uploads.
   uint64_t generation() const;
   // Physical pages written since generation `since` (for incremental device mirrors).
@@ -128,13 +138,16 @@ class PagedKvCache {
   struct Sequence;
   Sequence& seq_locked(int64_t seq);
   const Sequence& seq_locked(int64_t seq) const;
+  int64_t pages_available_locked() const;
   int32_t take_page_locked();
   void release_page_locked(int32_t page);
-  void evict_locked(Sequence& s);
+  bool keeps(const Sequence& s, int64_t token, int64_t length) const;
   void complete_blocks_locked(Sequence& s);
   float* page_mut(int32_t physical);
+  int64_t extra_bytes_locked(const Sequence& s) const;
 
   AttentionProblem problem_;
+  uint64_t uid_ = 0;
   int64_t page_size_ = 16;
   int64_t page_floats_ = 0;
   int64_t max_pages_ = 0;
@@ -145,7 +158,7 @@ class PagedKvCache {
   int64_t pages_allocated_ = 0;
   std::vector<int32_t> free_pages_;
   std::vector<uint64_t> page_written_;  // generation each physical page was last written at
-  std::vector<std::unique_ptr<Sequence>> sequences_;
+  std::map<int64_t, std::unique_ptr<Sequence>> sequences_;
   int64_t next_id_ = 0;
   uint64_t generation_ = 1;
   int64_t pages_evicted_ = 0;

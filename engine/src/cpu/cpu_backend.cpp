@@ -5,10 +5,12 @@
 #include <chrono>
 #include <thread>
 
+#include "attnscope/calibrate.hpp"
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
 #include "cpu/eigen_types.hpp"
 #include "cpu/flash.hpp"
+#include "cpu/paged_decode.hpp"
 #include "cpu/thread_pool.hpp"
 
 namespace attnscope::cpu {
@@ -53,6 +55,20 @@ class CpuBackend final : public Backend {
     }
     r.backend = "cpu";
     return r;
+  }
+  RunResult decode(PagedKvCache& cache, const DecodeStep& step, const Probes& probes,
+                   const CancelToken& cancel) override {
+    RunResult r = decode_paged(cache, step, threads(), cancel);
+    if (!probes.selection) r.selection.reset();
+    r.backend = "cpu";
+    return r;
+  }
+  // The roofline's ceilings with exactly the threads this backend computes on.
+  DevicePeak measure_peak(const CancelToken& cancel) override {
+    DevicePeak peak = measure_cpu_peak(threads(), cancel);
+    peak.backend = "cpu";
+    peak.device = device();
+    return peak;
   }
 
  private:

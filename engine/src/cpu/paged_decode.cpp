@@ -1,0 +1,446 @@
+// The CPU backend's decode through the paged KV cache: for each sequence, the query heads that
+// share a kv head (all heads, for MLA's latent) walk the visible token ranges page by page with an
+// online softmax; long contexts are split across threads and merged by log-sum-exp. MoBA routes
+// each head with the cache's block means; Gated DeltaNet advances the cached state by one step.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attnscope/decode.hpp"
+#include "attnscope/error.hpp"
+#include "attnscope/kv_cache.hpp"
+#include "attnscope/merge.hpp"
+#include "cpu/eigen_types.hpp"
+#include "cpu/paged_decode.hpp"
+#include "cpu/thread_pool.hpp"
+
+namespace attnscope::cpu {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Stride = Eigen::OuterStride<>;
+using CMap = Eigen::Map<const RowMat, 0, Stride>;
+
+struct Range {
+  int64_t j0, j1;  // tokens [j0, j1) of the sequence
+};
+
+// Where a unit's keys and values sit inside each page. A score is the sum over key parts of
+// q[q_off : q_off + width] · (row of width floats at page + k_off + slot * width); MLA has two
+// parts (latent and rotary key), everything else one.
+struct PageLayout {
+  int parts = 1;
+  int64_t q_off[2] = {0, 0}, k_off[2] = {0, 0}, width[2] = {0, 0};
+  int64_t v_off = 0, dv = 0;
+};
+
+// One unit of work: G query rows (q_ld apart) attending the token ranges of one sequence.
+struct Unit {
+  const float* q = nullptr;
+  int64_t G = 1, q_ld = 0;
+  PageLayout layout;
+  std::span<const int32_t> pages;
+  std::vector<Range> ranges;
+  float* o = nullptr;  // [G, dv], o_ld apart
+  int64_t o_ld = 0;
+  float* lse = nullptr;  // [G], lse_ld apart
+  int64_t lse_ld = 1;
+};
+
+int64_t range_tokens(const std::vector<Range>& r) {
+  int64_t n = 0;
+  for (const Range& x : r) n += x.j1 - x.j0;
+  return n;
+}
+
+// Tokens [skip, skip + count) of the concatenated ranges.
+std::vector<Range> sub_ranges(const std::vector<Range>& r, int64_t skip, int64_t count) {
+  std::vector<Range> out;
+  for (const Range& x : r) {
+    const int64_t n = x.j1 - x.j0;
+    if (skip >= n) {
+      skip -= n;
+      continue;
+    }
+    const int64_t take = std::min(n - skip, count);
+    if (take <= 0) break;
+    out.push_back({x.j0 + skip, x.j0 + skip + take});
+    count -= take;
+    skip = 0;
+  }
+  return out;
+}
+
+struct Scratch {
+  AlignedVector s, m, l;
+};
+
+// Online softmax over `ranges`, page segment by page segment. Writes the normalized o [G, dv] and
+// lse [G] of this part (lse = -inf and o = 0 where nothing was visible).
+void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& ranges, float scale,
+            float* o, int64_t o_ld, float* lse, int64_t lse_ld, Scratch& sc) {
+  const int64_t G = u.G, dv = u.layout.dv, ps = cache.page_size();
+  float* m = grow(sc.m, G);
+  float* l = grow(sc.l, G);
+  std::fill(m, m + G, kNegInf);
+  std::fill(l, l + G, 0.0f);
+  for (int64_t g = 0; g < G; ++g) std::fill(o + g * o_ld, o + g * o_ld + dv, 0.0f);
+  Eigen::Map<RowMat, 0, Stride> O(o, G, dv, Stride(o_ld));
+  for (const Range& r : ranges) {
+    for (int64_t j = r.j0; j < r.j1;) {
+      const int64_t lp = j / ps, slot = j % ps;
+      const int64_t n = std::min(r.j1 - j, ps - slot);
+      const int32_t phys = u.pages[size_t(lp)];
+      if (phys < 0) throw Error("paged decode: a visible token's page was evicted (cache bug)");
+      const float* page = cache.page(phys);
+      float* s = grow(sc.s, G * n);
+      Eigen::Map<RowMat> S(s, G, n);
+      const PageLayout& L = u.layout;
+      for (int p = 0; p < L.parts; ++p) {
+        const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
+        const CMap K(page + L.k_off[p] + slot * L.width[p], n, L.width[p], Stride(L.width[p]));
+        if (p == 0) {
+          S.noalias() = Q * K.transpose();
+        } else {
+          S.noalias() += Q * K.transpose();
+        }
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        float* row = s + g * n;
+        float mx = m[g];
+        for (int64_t t = 0; t < n; ++t) mx = std::max(mx, row[t] * scale);
+        const float corr = std::exp(m[g] - mx);  // m = -inf on the first segment: corr = 0
+        float sum = 0;
+        for (int64_t t = 0; t < n; ++t) {
+          row[t] = std::exp(row[t] * scale - mx);
+          sum += row[t];
+        }
+        l[g] = l[g] * corr + sum;
+        m[g] = mx;
+        if (corr != 1.0f) O.row(g) *= corr;
+      }
+      const CMap V(page + L.v_off + slot * dv, n, dv, Stride(dv));
+      O.noalias() += S * V;
+      j += n;
+    }
+  }
+  for (int64_t g = 0; g < G; ++g) {
+    if (l[g] > 0) {
+      O.row(g) /= l[g];
+      lse[g * lse_ld] = m[g] + std::log(l[g]);
+    } else {
+      lse[g * lse_ld] = kNegInf;
+    }
+  }
+}
+
+// Runs every unit, splitting long ones across threads (FlashDecoding): each split writes a partial
+// (o, lse) and the splits merge by log-sum-exp, so the result does not depend on the split count.
+void run_units(const PagedKvCache& cache, std::vector<Unit>& units, float scale, int threads,
+               const CancelToken& cancel) {
+  constexpr int64_t kMinSplitTokens = 512;
+  int64_t max_tokens = 0;
+  for (const Unit& u : units) max_tokens = std::max(max_tokens, range_tokens(u.ranges));
+  const int64_t want = std::max<int64_t>(
+      1, (4 * threads + int64_t(units.size()) - 1) / std::max<int64_t>(1, int64_t(units.size())));
+  const int64_t splits =
+      std::clamp<int64_t>(want, 1, std::max<int64_t>(1, max_tokens / kMinSplitTokens));
+
+  struct Part {
+    std::vector<float> o, lse;
+  };
+  std::vector<Part> parts(units.size() * size_t(splits));
+  std::vector<Scratch> scratch(size_t(std::max(1, threads)));
+  ThreadPool::global().parallel_for(
+      int64_t(units.size()) * splits, threads, [&](int64_t task, int worker) {
+        cancel.throw_if_cancelled();
+        const Unit& u = units[size_t(task / splits)];
+        const int64_t split = task % splits;
+        const int64_t total = range_tokens(u.ranges);
+        const int64_t lo = total * split / splits, hi = total * (split + 1) / splits;
+        const std::vector<Range> mine = sub_ranges(u.ranges, lo, hi - lo);
+        Scratch& sc = scratch[size_t(worker)];
+        if (splits == 1) {
+          attend(cache, u, mine, scale, u.o, u.o_ld, u.lse, u.lse_ld, sc);
+          return;
+        }
+        Part& p = parts[size_t(task)];
+        p.o.assign(size_t(u.G * u.layout.dv), 0.0f);
+        p.lse.assign(size_t(u.G), kNegInf);
+        attend(cache, u, mine, scale, p.o.data(), u.layout.dv, p.lse.data(), 1, sc);
+      });
+  if (splits == 1) return;
+  for (size_t i = 0; i < units.size(); ++i) {
+    const Unit& u = units[i];
+    const int64_t dv = u.layout.dv;
+    for (int64_t g = 0; g < u.G; ++g) {
+      float* o = u.o + g * u.o_ld;
+      float& lse = u.lse[g * u.lse_ld];
+      std::fill(o, o + dv, 0.0f);
+      lse = kNegInf;
+      for (int64_t s = 0; s < splits; ++s) {
+        const Part& p = parts[i * size_t(splits) + size_t(s)];
+        merge_row({o, size_t(dv)}, lse, {p.o.data() + g * dv, size_t(dv)}, p.lse[size_t(g)]);
+      }
+    }
+  }
+}
+
+// Keys a decode query at position L - 1 sees under the variant's mask (MoBA routes per head and is
+// handled apart).
+std::vector<Range> visible_ranges(const AttentionProblem& p, int64_t L) {
+  if (p.variant != VariantId::swa) return {{0, L}};
+  const int64_t sinks = std::min(p.swa.sinks, L);
+  const int64_t from = std::max(sinks, L - p.swa.window);
+  std::vector<Range> r;
+  if (sinks > 0) r.push_back({0, sinks});
+  if (from < L) r.push_back({from, L});
+  return r;
+}
+
+PageLayout dense_layout(const AttentionProblem& p, int64_t ps, int64_t g) {
+  const ProblemShape& s = p.shape;
+  PageLayout L;
+  L.width[0] = s.head_dim;
+  L.k_off[0] = g * ps * s.head_dim;
+  L.v_off = s.kv_heads * ps * s.head_dim + g * ps * s.v_head_dim;
+  L.dv = s.v_head_dim;
+  return L;
+}
+
+// MoBA's routing for one head at context L: the own block plus the top_k - 1 best complete past
+// blocks by q · mean (ties to the lower block), ascending. Scores are float64 from the cached fp32
+// means; where the cut falls between near-equal scores the candidates are re-scored from the keys
+// themselves in float64, as the reference does, so decode routes exactly like the full run.
+std::vector<int64_t> moba_route(const PagedKvCache& cache, const AttentionProblem& p,
+                                std::span<const int32_t> pages, std::span<const float> means,
+                                const float* q, int64_t g, int64_t L) {
+  const int64_t bs = p.moba.block_size, Dk = p.shape.head_dim, Hkv = p.shape.kv_heads;
+  const int64_t own = (L - 1) / bs;
+  const int64_t want = std::min(p.moba.top_k - 1, own);
+  std::vector<int64_t> chosen;
+  if (want > 0) {
+    std::vector<std::pair<double, int64_t>> score(static_cast<size_t>(own));
+    for (int64_t c = 0; c < own; ++c) {
+      const float* mean = means.data() + (c * Hkv + g) * Dk;
+      double s = 0;
+      for (int64_t d = 0; d < Dk; ++d) s += double(q[d]) * mean[d];
+      score[size_t(c)] = {s, c};
+    }
+    auto better = [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    std::sort(score.begin(), score.end(), better);
+    if (want < own) {
+      const double cut = score[size_t(want - 1)].first, next = score[size_t(want)].first;
+      const double tol = 1e-5 * (std::abs(cut) + std::abs(next) + 1e-30);
+      if (cut - next <= tol) {
+        const int64_t ps = cache.page_size();
+        for (auto& [s, c] : score) {
+          if (std::abs(s - cut) > 4 * tol) continue;
+          double exact = 0;
+          for (int64_t d = 0; d < Dk; ++d) {
+            double sum = 0;
+            for (int64_t j = c * bs; j < (c + 1) * bs; ++j) {
+              sum += cache.page(pages[size_t(j / ps)])[(g * ps + j % ps) * Dk + d];
+            }
+            exact += double(q[d]) * (sum / double(bs));
+          }
+          s = exact;
+        }
+        std::sort(score.begin(), score.end(), better);
+      }
+    }
+    for (int64_t i = 0; i < want; ++i) chosen.push_back(score[size_t(i)].second);
+  }
+  chosen.push_back(own);
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+RunResult decode_softmax(const PagedKvCache& cache, const DecodeStep& step, int threads,
+                         const CancelToken& cancel) {
+  const AttentionProblem& p = cache.problem();
+  const ProblemShape& s = p.shape;
+  const int64_t B = int64_t(step.sequences.size()), H = s.heads, Hkv = s.kv_heads;
+  const int64_t G = H / Hkv, Dk = s.head_dim, Dv = s.v_head_dim, ps = cache.page_size();
+  const float scale = float(p.effective_scale());
+  const float* q = step.inputs.at("q").data();  // [B, H, 1, Dk]
+  RunResult r;
+  r.o = Tensor({B, H, 1, Dv});
+  r.lse = Tensor({B, H, 1});
+  std::vector<Unit> units;
+  if (p.variant == VariantId::moba) {
+    const int64_t top_k = p.moba.top_k, bs = p.moba.block_size;
+    IndexTensor sel({B, H, 1, top_k}, -1);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t seq = step.sequences[size_t(b)];
+      const int64_t L = cache.length(seq);
+      const auto pages = cache.page_table(seq);
+      const auto means = cache.block_means(seq);
+      for (int64_t h = 0; h < H; ++h) {
+        const float* qh = q + (b * H + h) * Dk;
+        const std::vector<int64_t> blocks = moba_route(cache, p, pages, means, qh, h / G, L);
+        Unit u;
+        u.q = qh;
+        u.G = 1;
+        u.q_ld = Dk;
+        u.layout = dense_layout(p, ps, h / G);
+        u.pages = pages;
+        for (size_t i = 0; i < blocks.size(); ++i) {
+          sel.data()[(b * H + h) * top_k + int64_t(i)] = int32_t(blocks[i]);
+          u.ranges.push_back({blocks[i] * bs, std::min(L, (blocks[i] + 1) * bs)});
+        }
+        u.o = r.o.data() + (b * H + h) * Dv;
+        u.o_ld = Dv;
+        u.lse = r.lse.data() + b * H + h;
+        units.push_back(std::move(u));
+      }
+    }
+    r.selection = std::move(sel);
+  } else {
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t seq = step.sequences[size_t(b)];
+      const std::vector<Range> ranges = visible_ranges(p, cache.length(seq));
+      for (int64_t g = 0; g < Hkv; ++g) {
+        Unit u;
+        u.q = q + (b * H + g * G) * Dk;
+        u.G = G;
+        u.q_ld = Dk;
+        u.layout = dense_layout(p, ps, g);
+        u.pages = cache.page_table(seq);
+        u.ranges = ranges;
+        u.o = r.o.data() + (b * H + g * G) * Dv;
+        u.o_ld = Dv;
+        u.lse = r.lse.data() + b * H + g * G;
+        units.push_back(std::move(u));
+      }
+    }
+  }
+  run_units(cache, units, scale, threads, cancel);
+  return r;
+}
+
+// MLA in the absorbed form, which is what makes the latent cache pay: q̃_h = w_uk_hᵀ q_nope_h,
+// scores q̃_h · c_t + q_rope_h · k_rope_t over the latent pages (all heads share them), x_h = Σ p
+// c_t, o_h = w_uv_h x_h.
+RunResult decode_mla(const PagedKvCache& cache, const DecodeStep& step, int threads,
+                     const CancelToken& cancel) {
+  const AttentionProblem& p = cache.problem();
+  const int64_t B = int64_t(step.sequences.size()), H = p.shape.heads, Dv = p.shape.v_head_dim;
+  const int64_t Dc = p.mla.kv_lora_rank, Dr = p.mla.rope_dim, Dn = p.mla.nope_dim;
+  const int64_t Dq = Dn + Dr, ps = cache.page_size();
+  const float* q = step.inputs.at("q").data();        // [B, H, 1, Dn + Dr]
+  const float* w_uk = step.inputs.at("w_uk").data();  // [H, Dn, Dc]
+  const float* w_uv = step.inputs.at("w_uv").data();  // [H, Dv, Dc]
+  // Absorbed queries [B, H, Dc + Dr]: q̃ then the rotary part.
+  std::vector<float> qa(size_t(B * H * (Dc + Dr)));
+  ThreadPool::global().parallel_for(B * H, threads, [&](int64_t bh, int) {
+    const int64_t h = bh % H;
+    const float* qn = q + bh * Dq;
+    Eigen::Map<Eigen::RowVectorXf> out(qa.data() + bh * (Dc + Dr), Dc);
+    out.noalias() =
+        Eigen::Map<const Eigen::RowVectorXf>(qn, Dn) * CMap(w_uk + h * Dn * Dc, Dn, Dc, Stride(Dc));
+    std::copy(qn + Dn, qn + Dq, qa.data() + bh * (Dc + Dr) + Dc);
+  });
+  std::vector<float> x(size_t(B * H * Dc));
+  RunResult r;
+  r.lse = Tensor({B, H, 1});
+  std::vector<Unit> units;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t seq = step.sequences[size_t(b)];
+    Unit u;
+    u.q = qa.data() + b * H * (Dc + Dr);
+    u.G = H;
+    u.q_ld = Dc + Dr;
+    u.layout.parts = Dr > 0 ? 2 : 1;
+    u.layout.width[0] = Dc;
+    u.layout.q_off[1] = Dc;
+    u.layout.k_off[1] = ps * Dc;
+    u.layout.width[1] = Dr;
+    u.layout.v_off = 0;
+    u.layout.dv = Dc;
+    u.pages = cache.page_table(seq);
+    u.ranges = {{0, cache.length(seq)}};
+    u.o = x.data() + b * H * Dc;
+    u.o_ld = Dc;
+    u.lse = r.lse.data() + b * H;
+    units.push_back(std::move(u));
+  }
+  run_units(cache, units, float(p.effective_scale()), threads, cancel);
+  r.o = Tensor({B, H, 1, Dv});
+  ThreadPool::global().parallel_for(B * H, threads, [&](int64_t bh, int) {
+    const int64_t h = bh % H;
+    Eigen::Map<Eigen::VectorXf>(r.o.data() + bh * Dv, Dv).noalias() =
+        CMap(w_uv + h * Dv * Dc, Dv, Dc, Stride(Dc)) *
+        Eigen::Map<const Eigen::VectorXf>(x.data() + bh * Dc, Dc);
+  });
+  return r;
+}
+
+// One step of the gated delta rule per (sequence, head), on the cached fp32 state:
+// S = e^g S;  u = beta (v - Sᵀk);  S += k uᵀ;  o = Sᵀ q  (q scaled, q/k L2-normalized if asked).
+RunResult decode_gated_delta(PagedKvCache& cache, const DecodeStep& step, int threads,
+                             const CancelToken& cancel) {
+  const AttentionProblem& p = cache.problem();
+  const int64_t B = int64_t(step.sequences.size()), H = p.shape.heads;
+  const int64_t Dk = p.shape.head_dim, Dv = p.shape.v_head_dim;
+  const float* q = step.inputs.at("q").data();
+  const float* k = step.inputs.at("k").data();
+  const float* v = step.inputs.at("v").data();
+  const float* g = step.inputs.at("g").data();
+  const float* beta = step.inputs.at("beta").data();
+  const double scale = p.effective_scale();
+  std::vector<float*> states;
+  for (int64_t seq : step.sequences) states.push_back(cache.state(seq).data());
+  RunResult r;
+  r.o = Tensor({B, H, 1, Dv});
+  ThreadPool::global().parallel_for(B * H, threads, [&](int64_t bh, int) {
+    cancel.throw_if_cancelled();
+    const int64_t b = bh / H, h = bh % H;
+    const float* qs = q + bh * Dk;
+    const float* ks = k + bh * Dk;
+    double qn = 0, kn = 0;
+    for (int64_t d = 0; d < Dk; ++d) {
+      qn += double(qs[d]) * qs[d];
+      kn += double(ks[d]) * ks[d];
+    }
+    const double qf = (p.gdn.qk_l2norm ? 1.0 / std::sqrt(qn + 1e-6) : 1.0) * scale;
+    const double kf = p.gdn.qk_l2norm ? 1.0 / std::sqrt(kn + 1e-6) : 1.0;
+    Eigen::VectorXf qv(Dk), kv(Dk);
+    for (int64_t d = 0; d < Dk; ++d) {
+      qv[d] = float(qs[d] * qf);
+      kv[d] = float(ks[d] * kf);
+    }
+    Eigen::Map<RowMat> S(states[size_t(b)] + h * Dk * Dv, Dk, Dv);
+    S *= std::exp(g[bh]);
+    Eigen::RowVectorXf u =
+        Eigen::Map<const Eigen::RowVectorXf>(v + bh * Dv, Dv) - kv.transpose() * S;
+    u *= beta[bh];
+    S.noalias() += kv * u;
+    Eigen::Map<Eigen::RowVectorXf>(r.o.data() + bh * Dv, Dv).noalias() = qv.transpose() * S;
+  });
+  return r;
+}
+
+}  // namespace
+
+RunResult decode_paged(PagedKvCache& cache, const DecodeStep& step, int threads,
+                       const CancelToken& cancel) {
+  switch (cache.variant()) {
+    case VariantId::dense:
+    case VariantId::swa:
+    case VariantId::moba:
+      return decode_softmax(cache, step, threads, cancel);
+    case VariantId::mla:
+      return decode_mla(cache, step, threads, cancel);
+    case VariantId::gated_delta:
+      return decode_gated_delta(cache, step, threads, cancel);
+  }
+  throw Error("paged decode: unknown variant");
+}
+
+}  // namespace attnscope::cpu

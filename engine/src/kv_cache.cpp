@@ -1,0 +1,539 @@
+// The paged KV cache (kv_cache.hpp). Metadata changes happen under mutex_ so that stats() and
+// page_map() can be read from the GUI thread at any moment; page contents are written only by the
+// thread that appends, and read only by the decoding thread (the same one in practice).
+#include "attnscope/kv_cache.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <set>
+#include <string>
+
+#include "attnscope/cost.hpp"
+#include "attnscope/error.hpp"
+#include "memory_budget.hpp"
+
+namespace attnscope {
+
+struct PagedKvCache::Sequence {
+  int64_t id = 0;
+  int64_t length = 0;
+  std::vector<int32_t> pages;  // logical page -> physical, -1 when evicted (SWA) or never stored
+  std::vector<float> means;    // MoBA: [complete blocks][Hkv][Dk]
+  int64_t blocks = 0;          // MoBA: complete blocks with a mean
+  Tensor state;                // Gated DeltaNet: [H, Dk, Dv]
+};
+
+namespace {
+
+std::string str(int64_t x) {
+  return std::to_string(x);
+}
+
+bool has_pages(VariantId v) {
+  return v != VariantId::gated_delta;
+}
+
+// Drops one leading dimension of size 1 so callers may pass a batch row or a bare tensor.
+Shape squeeze_front(const Shape& s, size_t rank) {
+  if (s.size() == rank + 1 && s.front() == 1) return Shape(s.begin() + 1, s.end());
+  return s;
+}
+
+}  // namespace
+
+int64_t default_page_size(VariantId variant) {
+  return variant == VariantId::mla ? 64 : 16;
+}
+
+PagedKvCache::PagedKvCache(KvCacheConfig config) : problem_(std::move(config.problem)) {
+  static std::atomic<uint64_t> next_uid{1};
+  uid_ = next_uid.fetch_add(1);
+  problem_.shape.batch = 1;
+  problem_.shape.q_len = 1;
+  problem_.shape.kv_len = 1;
+  problem_.causal = true;  // decode queries sit at the end of their sequence
+  if (auto why = problem_.validate()) throw Error("KV cache: " + *why);
+  page_size_ = config.page_size == 0 ? default_page_size(problem_.variant) : config.page_size;
+  if (page_size_ < 1 || page_size_ > (int64_t{1} << 20)) {
+    throw Error("KV cache: page_size must be between 1 and 1048576 tokens (got " + str(page_size_) +
+                ")");
+  }
+  if (config.max_pages < 0) {
+    throw Error("KV cache: max_pages must be 0 (memory-bound) or more (got " +
+                str(config.max_pages) + ")");
+  }
+  const ProblemShape& s = problem_.shape;
+  switch (problem_.variant) {
+    case VariantId::dense:
+    case VariantId::swa:
+    case VariantId::moba:
+      page_floats_ = checked_mul(checked_mul(page_size_, s.kv_heads, "KV cache page"),
+                                 s.head_dim + s.v_head_dim, "KV cache page");
+      break;
+    case VariantId::mla:
+      page_floats_ = checked_mul(page_size_, problem_.mla.kv_lora_rank + problem_.mla.rope_dim,
+                                 "KV cache page");
+      break;
+    case VariantId::gated_delta:
+      page_floats_ = 0;
+      break;
+  }
+  const int64_t budget_pages =
+      page_floats_ > 0 ? std::max<int64_t>(1, memory_budget_bytes() / (page_floats_ * 4)) : 0;
+  max_pages_ = config.max_pages == 0 ? budget_pages : std::min(config.max_pages, budget_pages);
+  if (max_pages_ > INT32_MAX) max_pages_ = INT32_MAX;
+  // Chunks of about 4 MiB: growth never moves pages a backend may be reading.
+  pages_per_chunk_ = page_floats_ > 0 ? std::clamp<int64_t>((int64_t{4} << 20) / (page_floats_ * 4),
+                                                            1, std::max<int64_t>(1, max_pages_))
+                                      : 1;
+}
+
+PagedKvCache::~PagedKvCache() = default;
+
+PagedKvCache::Sequence& PagedKvCache::seq_locked(int64_t seq) {
+  auto it = sequences_.find(seq);
+  if (it == sequences_.end()) throw Error("KV cache: no sequence with id " + str(seq));
+  return *it->second;
+}
+
+const PagedKvCache::Sequence& PagedKvCache::seq_locked(int64_t seq) const {
+  auto it = sequences_.find(seq);
+  if (it == sequences_.end()) throw Error("KV cache: no sequence with id " + str(seq));
+  return *it->second;
+}
+
+int64_t PagedKvCache::add_sequence() {
+  std::lock_guard lock(mutex_);
+  auto s = std::make_unique<Sequence>();
+  s->id = next_id_++;
+  if (problem_.variant == VariantId::gated_delta) {
+    const ProblemShape& sh = problem_.shape;
+    s->state = Tensor({sh.heads, sh.head_dim, sh.v_head_dim});
+  }
+  const int64_t id = s->id;
+  sequences_.emplace(id, std::move(s));
+  ++generation_;
+  return id;
+}
+
+void PagedKvCache::free_sequence(int64_t seq) {
+  std::lock_guard lock(mutex_);
+  Sequence& s = seq_locked(seq);
+  for (int32_t p : s.pages) {
+    if (p >= 0) release_page_locked(p);
+  }
+  sequences_.erase(seq);
+  ++generation_;
+}
+
+bool PagedKvCache::has_sequence(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return sequences_.count(seq) > 0;
+}
+
+std::vector<int64_t> PagedKvCache::sequence_ids() const {
+  std::lock_guard lock(mutex_);
+  std::vector<int64_t> ids;
+  for (const auto& [id, s] : sequences_) ids.push_back(id);
+  return ids;
+}
+
+int64_t PagedKvCache::length(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq_locked(seq).length;
+}
+
+int64_t PagedKvCache::pages_available_locked() const {
+  return static_cast<int64_t>(free_pages_.size()) + (max_pages_ - pages_allocated_);
+}
+
+int32_t PagedKvCache::take_page_locked() {
+  int32_t p = -1;
+  if (!free_pages_.empty()) {
+    p = free_pages_.back();
+    free_pages_.pop_back();
+  } else {
+    if (pages_allocated_ >= max_pages_) {
+      throw Error("KV cache is full: all " + str(max_pages_) + " pages of " + str(page_size_) +
+                  " tokens are in use (free a sequence or allow more pages)");
+    }
+    // Memory comes in chunks of ~4 MiB; pages are carved from them one at a time, so "allocated"
+    // is the high-water mark of pages ever in use, which is what the page map shows.
+    if (pages_allocated_ == int64_t(chunks_.size()) * pages_per_chunk_) {
+      std::unique_ptr<float[]> chunk(
+          new (std::nothrow) float[size_t(pages_per_chunk_ * page_floats_)]);
+      if (!chunk) {
+        throw Error("KV cache: could not allocate " +
+                    str(pages_per_chunk_ * page_floats_ * 4 >> 20) + " MiB for more pages");
+      }
+      chunks_.push_back(std::move(chunk));
+    }
+    p = int32_t(pages_allocated_++);
+    page_written_.resize(size_t(pages_allocated_), 0);
+  }
+  // Zeroed, so slots no token was written to (a window's dead head) hold finite values.
+  std::memset(page_mut(p), 0, size_t(page_floats_) * sizeof(float));
+  page_written_[size_t(p)] = generation_;
+  return p;
+}
+
+void PagedKvCache::release_page_locked(int32_t page) {
+  free_pages_.push_back(page);
+}
+
+float* PagedKvCache::page_mut(int32_t physical) {
+  return chunks_[size_t(physical / pages_per_chunk_)].get() +
+         (physical % pages_per_chunk_) * page_floats_;
+}
+
+const float* PagedKvCache::page(int32_t physical) const {
+  return chunks_[size_t(physical / pages_per_chunk_)].get() +
+         (physical % pages_per_chunk_) * page_floats_;
+}
+
+// Whether token j must stay resident once the sequence has `length` tokens. The next query sits at
+// position >= length - 1 and SWA lets it see j > position - window, so j >= length - window
+// suffices; sinks stay for good.
+bool PagedKvCache::keeps(const Sequence&, int64_t token, int64_t length) const {
+  if (problem_.variant != VariantId::swa) return true;
+  return token < problem_.swa.sinks || token >= length - problem_.swa.window;
+}
+
+void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
+  const ProblemShape& sh = problem_.shape;
+  const VariantId var = problem_.variant;
+  if (var == VariantId::gated_delta) {
+    throw Error(
+        "KV cache: Gated DeltaNet keeps a state, not keys and values; the decode step updates it");
+  }
+  // Shapes: dense-like k [Hkv, n, Dk], v [Hkv, n, Dv]; MLA c_kv [n, Dc], k_rope [n, Dr].
+  const bool mla = var == VariantId::mla;
+  const Shape ks = squeeze_front(k.shape(), mla ? 2 : 3);
+  const Shape vs = squeeze_front(v.shape(), mla ? 2 : 3);
+  const int64_t n = ks.empty() ? -1 : (mla ? ks[0] : (ks.size() == 3 ? ks[1] : -1));
+  const int64_t kw = mla ? problem_.mla.kv_lora_rank : sh.head_dim;
+  const int64_t vw = mla ? problem_.mla.rope_dim : sh.v_head_dim;
+  const Shape want_k = mla ? Shape{n, kw} : Shape{sh.kv_heads, n, kw};
+  const Shape want_v = mla ? Shape{n, vw} : Shape{sh.kv_heads, n, vw};
+  const char* kn = mla ? "c_kv" : "k";
+  const char* vn = mla ? "k_rope" : "v";
+  if (n < 0 || ks != want_k || vs != want_v) {
+    throw Error(std::string("KV cache append: expected ") + kn + " " +
+                shape_str(mla ? Shape{-1, kw} : Shape{sh.kv_heads, -1, kw}) + " and " + vn + " " +
+                shape_str(mla ? Shape{-1, vw} : Shape{sh.kv_heads, -1, vw}) +
+                " (-1 = the new tokens), got " + shape_str(k.shape()) + " and " +
+                shape_str(v.shape()));
+  }
+  for (const auto& [t, name] : {std::pair{&k, kn}, std::pair{&v, vn}}) {
+    if (const int64_t bad = first_non_finite(*t); bad >= 0) {
+      throw Error(std::string("KV cache append: ") + name +
+                  " holds a non-finite value (NaN or Inf) at flat index " + str(bad));
+    }
+  }
+  if (n == 0) return;
+
+  std::lock_guard lock(mutex_);
+  Sequence& s = seq_locked(seq);
+  const int64_t ps = page_size_;
+  const int64_t old_len = s.length;
+  const int64_t new_len = old_len + n;
+  const int64_t logical = (new_len + ps - 1) / ps;
+
+  // Which logical pages are resident once the tokens are in: any token of it kept.
+  auto resident = [&](int64_t lp) {
+    const int64_t j0 = lp * ps, j1 = std::min(new_len, j0 + ps);
+    if (problem_.variant != VariantId::swa) return true;
+    return j0 < problem_.swa.sinks || j1 - 1 >= new_len - problem_.swa.window;
+  };
+  // All-or-nothing: count first, so a full cache leaves the sequence as it was.
+  int64_t to_take = 0, to_release = 0;
+  for (int64_t lp = 0; lp < logical; ++lp) {
+    const bool has = lp < int64_t(s.pages.size()) && s.pages[size_t(lp)] >= 0;
+    const bool keep = resident(lp);
+    if (!has && keep && lp * ps + ps > old_len) ++to_take;
+    if (has && !keep) ++to_release;
+  }
+  if (to_take > pages_available_locked() + to_release) {
+    throw Error("KV cache is full: appending " + str(n) + " tokens needs " + str(to_take) +
+                " more pages but only " + str(pages_available_locked() + to_release) + " of " +
+                str(max_pages_) + " are left (free a sequence or allow more pages)");
+  }
+  ++generation_;
+  for (int64_t lp = 0; lp < int64_t(s.pages.size()); ++lp) {
+    int32_t& p = s.pages[size_t(lp)];
+    if (p >= 0 && !resident(lp)) {
+      release_page_locked(p);
+      p = -1;
+      ++pages_evicted_;
+    }
+  }
+  while (int64_t(s.pages.size()) < logical) {
+    const int64_t lp = int64_t(s.pages.size());
+    if (resident(lp)) {
+      s.pages.push_back(take_page_locked());
+    } else {
+      s.pages.push_back(-1);  // a window already past it: never stored
+      ++pages_evicted_;
+    }
+  }
+
+  const float* kp = k.data();
+  const float* vp = v.data();
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t j = old_len + t;
+    if (!keeps(s, j, new_len)) continue;
+    const int32_t p = s.pages[size_t(j / ps)];
+    float* base = page_mut(p);
+    page_written_[size_t(p)] = generation_;
+    const int64_t slot = j % ps;
+    if (mla) {
+      std::memcpy(base + slot * kw, kp + t * kw, size_t(kw) * sizeof(float));
+      std::memcpy(base + ps * kw + slot * vw, vp + t * vw, size_t(vw) * sizeof(float));
+    } else {
+      for (int64_t g = 0; g < sh.kv_heads; ++g) {
+        std::memcpy(base + (g * ps + slot) * kw, kp + (g * n + t) * kw, size_t(kw) * sizeof(float));
+        std::memcpy(base + sh.kv_heads * ps * kw + (g * ps + slot) * vw, vp + (g * n + t) * vw,
+                    size_t(vw) * sizeof(float));
+      }
+    }
+  }
+  s.length = new_len;
+  if (problem_.variant == VariantId::moba) complete_blocks_locked(s);
+}
+
+// The MoBA gate's block means, each computed once when its block fills (float64 sum, like the
+// reference, so the gate ranks blocks identically).
+void PagedKvCache::complete_blocks_locked(Sequence& s) {
+  const int64_t bs = problem_.moba.block_size, ps = page_size_;
+  const int64_t Hkv = problem_.shape.kv_heads, Dk = problem_.shape.head_dim;
+  const int64_t full = s.length / bs;
+  if (full <= s.blocks) return;
+  s.means.resize(size_t(full * Hkv * Dk));
+  std::vector<double> acc(static_cast<size_t>(Dk));
+  for (int64_t c = s.blocks; c < full; ++c) {
+    for (int64_t g = 0; g < Hkv; ++g) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t j = c * bs; j < (c + 1) * bs; ++j) {
+        const float* row = page(s.pages[size_t(j / ps)]) + (g * ps + j % ps) * Dk;
+        for (int64_t d = 0; d < Dk; ++d) acc[size_t(d)] += row[d];
+      }
+      float* out = s.means.data() + (c * Hkv + g) * Dk;
+      for (int64_t d = 0; d < Dk; ++d) out[d] = float(acc[size_t(d)] / double(bs));
+    }
+  }
+  s.blocks = full;
+}
+
+std::span<const int32_t> PagedKvCache::page_table(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq_locked(seq).pages;
+}
+
+std::span<const float> PagedKvCache::block_means(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq_locked(seq).means;
+}
+
+int64_t PagedKvCache::complete_blocks(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq_locked(seq).blocks;
+}
+
+Tensor& PagedKvCache::state(int64_t seq) {
+  std::lock_guard lock(mutex_);
+  Sequence& s = seq_locked(seq);
+  if (problem_.variant != VariantId::gated_delta) {
+    throw Error("KV cache: only Gated DeltaNet sequences have a state");
+  }
+  return s.state;
+}
+
+const Tensor& PagedKvCache::state(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  const Sequence& s = seq_locked(seq);
+  if (problem_.variant != VariantId::gated_delta) {
+    throw Error("KV cache: only Gated DeltaNet sequences have a state");
+  }
+  return s.state;
+}
+
+void PagedKvCache::set_state(int64_t seq, Tensor state) {
+  const ProblemShape& sh = problem_.shape;
+  const Shape want{sh.heads, sh.head_dim, sh.v_head_dim};
+  if (squeeze_front(state.shape(), 3) != want) {
+    throw Error("KV cache: a Gated DeltaNet state must have shape " + shape_str(want) + ", got " +
+                shape_str(state.shape()));
+  }
+  if (const int64_t bad = first_non_finite(state); bad >= 0) {
+    throw Error("KV cache: the state holds a non-finite value at flat index " + str(bad));
+  }
+  state.reshape(want);
+  std::lock_guard lock(mutex_);
+  Sequence& s = seq_locked(seq);
+  if (problem_.variant != VariantId::gated_delta) {
+    throw Error("KV cache: only Gated DeltaNet sequences have a state");
+  }
+  s.state = std::move(state);
+  ++generation_;
+}
+
+void PagedKvCache::advance(int64_t seq, int64_t tokens) {
+  if (problem_.variant != VariantId::gated_delta) {
+    throw Error("KV cache: advance() is for Gated DeltaNet; other variants append tokens");
+  }
+  if (tokens < 0) throw Error("KV cache: cannot advance by a negative count");
+  std::lock_guard lock(mutex_);
+  seq_locked(seq).length += tokens;
+  ++generation_;
+}
+
+Inputs PagedKvCache::gather(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  const Sequence& s = seq_locked(seq);
+  const ProblemShape& sh = problem_.shape;
+  const int64_t L = s.length, ps = page_size_;
+  Inputs out;
+  if (!has_pages(problem_.variant)) return out;
+  const bool mla = problem_.variant == VariantId::mla;
+  const int64_t kw = mla ? problem_.mla.kv_lora_rank : sh.head_dim;
+  const int64_t vw = mla ? problem_.mla.rope_dim : sh.v_head_dim;
+  const int64_t heads = mla ? 1 : sh.kv_heads;
+  Tensor k(mla ? Shape{1, L, kw} : Shape{1, heads, L, kw});
+  Tensor v(mla ? Shape{1, L, vw} : Shape{1, heads, L, vw});
+  for (int64_t j = 0; j < L; ++j) {
+    const int32_t p = s.pages[size_t(j / ps)];
+    if (p < 0 || !keeps(s, j, L)) continue;
+    const float* base = page(p);
+    const int64_t slot = j % ps;
+    for (int64_t g = 0; g < heads; ++g) {
+      const float* kr = mla ? base + slot * kw : base + (g * ps + slot) * kw;
+      const float* vr =
+          mla ? base + ps * kw + slot * vw : base + heads * ps * kw + (g * ps + slot) * vw;
+      std::memcpy(k.data() + (g * L + j) * kw, kr, size_t(kw) * sizeof(float));
+      std::memcpy(v.data() + (g * L + j) * vw, vr, size_t(vw) * sizeof(float));
+    }
+  }
+  out.set(mla ? "c_kv" : "k", std::move(k));
+  out.set(mla ? "k_rope" : "v", std::move(v));
+  return out;
+}
+
+uint64_t PagedKvCache::generation() const {
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+std::vector<int32_t> PagedKvCache::pages_written_since(uint64_t since) const {
+  std::lock_guard lock(mutex_);
+  std::vector<int32_t> out;
+  for (size_t p = 0; p < page_written_.size(); ++p) {
+    if (page_written_[p] > since) out.push_back(int32_t(p));
+  }
+  return out;
+}
+
+int64_t PagedKvCache::extra_bytes_locked(const Sequence& s) const {
+  return int64_t(s.means.size() * sizeof(float)) + s.state.bytes();
+}
+
+KvCacheStats PagedKvCache::stats() const {
+  AttentionProblem one = problem_;
+  const double per_token = cost_of(one).kv_bytes_per_token;
+  std::lock_guard lock(mutex_);
+  KvCacheStats st;
+  st.page_size = has_pages(problem_.variant) ? page_size_ : 0;
+  st.page_bytes = page_floats_ * int64_t(sizeof(float));
+  st.pages_allocated = pages_allocated_;
+  st.pages_free = int64_t(free_pages_.size());
+  st.pages_used = pages_allocated_ - st.pages_free;
+  st.max_pages = max_pages_;
+  st.sequences = int64_t(sequences_.size());
+  st.pages_evicted = pages_evicted_;
+  st.bytes_per_token = per_token;
+  int64_t extras = 0;
+  for (const auto& [id, s] : sequences_) {
+    st.tokens_seen += s->length;
+    extras += extra_bytes_locked(*s);
+    if (!has_pages(problem_.variant)) continue;
+    for (int64_t j0 = 0; j0 < s->length; j0 += page_size_) {
+      if (s->pages[size_t(j0 / page_size_)] < 0) continue;
+      for (int64_t j = j0; j < std::min(s->length, j0 + page_size_); ++j) {
+        st.tokens_resident += keeps(*s, j, s->length) ? 1 : 0;
+      }
+    }
+  }
+  st.bytes_used = st.pages_used * st.page_bytes + extras;
+  st.bytes_allocated = st.pages_allocated * st.page_bytes + extras;
+  if (st.pages_used > 0) {
+    st.fragmentation = 1.0 - double(st.tokens_resident) / double(st.pages_used * page_size_);
+  }
+  return st;
+}
+
+std::vector<KvSequenceMap> PagedKvCache::page_map() const {
+  std::lock_guard lock(mutex_);
+  std::vector<KvSequenceMap> out;
+  for (const auto& [id, s] : sequences_) {
+    KvSequenceMap m;
+    m.id = id;
+    m.length = s->length;
+    m.pages = s->pages;
+    m.state_bytes = extra_bytes_locked(*s);
+    for (size_t lp = 0; lp < s->pages.size(); ++lp) {
+      int64_t fill = 0;
+      if (s->pages[lp] >= 0) {
+        const int64_t j0 = int64_t(lp) * page_size_;
+        for (int64_t j = j0; j < std::min(s->length, j0 + page_size_); ++j) {
+          fill += keeps(*s, j, s->length) ? 1 : 0;
+        }
+      }
+      m.page_fill.push_back(fill);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::optional<std::string> PagedKvCache::audit() const {
+  std::lock_guard lock(mutex_);
+  std::vector<int> owners(size_t(pages_allocated_), 0);
+  for (const auto& [id, s] : sequences_) {
+    const int64_t logical = (s->length + page_size_ - 1) / page_size_;
+    if (has_pages(problem_.variant) && int64_t(s->pages.size()) != logical) {
+      return "sequence " + str(id) + " has " + str(int64_t(s->pages.size())) +
+             " page-table entries for " + str(s->length) + " tokens (expected " + str(logical) +
+             ")";
+    }
+    for (size_t lp = 0; lp < s->pages.size(); ++lp) {
+      const int32_t p = s->pages[lp];
+      if (p < -1 || p >= pages_allocated_) {
+        return "sequence " + str(id) + " maps logical page " + str(int64_t(lp)) +
+               " to a page that does not exist (" + str(p) + ")";
+      }
+      if (p >= 0 && ++owners[size_t(p)] > 1) {
+        return "physical page " + str(p) + " is used twice (again by sequence " + str(id) + ")";
+      }
+      if (p < 0 && problem_.variant != VariantId::swa) {
+        return "sequence " + str(id) + " lost logical page " + str(int64_t(lp));
+      }
+    }
+  }
+  std::set<int32_t> free_set;
+  for (int32_t p : free_pages_) {
+    if (p < 0 || p >= pages_allocated_) return "free list holds a page that does not exist";
+    if (!free_set.insert(p).second) return "page " + str(p) + " is on the free list twice";
+    if (owners[size_t(p)] > 0) return "page " + str(p) + " is both free and used";
+  }
+  int64_t used = 0;
+  for (int o : owners) used += o;
+  if (used + int64_t(free_set.size()) != pages_allocated_) {
+    return str(pages_allocated_ - used - int64_t(free_set.size())) +
+           " pages are neither free nor used (lost)";
+  }
+  return std::nullopt;
+}
+
+}  // namespace attnscope
