@@ -29,4 +29,8 @@ void save_npy(const std::string& path, const Tensor& t);
 // Loads either format by extension: .npy becomes one tensor named after the file stem.
 TensorMap load_tensors(const std::string& path);
 
+// Writes `text` to `path` through a temporary file renamed into place (JSON reports, caches), so
+// a failed write never leaves a partial file; throws Error naming the path.
+void save_text(const std::string& path, const std::string& text);
+
 }  // namespace attnscope::io

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/backend.hpp"
 #include "attnscope/cancel.hpp"
 #include "attnscope/cost.hpp"
 #include "attnscope/problem.hpp"
@@ -45,6 +46,7 @@ struct SweepPoint {
   double gflops = 0;        // cost.flops / median
   double gbps = 0;          // cost.bytes / median
   std::string skipped;      // non-empty: why this point did not run (unsupported, too large, …)
+  int threads = 1;          // threads the backend computed on (cpu: its pool threads)
 };
 
 struct SweepResult {
@@ -54,6 +56,9 @@ struct SweepResult {
   std::vector<std::string> devices;  // Backend::device() of each backend used
   std::string date;                  // ISO 8601
   bool cancelled = false;            // stopped early; points holds what finished
+  // Optional: the device peaks (calibrate.hpp) of the backends, attached by the caller so that a
+  // saved sweep carries its roofline ceilings. run_sweep leaves it empty.
+  std::vector<DevicePeak> peaks;
 };
 
 // Runs every point in order (variant-major, then seq_len, then backend). Progress is reported
