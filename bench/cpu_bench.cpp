@@ -13,6 +13,8 @@
 
 #include "attnscope/cost.hpp"
 #include "attnscope/cpu_backend.hpp"
+#include "attnscope/decode.hpp"
+#include "attnscope/kv_cache.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
 #include "roofline.hpp"
@@ -80,6 +82,46 @@ void add(const std::string& name, const AttentionProblem& p) {
       ->Unit(benchmark::kMillisecond);
 }
 
+// Decode through the paged KV cache: a cache holding `ctx` tokens of one sequence, then one step
+// per iteration (each appends a token, so the context grows by the iteration count, a rounding
+// error next to ctx). Side by side with the flat decode of the same shape, it prices the page walk.
+void run_paged(benchmark::State& state, AttentionProblem p, int64_t ctx) {
+  CpuOptions options;
+  options.threads = g_threads;
+  auto backend = make_cpu_backend(options);
+  PagedKvCache cache(KvCacheConfig{p, 0, 0});
+  const int64_t seq = cache.add_sequence();
+  AttentionProblem full = p;
+  full.shape.batch = 1;
+  full.shape.q_len = 1;
+  full.shape.kv_len = ctx;
+  const Inputs prompt = make_inputs(full, "random", 1);
+  const bool mla = p.variant == VariantId::mla;
+  cache.append(seq, prompt.at(mla ? "c_kv" : "k"), prompt.at(mla ? "k_rope" : "v"));
+  AttentionProblem one = full;
+  one.shape.kv_len = 1;
+  DecodeStep step;
+  step.sequences = {seq};
+  step.inputs = make_inputs(one, "random", 2);
+  const Counters c = decode_step(*backend, cache, step).counters;  // warm-up
+  for (auto _ : state) {
+    RunResult r = decode_step(*backend, cache, step);
+    benchmark::DoNotOptimize(r.o.data());
+  }
+  state.counters["GFLOPs"] =
+      benchmark::Counter(c.flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GBps"] =
+      benchmark::Counter(c.bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(full.describe() + " page=" + std::to_string(cache.page_size()));
+}
+
+void add_paged(const std::string& name, const AttentionProblem& p, int64_t ctx) {
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [p, ctx](benchmark::State& s) { run_paged(s, p, ctx); })
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+}
+
 AttentionProblem dense(int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D, bool causal) {
   AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
   p.shape = {1, H, Hkv, Lq, Lk, D, D};
@@ -91,6 +133,7 @@ void register_all(bool smoke) {
   if (smoke) {
     add("smoke/dense", dense(4, 2, 96, 96, 32, true));
     add("smoke/decode", dense(8, 2, 1, 700, 32, true));
+    add_paged("smoke/paged_decode", dense(8, 2, 1, 700, 32, true), 700);
     for (const VariantInfo& v : variants()) {
       AttentionProblem p = AttentionProblem::defaults(v.id);
       p.shape = {1, 4, v.id == VariantId::mla ? 1 : 4, 128, 128, 32, 32};
@@ -117,6 +160,8 @@ void register_all(bool smoke) {
   }
   for (int64_t ctx : {4096, 32768}) {
     add("decode/H32kv8/D128/ctx" + std::to_string(ctx), dense(32, 8, 1, ctx, 128, true));
+    add_paged("paged_decode/H32kv8/D128/ctx" + std::to_string(ctx), dense(32, 8, 1, ctx, 128, true),
+              ctx);
   }
   for (int64_t L : {8192, 16384}) {
     AttentionProblem p = AttentionProblem::defaults(VariantId::swa);
@@ -142,6 +187,7 @@ void register_all(bool smoke) {
     p.shape = {1, 128, 1, 1, ctx, 192, 128};
     p.causal = true;
     add("mla_decode/deepseek_v3/ctx" + std::to_string(ctx), p);
+    add_paged("mla_paged_decode/deepseek_v3/ctx" + std::to_string(ctx), p, ctx);
   }
   for (bool recurrent : {false, true}) {
     AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);

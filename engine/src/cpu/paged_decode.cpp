@@ -20,6 +20,7 @@ namespace attnscope::cpu {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int64_t kSmallGroup = 16;  // query rows per unit below which pages skip the GEMM path
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Stride = Eigen::OuterStride<>;
 using CMap = Eigen::Map<const RowMat, 0, Stride>;
@@ -99,13 +100,30 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       float* s = grow(sc.s, G * n);
       Eigen::Map<RowMat> S(s, G, n);
       const PageLayout& L = u.layout;
-      for (int p = 0; p < L.parts; ++p) {
-        const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
-        const CMap K(page + L.k_off[p] + slot * L.width[p], n, L.width[p], Stride(L.width[p]));
-        if (p == 0) {
-          S.noalias() = Q * K.transpose();
-        } else {
-          S.noalias() += Q * K.transpose();
+      if (G <= kSmallGroup) {
+        // A GQA group is a handful of rows: a GEMM call per 16-token page would cost more in
+        // dispatch than in arithmetic, so the scores are plain vectorized dot products.
+        // Sᵀ (n x G, column-major = s laid out [g][t]) = K Qᵀ: row-major GEMV-like products
+        // read each K row once for all G query rows.
+        Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>> St(s, n, G);
+        for (int p = 0; p < L.parts; ++p) {
+          const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
+          const CMap K(page + L.k_off[p] + slot * L.width[p], n, L.width[p], Stride(L.width[p]));
+          if (p == 0) {
+            St.noalias() = K.lazyProduct(Q.transpose());
+          } else {
+            St.noalias() += K.lazyProduct(Q.transpose());
+          }
+        }
+      } else {
+        for (int p = 0; p < L.parts; ++p) {
+          const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
+          const CMap K(page + L.k_off[p] + slot * L.width[p], n, L.width[p], Stride(L.width[p]));
+          if (p == 0) {
+            S.noalias() = Q * K.transpose();
+          } else {
+            S.noalias() += Q * K.transpose();
+          }
         }
       }
       for (int64_t g = 0; g < G; ++g) {
@@ -122,8 +140,15 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
         m[g] = mx;
         if (corr != 1.0f) O.row(g) *= corr;
       }
-      const CMap V(page + L.v_off + slot * dv, n, dv, Stride(dv));
-      O.noalias() += S * V;
+      const float* vbase = page + L.v_off + slot * dv;
+      if (G <= kSmallGroup) {
+        for (int64_t t = 0; t < n; ++t) {
+          const Eigen::Map<const Eigen::RowVectorXf> vrow(vbase + t * dv, dv);
+          for (int64_t g = 0; g < G; ++g) O.row(g) += s[g * n + t] * vrow;
+        }
+      } else {
+        O.noalias() += S * CMap(vbase, n, dv, Stride(dv));
+      }
       j += n;
     }
   }
