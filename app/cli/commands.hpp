@@ -11,5 +11,6 @@ namespace attnscope::cli {
 // process exit code. Engine errors propagate as attnscope::Error; main prints them.
 std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_info_command(CLI::App& app);
+std::function<int()> add_bench_command(CLI::App& app);
 
 }  // namespace attnscope::cli

@@ -1,10 +1,12 @@
 // `attnscope-cli info`: what this build offers — variants, backends (with why one is unavailable),
-// devices, input patterns and build options — read from the registry, never listed by hand.
-#include <fstream>
+// devices and their cached peaks, input patterns and build options — read from the registry and
+// the peak cache, never listed by hand.
 #include <iostream>
-#include <thread>
+#include <vector>
 
+#include "attnscope/calibrate.hpp"
 #include "attnscope/registry.hpp"
+#include "attnscope/sweep.hpp"
 #include "attnscope/workload.hpp"
 #include "commands.hpp"
 #ifdef ATTNSCOPE_WITH_CUDA
@@ -13,18 +15,6 @@
 
 namespace attnscope::cli {
 namespace {
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(colon + 2);
-    }
-  }
-  return "unknown CPU";
-}
 
 int info() {
   std::cout << "attnscope " << ATTNSCOPE_VERSION << "\n\nvariants:\n";
@@ -40,13 +30,17 @@ int info() {
     std::cout << "  " << b.name << (s.ok ? "" : "  [unavailable: " + s.why_not + "]") << "\n      "
               << b.summary << "\n";
   }
-  std::cout << "\ndevices:\n  cpu: " << cpu_model() << ", " << std::thread::hardware_concurrency()
-            << " hardware threads\n";
+  std::cout << "\ndevices:\n  cpu: " << host_description() << "\n";
 #ifdef ATTNSCOPE_WITH_CUDA
   for (const std::string& line : cuda::describe_devices()) std::cout << "  " << line << "\n";
 #else
   std::cout << "  cuda: not built (no nvcc at configure time, or ATTNSCOPE_CUDA=OFF)\n";
 #endif
+  // Peaks measured earlier (`bench --peak`, the GUI's roofline); info itself never measures.
+  const std::vector<DevicePeak> peaks = cached_peaks();
+  std::cout << "\ndevice peaks (" << peak_cache_path() << "):\n";
+  if (peaks.empty()) std::cout << "  none measured yet (attnscope-cli bench --peak)\n";
+  for (const DevicePeak& p : peaks) std::cout << "  " << describe(p) << "\n";
   std::cout << "\ninput patterns:\n";
   for (const PatternInfo& p : patterns()) std::cout << "  " << p.name << ": " << p.summary << "\n";
   std::cout << "\nbuild:\n  cuda: "

@@ -1,5 +1,6 @@
-// attnscope-cli: run any attention variant headless on generated or .safetensors inputs, and
-// describe what this build offers. Every failure is one line on stderr and a non-zero exit.
+// attnscope-cli: run any attention variant headless on generated or .safetensors inputs, time
+// sweeps of them (bench), and describe what this build offers. Every failure is one line on
+// stderr and a non-zero exit.
 #include <cstdio>
 #include <iostream>
 #include <new>
@@ -15,12 +16,13 @@ int main(int argc, char** argv) {
   attnscope::cuda::register_cuda_backend();  // listed always; unavailable without a device
 #endif
   CLI::App app{
-      "attnscope-cli: run and inspect attention variants (dense, SWA, MLA, MoBA, Gated "
+      "attnscope-cli: run, benchmark and inspect attention variants (dense, SWA, MLA, MoBA, Gated "
       "DeltaNet) headless"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("attnscope ") + ATTNSCOPE_VERSION);
   auto run = attnscope::cli::add_run_command(app);
   auto info = attnscope::cli::add_info_command(app);
+  auto bench = attnscope::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("run")) return run();
+    if (app.got_subcommand("bench")) return bench();
     return info();
   } catch (const attnscope::Error& e) {
     std::cerr << "attnscope-cli: error: " << e.what() << "\n";

@@ -18,6 +18,7 @@
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
 #include "commands.hpp"
+#include "flags.hpp"
 
 namespace attnscope::cli {
 namespace {
@@ -25,13 +26,9 @@ namespace {
 struct RunOptions {
   std::string variant = "dense";
   std::string backend;
-  bool causal = false, non_causal = false;
-  std::optional<double> scale;
-  std::optional<int64_t> window, sinks, block_size, top_k, chunk_size;
-  bool qk_l2norm = false, recurrent = false, absorbed = false;
   // Shape flags: when inputs are loaded they must agree with the tensors.
-  std::optional<int64_t> batch, heads, kv_heads, q_len, kv_len, seq_len, head_dim, v_head_dim;
-  std::optional<int64_t> kv_lora_rank, rope_dim, nope_dim;
+  ProblemFlags f;
+  std::optional<int64_t> q_len, kv_len, seq_len;
   std::string inputs, pattern = "random";
   uint64_t seed = 0;
   std::string out, map, map_size = "256,256", pool = "max";
@@ -41,109 +38,25 @@ struct RunOptions {
   bool json = false;
 };
 
-std::vector<int64_t> parse_ints(const std::string& text, size_t count, const char* flag) {
-  std::vector<int64_t> values;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string part = text.substr(start, comma - start);
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(part, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (part.empty() || used != part.size()) {
-      throw Error(std::string(flag) + " expects " + std::to_string(count) +
-                  " comma-separated integers, got '" + text + "'");
-    }
-    values.push_back(v);
-    start = comma + 1;
-  }
-  if (values.size() != count) {
-    throw Error(std::string(flag) + " expects " + std::to_string(count) +
-                " comma-separated integers, got '" + text + "'");
-  }
-  return values;
-}
-
-// Applies a shape flag: sets it on generated inputs, checks it against loaded ones.
-void apply_dim(const std::optional<int64_t>& flag, int64_t& field, const char* name, bool loaded) {
-  if (!flag) return;
-  if (loaded && *flag != field) {
-    throw Error(std::string("--") + name + " " + std::to_string(*flag) +
-                " contradicts the loaded tensors, which have " + name + " = " +
-                std::to_string(field));
-  }
-  field = *flag;
-}
-
 AttentionProblem build_problem(const RunOptions& o, const VariantInfo& info, const Inputs* loaded) {
   AttentionProblem p = AttentionProblem::defaults(info.id);
-  if (o.causal && o.non_causal) throw Error("--causal and --non-causal contradict each other");
-  if (o.causal) p.causal = true;
-  if (o.non_causal) p.causal = false;
-  p.scale = o.scale;
-  if (o.window) p.swa.window = *o.window;
-  if (o.sinks) p.swa.sinks = *o.sinks;
-  if (o.block_size) p.moba.block_size = *o.block_size;
-  if (o.top_k) p.moba.top_k = *o.top_k;
-  if (o.chunk_size) p.gdn.chunk_size = *o.chunk_size;
-  p.gdn.qk_l2norm = o.qk_l2norm;
-  p.gdn.recurrent = o.recurrent;
-  p.mla.absorbed = o.absorbed;
+  const ProblemFlags& f = o.f;
+  apply_knobs(f, p);
   const bool from_file = loaded != nullptr;
   if (from_file) info.infer_shape(*loaded, p);
-  // Per-variant shape defaults for generated inputs: kv_heads follows heads; MLA's head_dim is
-  // nope_dim + rope_dim and its latent is shared (kv_heads = 1).
-  if (!from_file && o.heads && !o.kv_heads && info.id != VariantId::mla)
-    p.shape.kv_heads = *o.heads;
   if (o.seq_len) {
     apply_dim(o.seq_len, p.shape.q_len, "q_len", from_file);
     apply_dim(o.seq_len, p.shape.kv_len, "kv_len", from_file);
   }
-  apply_dim(o.batch, p.shape.batch, "batch", from_file);
-  apply_dim(o.heads, p.shape.heads, "heads", from_file);
-  apply_dim(o.kv_heads, p.shape.kv_heads, "kv_heads", from_file);
   apply_dim(o.q_len, p.shape.q_len, "q_len", from_file);
   apply_dim(o.kv_len, p.shape.kv_len, "kv_len", from_file);
   if (info.id == VariantId::gated_delta && !from_file) {
     if (o.q_len && !o.kv_len) p.shape.kv_len = p.shape.q_len;
     if (o.kv_len && !o.q_len) p.shape.q_len = p.shape.kv_len;
   }
-  apply_dim(o.kv_lora_rank, p.mla.kv_lora_rank, "kv_lora_rank", from_file);
-  apply_dim(o.rope_dim, p.mla.rope_dim, "rope_dim", from_file);
-  apply_dim(o.nope_dim, p.mla.nope_dim, "nope_dim", from_file);
-  if (info.id == VariantId::mla && !from_file && !o.head_dim) {
-    p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
-  }
-  apply_dim(o.head_dim, p.shape.head_dim, "head_dim", from_file);
-  if (!from_file && o.head_dim && !o.v_head_dim && info.id != VariantId::mla) {
-    p.shape.v_head_dim = *o.head_dim;
-  }
-  apply_dim(o.v_head_dim, p.shape.v_head_dim, "v_head_dim", from_file);
+  apply_shape_flags(f, p, from_file);
   p.check();
   return p;
-}
-
-// Flags that the chosen variant ignores: say so rather than silently doing nothing.
-void note_ignored_flags(const RunOptions& o, VariantId v) {
-  auto note = [](const char* flag, const char* owner) {
-    std::cerr << "attnscope-cli: note: " << flag << " only applies to " << owner << "; ignored\n";
-  };
-  if (v != VariantId::swa && (o.window || o.sinks)) note("--window/--sinks", "swa");
-  if (v != VariantId::moba && (o.block_size || o.top_k)) note("--block-size/--top-k", "moba");
-  if (v != VariantId::gated_delta && (o.chunk_size || o.qk_l2norm || o.recurrent)) {
-    note("--chunk-size/--qk-l2norm/--recurrent", "gated_delta");
-  }
-  if (v != VariantId::mla && (o.absorbed || o.kv_lora_rank || o.rope_dim || o.nope_dim)) {
-    note("--absorbed/--kv-lora-rank/--rope-dim/--nope-dim", "mla");
-  }
-}
-
-std::string default_backend() {
-  return find_backend("cpu") ? "cpu" : "reference";
 }
 
 double median(std::vector<double> v) {
@@ -170,7 +83,7 @@ int run(const RunOptions& o) {
   if (!info) {
     throw Error("unknown variant '" + o.variant + "' (choose from: " + variant_names() + ")");
   }
-  note_ignored_flags(o, info->id);
+  note_ignored_flags(o.f, {info->id});
   // Everything that can fail on bad flags fails before any heavy work.
   const std::vector<int64_t> size = parse_ints(o.map_size, 2, "--map-size");
   if (o.pool != "max" && o.pool != "mean") throw Error("--pool must be 'max' or 'mean'");
@@ -291,41 +204,13 @@ std::function<int()> add_run_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("run", "Run one attention problem and report or save results");
   cmd->add_option("--variant", o->variant, "Variant: " + variant_names())->capture_default_str();
   cmd->add_option("--backend", o->backend, "Backend (see `attnscope-cli info`)");
-  cmd->add_flag("--causal", o->causal, "Causal mask (bottom-right aligned when q_len != kv_len)");
-  cmd->add_flag("--non-causal", o->non_causal, "No mask (dense and MLA only)");
-  cmd->add_option("--scale", o->scale, "Softmax scale (default 1/sqrt(head_dim))");
-  cmd->add_option("--window", o->window, "SWA: keys a query sees, itself included");
-  cmd->add_option("--sinks", o->sinks, "SWA: first keys always visible (attention sinks)");
-  cmd->add_option("--block-size", o->block_size, "MoBA: keys per block");
-  cmd->add_option("--top-k", o->top_k, "MoBA: blocks per query, own block included");
-  cmd->add_option("--chunk-size", o->chunk_size, "Gated DeltaNet: chunk of the WY form");
-  cmd->add_flag("--qk-l2norm", o->qk_l2norm, "Gated DeltaNet: L2-normalize q and k per token");
-  cmd->add_flag("--recurrent", o->recurrent, "Gated DeltaNet: recurrent instead of chunked form");
-  cmd->add_flag("--absorbed", o->absorbed, "MLA: absorbed (decode) form instead of naive");
-  cmd->add_option("--batch", o->batch, "Batch size B");
-  cmd->add_option("--heads", o->heads, "Query heads H");
-  cmd->add_option("--kv-heads", o->kv_heads, "Key/value heads Hkv (GQA/MQA)");
+  add_problem_flags(*cmd, o->f);
   cmd->add_option("--q-len", o->q_len, "Query length Lq");
   cmd->add_option("--kv-len", o->kv_len, "Key/value length Lk");
   cmd->add_option("--seq-len", o->seq_len, "Sets both q_len and kv_len");
-  cmd->add_option("--head-dim", o->head_dim, "Query/key head dimension Dk");
-  cmd->add_option("--v-head-dim", o->v_head_dim, "Value head dimension Dv");
-  cmd->add_option("--kv-lora-rank", o->kv_lora_rank, "MLA: latent width Dc");
-  cmd->add_option("--rope-dim", o->rope_dim, "MLA: rotary dimension Dr");
-  cmd->add_option("--nope-dim", o->nope_dim, "MLA: position-free dimension Dn");
   cmd->add_option("--inputs", o->inputs, "Input tensors (.safetensors; names per variant)")
       ->check(CLI::ExistingFile);
-  // A uint64 parse would silently wrap "-1" around; say so instead.
-  const CLI::Validator non_negative(
-      [](std::string& v) { return v.rfind('-', 0) == 0 ? "must be 0 or more" : std::string(); },
-      "SEED");
-  cmd->add_option("--seed", o->seed, "Seed for generated inputs (0 or more)")
-      ->check(non_negative)
-      ->capture_default_str();
-  cmd->add_option("--pattern", o->pattern,
-                  "Generated input pattern: random, local, periodic, "
-                  "sinks, needle")
-      ->capture_default_str();
+  add_input_flags(*cmd, o->pattern, o->seed);
   cmd->add_option("--out", o->out, "Write o, lse, selection, final_state (.safetensors)");
   cmd->add_option("--map", o->map, "Write a pooled attention map (.npy)");
   cmd->add_option("--map-size", o->map_size, "Map resolution ROWS,COLS")->capture_default_str();

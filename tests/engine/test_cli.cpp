@@ -12,7 +12,9 @@
 
 #include "attnscope/io.hpp"
 #include "attnscope/registry.hpp"
+#include "attnscope/sweep.hpp"
 #include "attnscope/workload.hpp"
+#include "env_guard.hpp"
 
 using namespace attnscope;
 namespace fs = std::filesystem;
@@ -208,4 +210,115 @@ TEST(Cli, BadInputsGiveOneClearLineAndNoOutput) {
   expect_rejected("run --inputs " + good.string() + " --heads 3", "contradicts");
   expect_rejected("run --variant mla --inputs " + good.string(), "c_kv");
   expect_rejected("run --map-size 12 --map " + (dir / "m.npy").string(), "--map-size");
+}
+
+// `bench`: a tiny sweep through the binary, its table, progress and JSON.
+TEST(Cli, BenchPrintsATableAndWritesJsonThatReadsBack) {
+  const fs::path json = tmp_dir() / ("bench_" + std::to_string(getpid()) + ".json");
+  fs::remove(json);
+  const CliResult r =
+      cli("bench --variants dense,swa,gdn --seq-lens 16,32 --backends cpu,reference --heads 2 "
+          "--head-dim 8 --window 8 --repetitions 2 --json " +
+          json.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  // The table: a header with the speed-up column, one row per point.
+  EXPECT_NE(r.out.find("median ms"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vs dense"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1.00x"), std::string::npos) << r.out;  // dense against itself
+  EXPECT_NE(r.out.find("gated_delta"), std::string::npos) << r.out;
+  // Progress: one stderr line per finished point.
+  EXPECT_NE(r.err.find("bench: [12/12]"), std::string::npos) << r.err;
+  const SweepResult back = sweep_from_json(slurp(json));
+  ASSERT_EQ(back.points.size(), 12u);
+  EXPECT_EQ(back.config.variants, (std::vector<std::string>{"dense", "swa", "gdn"}));
+  EXPECT_EQ(back.config.seq_lens, (std::vector<int64_t>{16, 32}));
+  EXPECT_EQ(back.config.backends, (std::vector<std::string>{"cpu", "reference"}));
+  EXPECT_EQ(back.config.repetitions, 2);
+  EXPECT_EQ(back.config.base.shape.heads, 2);
+  EXPECT_EQ(back.config.base.shape.kv_heads, 2);    // follows --heads
+  EXPECT_EQ(back.config.base.shape.v_head_dim, 8);  // follows --head-dim
+  EXPECT_TRUE(back.config.base.causal);             // bench times causal attention by default
+  for (const SweepPoint& p : back.points) {
+    EXPECT_TRUE(p.skipped.empty()) << p.skipped;
+    EXPECT_EQ(p.seconds.size(), 2u);
+    EXPECT_GT(p.median_s, 0);
+    EXPECT_EQ(p.problem.shape.q_len, p.seq_len);
+  }
+  EXPECT_EQ(back.points[0].problem.swa.window, 8);
+}
+
+TEST(Cli, BenchDecodeModeAndJsonOnStdout) {
+  const CliResult r =
+      cli("bench --mode decode --variants dense,mla --seq-lens 8 --batch 2 --heads 2 --head-dim 8 "
+          "--kv-lora-rank 16 --rope-dim 4 --nope-dim 8 --repetitions 2 --json -");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const SweepResult back = sweep_from_json(r.out);  // stdout holds the JSON and nothing else
+  EXPECT_EQ(back.config.mode, SweepMode::decode);
+  ASSERT_EQ(back.points.size(), 2u);
+  for (const SweepPoint& p : back.points) {
+    EXPECT_TRUE(p.skipped.empty()) << p.skipped;
+    EXPECT_EQ(p.problem.shape.q_len, 1);
+    EXPECT_EQ(p.problem.shape.batch, 2);
+  }
+  EXPECT_EQ(back.points[1].problem.shape.head_dim, 12);  // MLA: nope + rope
+  EXPECT_NE(r.err.find("median ms"), std::string::npos) << "the table moves to stderr";
+}
+
+TEST(Cli, BenchPeakIsMeasuredOnceThenCachedAndInfoListsIt) {
+  const fs::path dir = tmp_dir() / ("peaks_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const test::EnvGuard cache("ATTNSCOPE_CACHE_DIR", dir.string());
+  const test::EnvGuard memory("ATTNSCOPE_MEMORY_LIMIT_MB", "128");  // a quick calibration
+  const std::string args =
+      "bench --peak --backend reference --variants dense --seq-lens 8 --heads 1 --head-dim 4 "
+      "--repetitions 1";
+  const CliResult first = cli(args);
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_NE(first.out.find("peak  reference"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("GFLOP/s fp32 GEMM"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("measured"), std::string::npos) << first.out;
+  EXPECT_TRUE(fs::exists(dir / "peaks.json"));
+  const CliResult second = cli(args);
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_NE(second.out.find("cached from"), std::string::npos) << second.out;
+  const CliResult info = cli("info");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find("device peaks"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("reference (CPU"), std::string::npos) << info.out;
+}
+
+// One bad `bench` invocation: exit `code`, exactly one stderr line with `needle`, and no JSON
+// file (the helper asks for one unless the case is about --json itself).
+void expect_bench_rejected(const std::string& args, const std::string& needle, int code = 1) {
+  const fs::path json = tmp_dir() / ("bench_rejected_" + std::to_string(getpid()) + ".json");
+  fs::remove(json);
+  const bool own_json = args.find("--json") != std::string::npos;
+  const CliResult r = cli("bench " + args + (own_json ? "" : " --json " + json.string()));
+  EXPECT_EQ(r.code, code) << args << "\n" << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
+  size_t lines = 0;
+  for (char c : r.err) lines += c == '\n';
+  EXPECT_EQ(lines, 1u) << "expected one stderr line for: " << args << "\n" << r.err;
+  EXPECT_FALSE(fs::exists(json)) << args;
+}
+
+TEST(Cli, BenchBadFlagsGiveOneLine) {
+  const std::string tiny = " --heads 1 --head-dim 4 --repetitions 1";
+  const std::string small = " --seq-lens 8" + tiny;
+  expect_bench_rejected("--variants dense,flash" + small, "unknown variant 'flash'");
+  expect_bench_rejected("--variants dense,,swa" + small,
+                        "--variants expects comma-separated names");
+  expect_bench_rejected("--backend cpu,tpu" + small, "unknown backend 'tpu'");
+  expect_bench_rejected("--mode train" + small, "--mode must be 'prefill' or 'decode'");
+  expect_bench_rejected("--seq-lens 8 --heads 1 --repetitions 0", "repetitions must be at least 1");
+  expect_bench_rejected("--variants swa --no-causal" + small, "only for causal attention");
+  expect_bench_rejected("--pattern plaid" + small, "plaid");
+  expect_bench_rejected("--seq-lens 8 --heads 3 --kv-heads 2", "divisible");
+  expect_bench_rejected("--threads -2" + small, "threads");
+  expect_bench_rejected("--seq-lens 0" + tiny, "at least 1 (got 0)");
+  expect_bench_rejected("--seq-lens 8,x" + tiny, "--seq-lens expects comma-separated integers");
+  expect_bench_rejected("--seq-lens 8,8" + tiny, "appears twice");
+  expect_bench_rejected("--json /nonexistent/dir/out.json" + small, "does not exist");
+  expect_bench_rejected("--bogus" + small, "bogus", 2);
+  expect_bench_rejected("--seed -1" + small, "--seed", 2);
 }
