@@ -80,7 +80,7 @@ class Team {
 constexpr int kMaxRepeats = 5;           // timed repeats per measurement (best one counts)
 constexpr int kMinRepeats = 2;           // ... but at least this many
 constexpr double kPhaseBudgetS = 0.6;    // stop repeating once a phase has used this much time
-constexpr double kLargeGemmMaxS = 0.08;  // use 1024^3 when its predicted time is below this
+constexpr double kLargeGemmMaxS = 0.25;  // use 1024^3 when its predicted time is below this
 
 // Repeats `pass` (after one warm-up) and returns the shortest time, polling cancel in between.
 double best_of(Team& team, const std::function<void(int)>& pass, const CancelToken& cancel,
