@@ -24,6 +24,7 @@ using namespace attnscope;
 namespace {
 
 int g_threads = 0;
+int64_t g_page_size = 0;  // paged decode; 0 = the cache's default (16; 64 for MLA)
 
 // A shrunken copy of the problem the reference can check in well under a second.
 AttentionProblem shrink(AttentionProblem p) {
@@ -89,7 +90,7 @@ void run_paged(benchmark::State& state, AttentionProblem p, int64_t ctx) {
   CpuOptions options;
   options.threads = g_threads;
   auto backend = make_cpu_backend(options);
-  PagedKvCache cache(KvCacheConfig{p, 0, 0});
+  PagedKvCache cache(KvCacheConfig{p, g_page_size, 0});
   const int64_t seq = cache.add_sequence();
   AttentionProblem full = p;
   full.shape.batch = 1;
@@ -208,6 +209,8 @@ int main(int argc, char** argv) {
       smoke = no_roofline = true;
     } else if (std::strcmp(argv[i], "--no-roofline") == 0) {
       no_roofline = true;
+    } else if (std::strncmp(argv[i], "--page-size=", 12) == 0) {
+      g_page_size = std::atoll(argv[i] + 12);
     } else if (std::strncmp(argv[i], "--threads=", 10) == 0) {
       g_threads = std::atoi(argv[i] + 10);
     } else {
@@ -218,6 +221,7 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   benchmark::AddCustomContext("attnscope_threads", std::to_string(g_threads));
+  benchmark::AddCustomContext("attnscope_page_size", std::to_string(g_page_size));
   if (!no_roofline) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.1f", bench::sgemm_gflops(g_threads));

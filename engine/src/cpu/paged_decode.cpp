@@ -79,79 +79,121 @@ struct Scratch {
   AlignedVector s, m, l;
 };
 
-// Online softmax over `ranges`, page segment by page segment. Writes the normalized o [G, dv] and
-// lse [G] of this part (lse = -inf and o = 0 where nothing was visible).
+// Online softmax over `ranges`. Tokens are taken in tiles of up to kTile (several pages): scores
+// are computed page segment by page segment into one S tile, the softmax update (vectorized exp,
+// one rescale of O) runs once per tile, then P·V again per segment. Writes the normalized o [G, dv]
+// and lse [G] of this part (lse = -inf and o = 0 where nothing was visible).
 void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& ranges, float scale,
             float* o, int64_t o_ld, float* lse, int64_t lse_ld, Scratch& sc) {
+  constexpr int64_t kTile = 256;
   const int64_t G = u.G, dv = u.layout.dv, ps = cache.page_size();
+  const PageLayout& L = u.layout;
   float* m = grow(sc.m, G);
   float* l = grow(sc.l, G);
+  float* sbuf = grow(sc.s, G * kTile);
   std::fill(m, m + G, kNegInf);
   std::fill(l, l + G, 0.0f);
   for (int64_t g = 0; g < G; ++g) std::fill(o + g * o_ld, o + g * o_ld + dv, 0.0f);
   Eigen::Map<RowMat, 0, Stride> O(o, G, dv, Stride(o_ld));
+
+  struct Segment {
+    const float* page;
+    int64_t slot, n, col;
+  };
+  // Pages are short (16 tokens: 8 KB of K per head at Dk = 128), too short for the hardware
+  // prefetcher to lock on before the walk jumps to the next page; so the next segment's rows are
+  // prefetched while the current one is computed (measured: 1.75x -> see docs/benchmarks.md).
+  auto prefetch = [](const float* p, int64_t floats) {
+    const char* c = reinterpret_cast<const char*>(p);
+    for (int64_t b = 0; b < floats * int64_t(sizeof(float)); b += 64) __builtin_prefetch(c + b);
+  };
+  std::vector<Segment> segs;
+  auto flush = [&](int64_t cols) {
+    if (cols == 0) return;
+    Eigen::Map<RowMat, 0, Stride> S(sbuf, G, cols, Stride(cols));
+    for (size_t si = 0; si < segs.size(); ++si) {
+      const Segment& sg = segs[si];
+      if (si + 1 < segs.size()) {
+        const Segment& nx = segs[si + 1];
+        for (int p = 0; p < L.parts; ++p) {
+          prefetch(nx.page + L.k_off[p] + nx.slot * L.width[p], nx.n * L.width[p]);
+        }
+      } else {
+        prefetch(segs[0].page + L.v_off + segs[0].slot * dv, segs[0].n * dv);
+      }
+      if (G <= kSmallGroup) {
+        // A GQA group is a handful of rows: each key row is loaded once and dotted with every
+        // query row; a GEMM per 16-token page would cost more in dispatch than in arithmetic.
+        for (int64_t t = 0; t < sg.n; ++t) {
+          for (int64_t g = 0; g < G; ++g) {
+            float acc = 0;
+            for (int p = 0; p < L.parts; ++p) {
+              const int64_t w = L.width[p];
+              acc += Eigen::Map<const Eigen::VectorXf>(u.q + g * u.q_ld + L.q_off[p], w)
+                         .dot(Eigen::Map<const Eigen::VectorXf>(
+                             sg.page + L.k_off[p] + (sg.slot + t) * w, w));
+            }
+            S(g, sg.col + t) = acc;
+          }
+        }
+      } else {
+        for (int p = 0; p < L.parts; ++p) {
+          const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
+          const CMap K(sg.page + L.k_off[p] + sg.slot * L.width[p], sg.n, L.width[p],
+                       Stride(L.width[p]));
+          if (p == 0) {
+            S.middleCols(sg.col, sg.n).noalias() = Q * K.transpose();
+          } else {
+            S.middleCols(sg.col, sg.n).noalias() += Q * K.transpose();
+          }
+        }
+      }
+    }
+    for (int64_t g = 0; g < G; ++g) {
+      auto row = S.row(g).array();
+      row *= scale;
+      const float mx = std::max(m[g], row.maxCoeff());
+      const float corr = std::exp(m[g] - mx);  // m = -inf on the first tile: corr = 0
+      row = (row - mx).exp();
+      l[g] = l[g] * corr + row.sum();
+      m[g] = mx;
+      if (corr != 1.0f) O.row(g) *= corr;
+    }
+    for (size_t si = 0; si < segs.size(); ++si) {
+      const Segment& sg = segs[si];
+      if (si + 1 < segs.size()) {
+        prefetch(segs[si + 1].page + L.v_off + segs[si + 1].slot * dv, segs[si + 1].n * dv);
+      }
+      const float* vbase = sg.page + L.v_off + sg.slot * dv;
+      if (G <= kSmallGroup) {
+        for (int64_t t = 0; t < sg.n; ++t) {
+          const Eigen::Map<const Eigen::RowVectorXf> vrow(vbase + t * dv, dv);
+          for (int64_t g = 0; g < G; ++g) O.row(g).noalias() += S(g, sg.col + t) * vrow;
+        }
+      } else {
+        O.noalias() += S.middleCols(sg.col, sg.n) * CMap(vbase, sg.n, dv, Stride(dv));
+      }
+    }
+    segs.clear();
+  };
+
+  int64_t cols = 0;
   for (const Range& r : ranges) {
     for (int64_t j = r.j0; j < r.j1;) {
       const int64_t lp = j / ps, slot = j % ps;
-      const int64_t n = std::min(r.j1 - j, ps - slot);
+      const int64_t n = std::min({r.j1 - j, ps - slot, kTile - cols});
       const int32_t phys = u.pages[size_t(lp)];
       if (phys < 0) throw Error("paged decode: a visible token's page was evicted (cache bug)");
-      const float* page = cache.page(phys);
-      float* s = grow(sc.s, G * n);
-      Eigen::Map<RowMat> S(s, G, n);
-      const PageLayout& L = u.layout;
-      if (G <= kSmallGroup) {
-        // A GQA group is a handful of rows: a GEMM call per 16-token page would cost more in
-        // dispatch than in arithmetic, so the scores are plain vectorized dot products.
-        // Sᵀ (n x G, column-major = s laid out [g][t]) = K Qᵀ: row-major GEMV-like products
-        // read each K row once for all G query rows.
-        Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>> St(s, n, G);
-        for (int p = 0; p < L.parts; ++p) {
-          const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
-          const CMap K(page + L.k_off[p] + slot * L.width[p], n, L.width[p], Stride(L.width[p]));
-          if (p == 0) {
-            St.noalias() = K.lazyProduct(Q.transpose());
-          } else {
-            St.noalias() += K.lazyProduct(Q.transpose());
-          }
-        }
-      } else {
-        for (int p = 0; p < L.parts; ++p) {
-          const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
-          const CMap K(page + L.k_off[p] + slot * L.width[p], n, L.width[p], Stride(L.width[p]));
-          if (p == 0) {
-            S.noalias() = Q * K.transpose();
-          } else {
-            S.noalias() += Q * K.transpose();
-          }
-        }
-      }
-      for (int64_t g = 0; g < G; ++g) {
-        float* row = s + g * n;
-        float mx = m[g];
-        for (int64_t t = 0; t < n; ++t) mx = std::max(mx, row[t] * scale);
-        const float corr = std::exp(m[g] - mx);  // m = -inf on the first segment: corr = 0
-        float sum = 0;
-        for (int64_t t = 0; t < n; ++t) {
-          row[t] = std::exp(row[t] * scale - mx);
-          sum += row[t];
-        }
-        l[g] = l[g] * corr + sum;
-        m[g] = mx;
-        if (corr != 1.0f) O.row(g) *= corr;
-      }
-      const float* vbase = page + L.v_off + slot * dv;
-      if (G <= kSmallGroup) {
-        for (int64_t t = 0; t < n; ++t) {
-          const Eigen::Map<const Eigen::RowVectorXf> vrow(vbase + t * dv, dv);
-          for (int64_t g = 0; g < G; ++g) O.row(g) += s[g * n + t] * vrow;
-        }
-      } else {
-        O.noalias() += S * CMap(vbase, n, dv, Stride(dv));
-      }
+      segs.push_back({cache.page(phys), slot, n, cols});
+      cols += n;
       j += n;
+      if (cols == kTile) {
+        flush(cols);
+        cols = 0;
+      }
     }
   }
+  flush(cols);
   for (int64_t g = 0; g < G; ++g) {
     if (l[g] > 0) {
       O.row(g) /= l[g];
