@@ -152,6 +152,7 @@ void EngineWorker::process(JobPtr job) {
         analyzeDeltaNet(ctx, *out);
         break;
       case ViewKind::learn:
+      case ViewKind::benchmark:  // sweeps run on the Benchmark view's own worker thread
         break;
     }
     cancel.set_progress_callback({});

@@ -1,10 +1,12 @@
 // attnscope entry point: the interactive explorer, or with --screenshot a headless render of one
-// preset in one view (for docs and CI), on the offscreen platform unless one was chosen.
+// preset in one view (for docs and CI), on the offscreen platform unless one was chosen; or
+// `attnscope chart FILE.json …`, which draws a benchmark sweep file, always offscreen.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <cstdio>
 #include <cstring>
 
+#include "charts/chart_command.hpp"
 #include "headless.hpp"
 #include "main_window.hpp"
 #include "presets.hpp"
@@ -15,7 +17,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--screenshot", 12) == 0) screenshot = true;
   }
-  if (screenshot && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
+  // A chart never opens a window, so it never needs (or waits for) a display.
+  const bool chart = argc > 1 && std::strcmp(argv[1], "chart") == 0;
+  if (chart || (screenshot && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))) {
     qputenv("QT_QPA_PLATFORM", "offscreen");
     // Headless runs on bare machines: the offscreen plugin's notes about window features it
     // ignores and a missing XDG runtime directory are not news; everything else still prints.
@@ -32,18 +36,29 @@ int main(int argc, char** argv) {
           }
         });
   }
-  QApplication app(argc, argv);
+  // QApplication would take the chart's own options (--style is also one of Qt's): it gets only
+  // the program name, and the chart parses the full command line itself.
+  int qtArgc = chart ? 1 : argc;
+  QApplication app(qtArgc, argv);
   QApplication::setOrganizationName(QStringLiteral("attnscope"));
   QApplication::setApplicationName(QStringLiteral("attnscope"));
   QApplication::setApplicationVersion(QStringLiteral(ATTNSCOPE_VERSION));
+  if (chart) {
+    QStringList arguments;
+    for (int i = 0; i < argc; ++i) arguments << QString::fromLocal8Bit(argv[i]);
+    return attnscope::gui::charts::runChartCommand(arguments);
+  }
 
   QCommandLineParser parser;
-  parser.setApplicationDescription(QStringLiteral("Explorer for attention mechanisms."));
+  parser.setApplicationDescription(
+      QStringLiteral("Explorer for attention mechanisms.\n"
+                     "attnscope chart FILE.json --kind K --out FILE draws a benchmark sweep "
+                     "(see attnscope chart --help)."));
   parser.addHelpOption();
   parser.addVersionOption();
   QCommandLineOption presetOpt("preset", "Open a guided demo (see --list-presets).", "NAME");
-  QCommandLineOption viewOpt("view", "View to show: map, blocks, compare, deltanet, learn.",
-                             "VIEW");
+  QCommandLineOption viewOpt(
+      "view", "View to show: map, blocks, compare, deltanet, learn, benchmark.", "VIEW");
   QCommandLineOption shotOpt("screenshot", "Render headless to FILE (.png or .svg) and exit.",
                              "FILE");
   QCommandLineOption sizeOpt("size", "Screenshot size WxH (default 1200x800).", "WxH", "1200x800");

@@ -25,6 +25,7 @@
 #include "exporter.hpp"
 #include "presets.hpp"
 #include "views/attention_map_view.hpp"
+#include "views/benchmark_view.hpp"
 #include "views/block_selection_view.hpp"
 #include "views/compare_view.hpp"
 #include "views/gated_delta_view.hpp"
@@ -60,10 +61,11 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
   tabs_ = new QTabWidget;
-  views_ = {new AttentionMapView, new BlockSelectionView, new CompareView, new GatedDeltaView,
-            learn_ = new LearnView};
-  const QStringList titles = {tr("Attention map"), tr("Block selection (MoBA)"), tr("Compare"),
-                              tr("Gated DeltaNet"), tr("Learn")};
+  views_ = {new AttentionMapView, new BlockSelectionView, new CompareView,
+            new GatedDeltaView,   learn_ = new LearnView, new BenchmarkView};
+  const QStringList titles = {tr("Attention map"), tr("Block selection (MoBA)"),
+                              tr("Compare"),       tr("Gated DeltaNet"),
+                              tr("Learn"),         tr("Benchmark")};
   for (int i = 0; i < views_.size(); ++i) {
     tabs_->addTab(views_[i], titles[i]);
     connect(views_[i], &ViewBase::requestChanged, this, [this, v = views_[i]] {
@@ -302,10 +304,19 @@ void MainWindow::openTensors() {
 
 QString MainWindow::exportFigureTo(const QString& path, int dpi) {
   ViewBase* v = currentView();
+  // The Benchmark view exports its chart object itself (fixed size, as `attnscope chart` does);
+  // before it has a sweep, like any view, a picture of itself.
+  if (auto* b = qobject_cast<BenchmarkView*>(v); b && !b->sweep().points.empty()) {
+    return b->exportChart(path, dpi);
+  }
   return exportFigure(v->figure(), path, dpi, runConfiguration(controller_.workload(), *v));
 }
 
 QString MainWindow::exportDataTo(const QString& path) {
+  // A sweep's data is its own JSON (what `attnscope chart` reads) or CSV.
+  if (auto* b = qobject_cast<BenchmarkView*>(currentView()); b && !b->sweep().points.empty()) {
+    return b->exportSweepData(path);
+  }
   return exportData(*currentView(), controller_.workload(), path);
 }
 

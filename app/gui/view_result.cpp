@@ -7,8 +7,9 @@
 namespace attnscope::gui {
 
 const QVector<ViewKind>& allViews() {
-  static const QVector<ViewKind> views = {ViewKind::map, ViewKind::blocks, ViewKind::compare,
-                                          ViewKind::deltanet, ViewKind::learn};
+  static const QVector<ViewKind> views = {ViewKind::map,     ViewKind::blocks,
+                                          ViewKind::compare, ViewKind::deltanet,
+                                          ViewKind::learn,   ViewKind::benchmark};
   return views;
 }
 
@@ -24,6 +25,8 @@ QString viewName(ViewKind v) {
       return QStringLiteral("deltanet");
     case ViewKind::learn:
       return QStringLiteral("learn");
+    case ViewKind::benchmark:
+      return QStringLiteral("benchmark");
   }
   return {};
 }

@@ -12,7 +12,7 @@
 
 namespace attnscope::gui {
 
-enum class ViewKind { map, blocks, compare, deltanet, learn };
+enum class ViewKind { map, blocks, compare, deltanet, learn, benchmark };
 QString viewName(ViewKind v);
 bool viewFromName(const QString& name, ViewKind& out);
 const QVector<ViewKind>& allViews();

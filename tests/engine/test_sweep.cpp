@@ -162,7 +162,10 @@ void expect_bad_config(const SweepConfig& c, const std::string& needle) {
   SCOPED_TRACE(needle);
   CancelToken cancel;
   int reports = 0, points = 0;
-  cancel.set_progress_callback([&](double) { ++reports; });
+  cancel.set_progress_callback([&](double) {
+    ++reports;
+    cancel.cancel();  // a config that wrongly started stops here, failing fast instead of hanging
+  });
   try {
     run_sweep(c, cancel, [&](const SweepPoint&) { ++points; });
     ADD_FAILURE() << "no error";
