@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "attnscope/calibrate.hpp"
+#include "attnscope/cpu_backend.hpp"
 #include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/registry.hpp"
@@ -151,6 +152,9 @@ int bench(const BenchOptions& o) {
   if (o.peak) {
     for (const std::string& name : config.backends) {
       std::unique_ptr<Backend> backend = make_backend(name);
+      if (name == "cpu" && config.threads > 0) {  // the peak of the threads the sweep runs on
+        backend = make_cpu_backend(CpuOptions{config.threads});
+      }
       peaks.push_back(device_peak(*backend, o.remeasure));
       out << "peak  " << describe(peaks.back()) << "\n";
     }
