@@ -152,6 +152,8 @@ void EngineWorker::process(JobPtr job) {
         analyzeDeltaNet(ctx, *out);
         break;
       case ViewKind::learn:
+      case ViewKind::kv:  // the KV and throughput views run their own live loops
+      case ViewKind::throughput:
       case ViewKind::benchmark:  // sweeps run on the Benchmark view's own worker thread
         break;
     }

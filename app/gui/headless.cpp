@@ -62,6 +62,10 @@ int renderHeadless(const QString& preset, const QString& viewArg, const QString&
     *message = QStringLiteral("timed out waiting for the engine");
     return 3;
   }
+  if (QString e = window.currentView()->prepareHeadless(60000); !e.isEmpty()) {
+    *message = e;
+    return 1;
+  }
   int code = 0;
   if (!window.lastError().isEmpty()) {
     *message = window.lastError();

@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
   parser.addVersionOption();
   QCommandLineOption presetOpt("preset", "Open a guided demo (see --list-presets).", "NAME");
   QCommandLineOption viewOpt(
-      "view", "View to show: map, blocks, compare, deltanet, learn, benchmark.", "VIEW");
+      "view", "View to show: map, blocks, compare, deltanet, learn, kv, throughput, benchmark.",
+      "VIEW");
   QCommandLineOption shotOpt("screenshot", "Render headless to FILE (.png or .svg) and exit.",
                              "FILE");
   QCommandLineOption sizeOpt("size", "Screenshot size WxH (default 1200x800).", "WxH", "1200x800");

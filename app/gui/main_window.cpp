@@ -29,7 +29,9 @@
 #include "views/block_selection_view.hpp"
 #include "views/compare_view.hpp"
 #include "views/gated_delta_view.hpp"
+#include "views/kv_cache_view.hpp"
 #include "views/learn_view.hpp"
+#include "views/throughput_view.hpp"
 #include "workload_panel.hpp"
 
 namespace attnscope::gui {
@@ -61,11 +63,12 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
   tabs_ = new QTabWidget;
-  views_ = {new AttentionMapView, new BlockSelectionView, new CompareView,
-            new GatedDeltaView,   learn_ = new LearnView, new BenchmarkView};
+  views_ = {new AttentionMapView,   new BlockSelectionView, new CompareView,    new GatedDeltaView,
+            learn_ = new LearnView, new KvCacheView,        new ThroughputView, new BenchmarkView};
   const QStringList titles = {tr("Attention map"), tr("Block selection (MoBA)"),
                               tr("Compare"),       tr("Gated DeltaNet"),
-                              tr("Learn"),         tr("Benchmark")};
+                              tr("Learn"),         tr("KV cache"),
+                              tr("Throughput"),    tr("Benchmark")};
   for (int i = 0; i < views_.size(); ++i) {
     tabs_->addTab(views_[i], titles[i]);
     connect(views_[i], &ViewBase::requestChanged, this, [this, v = views_[i]] {

@@ -7,9 +7,9 @@
 namespace attnscope::gui {
 
 const QVector<ViewKind>& allViews() {
-  static const QVector<ViewKind> views = {ViewKind::map,     ViewKind::blocks,
-                                          ViewKind::compare, ViewKind::deltanet,
-                                          ViewKind::learn,   ViewKind::benchmark};
+  static const QVector<ViewKind> views = {
+      ViewKind::map,   ViewKind::blocks, ViewKind::compare,    ViewKind::deltanet,
+      ViewKind::learn, ViewKind::kv,     ViewKind::throughput, ViewKind::benchmark};
   return views;
 }
 
@@ -25,6 +25,10 @@ QString viewName(ViewKind v) {
       return QStringLiteral("deltanet");
     case ViewKind::learn:
       return QStringLiteral("learn");
+    case ViewKind::kv:
+      return QStringLiteral("kv");
+    case ViewKind::throughput:
+      return QStringLiteral("throughput");
     case ViewKind::benchmark:
       return QStringLiteral("benchmark");
   }

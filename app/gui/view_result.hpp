@@ -12,7 +12,7 @@
 
 namespace attnscope::gui {
 
-enum class ViewKind { map, blocks, compare, deltanet, learn, benchmark };
+enum class ViewKind { map, blocks, compare, deltanet, learn, kv, throughput, benchmark };
 QString viewName(ViewKind v);
 bool viewFromName(const QString& name, ViewKind& out);
 const QVector<ViewKind>& allViews();

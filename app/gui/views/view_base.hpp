@@ -37,6 +37,9 @@ class ViewBase : public QWidget {
   virtual void zoomOut() {}
   virtual void resetZoom() {}
   virtual void setColormap(ColormapId) {}
+  // Headless screenshots: called once the window has settled, before the grab; a live view runs
+  // its loop for a while here (pumping events). Returns an error message, empty when fine.
+  virtual QString prepareHeadless(int timeoutMs) { return {}; }
   ViewResultPtr lastResult() const { return last_; }
 
  signals:
