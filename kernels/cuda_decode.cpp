@@ -135,7 +135,7 @@ struct PagedDecoder::Mirror {
         page_size != c.page_size() || page_floats != c.page_floats() || c.generation() < seen) {
       return false;
     }
-    if (first_page && cache_has_pages && c.page(0) != first_page) return false;
+    if (first_page && cache_has_pages && c.rows(0, 0, 0) != first_page) return false;
     for (const auto& [seq, len] : lengths) {
       if (c.has_sequence(seq) && c.length(seq) < len) return false;
     }
@@ -181,8 +181,7 @@ struct PagedDecoder::Mirror {
         check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
       }
       for (int64_t i = 0; i < count; ++i) {
-        std::memcpy(host_staging.data() + i * page_floats, c.page(ids[size_t(first + i)]),
-                    size_t(page_floats) * sizeof(float));
+        c.copy_page(ids[size_t(first + i)], host_staging.data() + i * page_floats);
       }
       check_cuda(
           cudaMemcpyAsync(staging.get(), host_staging.data(),
@@ -379,7 +378,7 @@ RunResult PagedDecoder::decode(PagedKvCache& cache, const DecodeStep& step, cons
       }
       mirror_->prune(cache);
       mirror_->sync_pages(cache, needed, s);
-      if (!mirror_->first_page && needed > 0) mirror_->first_page = cache.page(0);
+      if (!mirror_->first_page && needed > 0) mirror_->first_page = cache.rows(0, 0, 0);
       for (int64_t b = 0; b < B; ++b) mirror_->lengths[step.sequences[size_t(b)]] = lengths[b];
     } catch (...) {
       (void)cudaStreamSynchronize(s);

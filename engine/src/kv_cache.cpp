@@ -70,10 +70,12 @@ PagedKvCache::PagedKvCache(KvCacheConfig config) : problem_(std::move(config.pro
     case VariantId::dense:
     case VariantId::swa:
     case VariantId::moba:
+      heads_ = s.kv_heads, width0_ = s.head_dim, width1_ = s.v_head_dim;
       page_floats_ = checked_mul(checked_mul(page_size_, s.kv_heads, "KV cache page"),
                                  s.head_dim + s.v_head_dim, "KV cache page");
       break;
     case VariantId::mla:
+      heads_ = 1, width0_ = problem_.mla.kv_lora_rank, width1_ = problem_.mla.rope_dim;
       page_floats_ = checked_mul(page_size_, problem_.mla.kv_lora_rank + problem_.mla.rope_dim,
                                  "KV cache page");
       break;
@@ -175,7 +177,11 @@ int32_t PagedKvCache::take_page_locked() {
     page_written_.resize(size_t(pages_allocated_), 0);
   }
   // Zeroed, so slots no token was written to (a window's dead head) hold finite values.
-  std::memset(page_mut(p), 0, size_t(page_floats_) * sizeof(float));
+  for (int part = 0; part < 2; ++part) {
+    for (int64_t h = 0; h < heads_; ++h) {
+      std::memset(rows_mut(p, part, h), 0, size_t(page_size_ * width(part)) * sizeof(float));
+    }
+  }
   page_written_[size_t(p)] = generation_;
   return p;
 }
@@ -184,14 +190,26 @@ void PagedKvCache::release_page_locked(int32_t page) {
   free_pages_.push_back(page);
 }
 
-float* PagedKvCache::page_mut(int32_t physical) {
-  return chunks_[size_t(physical / pages_per_chunk_)].get() +
-         (physical % pages_per_chunk_) * page_floats_;
+float* PagedKvCache::rows_mut(int32_t physical, int part, int64_t head) {
+  return const_cast<float*>(rows(physical, part, head));
 }
 
-const float* PagedKvCache::page(int32_t physical) const {
-  return chunks_[size_t(physical / pages_per_chunk_)].get() +
-         (physical % pages_per_chunk_) * page_floats_;
+// Chunk layout: [part 0: heads][pages_per_chunk][page_size][width0], then the same for part 1.
+const float* PagedKvCache::rows(int32_t physical, int part, int64_t head) const {
+  const int64_t C = pages_per_chunk_, ps = page_size_;
+  const float* chunk = chunks_[size_t(physical / C)].get();
+  const int64_t base = part == 0 ? 0 : heads_ * C * ps * width0_;
+  const int64_t w = width(part);
+  return chunk + base + (head * C + physical % C) * ps * w;
+}
+
+void PagedKvCache::copy_page(int32_t physical, float* out) const {
+  for (int part = 0; part < 2; ++part) {
+    const size_t n = size_t(page_size_ * width(part));
+    for (int64_t h = 0; h < heads_; ++h, out += n) {
+      std::memcpy(out, rows(physical, part, h), n * sizeof(float));
+    }
+  }
 }
 
 // Whether token j must stay resident once the sequence has `length` tokens. The next query sits at
@@ -286,18 +304,11 @@ void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
     const int64_t j = old_len + t;
     if (!keeps(s, j, new_len)) continue;
     const int32_t p = s.pages[size_t(j / ps)];
-    float* base = page_mut(p);
     page_written_[size_t(p)] = generation_;
     const int64_t slot = j % ps;
-    if (mla) {
-      std::memcpy(base + slot * kw, kp + t * kw, size_t(kw) * sizeof(float));
-      std::memcpy(base + ps * kw + slot * vw, vp + t * vw, size_t(vw) * sizeof(float));
-    } else {
-      for (int64_t g = 0; g < sh.kv_heads; ++g) {
-        std::memcpy(base + (g * ps + slot) * kw, kp + (g * n + t) * kw, size_t(kw) * sizeof(float));
-        std::memcpy(base + sh.kv_heads * ps * kw + (g * ps + slot) * vw, vp + (g * n + t) * vw,
-                    size_t(vw) * sizeof(float));
-      }
+    for (int64_t g = 0; g < heads_; ++g) {
+      std::memcpy(rows_mut(p, 0, g) + slot * kw, kp + (g * n + t) * kw, size_t(kw) * sizeof(float));
+      std::memcpy(rows_mut(p, 1, g) + slot * vw, vp + (g * n + t) * vw, size_t(vw) * sizeof(float));
     }
   }
   s.length = new_len;
@@ -317,7 +328,7 @@ void PagedKvCache::complete_blocks_locked(Sequence& s) {
     for (int64_t g = 0; g < Hkv; ++g) {
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t j = c * bs; j < (c + 1) * bs; ++j) {
-        const float* row = page(s.pages[size_t(j / ps)]) + (g * ps + j % ps) * Dk;
+        const float* row = rows(s.pages[size_t(j / ps)], 0, g) + (j % ps) * Dk;
         for (int64_t d = 0; d < Dk; ++d) acc[size_t(d)] += row[d];
       }
       float* out = s.means.data() + (c * Hkv + g) * Dk;
@@ -406,14 +417,12 @@ Inputs PagedKvCache::gather(int64_t seq) const {
   for (int64_t j = 0; j < L; ++j) {
     const int32_t p = s.pages[size_t(j / ps)];
     if (p < 0 || !keeps(s, j, L)) continue;
-    const float* base = page(p);
     const int64_t slot = j % ps;
     for (int64_t g = 0; g < heads; ++g) {
-      const float* kr = mla ? base + slot * kw : base + (g * ps + slot) * kw;
-      const float* vr =
-          mla ? base + ps * kw + slot * vw : base + heads * ps * kw + (g * ps + slot) * vw;
-      std::memcpy(k.data() + (g * L + j) * kw, kr, size_t(kw) * sizeof(float));
-      std::memcpy(v.data() + (g * L + j) * vw, vr, size_t(vw) * sizeof(float));
+      std::memcpy(k.data() + (g * L + j) * kw, rows(p, 0, g) + slot * kw,
+                  size_t(kw) * sizeof(float));
+      std::memcpy(v.data() + (g * L + j) * vw, rows(p, 1, g) + slot * vw,
+                  size_t(vw) * sizeof(float));
     }
   }
   out.set(mla ? "c_kv" : "k", std::move(k));

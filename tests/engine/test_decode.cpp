@@ -326,7 +326,9 @@ TEST(PagedKvCache, AccountingSurvivesRandomPrefillDecodeFree) {
       ASSERT_EQ(st.pages_used + st.pages_free, st.pages_allocated);
       ASSERT_LE(st.pages_allocated, 60);
     }
-    if (v != VariantId::swa) EXPECT_GT(full_errors, 0) << "the pool never filled; test too weak";
+    if (v != VariantId::swa) {
+      EXPECT_GT(full_errors, 0) << "the pool never filled; test too weak";
+    }
   }
 }
 

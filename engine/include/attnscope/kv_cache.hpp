@@ -101,10 +101,15 @@ class PagedKvCache {
   // --- reads for backends (no locking: one decoding thread owns the data) ---
   // Physical page table of a sequence (-1 where evicted), stable until the next append/free.
   std::span<const int32_t> page_table(int64_t seq) const;
-  // Start of a physical page. Dense/SWA/MoBA: K of kv head h at page + h * page_size * Dk, V of kv
-  // head h at page + Hkv * page_size * Dk + h * page_size * Dv. MLA: c_kv rows [page_size, Dc]
-  // then k_rope rows [page_size, Dr].
-  const float* page(int32_t physical) const;
+  // The rows of one physical page for one part and kv head: part 0 is K (MLA: c_kv), part 1 is V
+  // (MLA: k_rope); head < Hkv (MLA: 0). page_size rows of width(part) floats, contiguous. Storage
+  // is head-major inside each ~4 MiB chunk, so one head's rows of consecutive physical pages are
+  // contiguous too, and a CPU walk over a sequence streams instead of hopping between heads.
+  const float* rows(int32_t physical, int part, int64_t head) const;
+  int64_t width(int part) const { return part == 0 ? width0_ : width1_; }
+  // One page packed as [Hkv][page_size][Dk] then [Hkv][page_size][Dv] (MLA: c_kv rows then k_rope
+  // rows), page_floats() floats: the layout a device mirror keeps.
+  void copy_page(int32_t physical, float* out) const;
   // MoBA: mean keys of the complete blocks, [blocks][Hkv][Dk] contiguous.
   std::span<const float> block_means(int64_t seq) const;
   int64_t complete_blocks(int64_t seq) const;
@@ -143,13 +148,14 @@ class PagedKvCache {
   void release_page_locked(int32_t page);
   bool keeps(const Sequence& s, int64_t token, int64_t length) const;
   void complete_blocks_locked(Sequence& s);
-  float* page_mut(int32_t physical);
+  float* rows_mut(int32_t physical, int part, int64_t head);
   int64_t extra_bytes_locked(const Sequence& s) const;
 
   AttentionProblem problem_;
   uint64_t uid_ = 0;
   int64_t page_size_ = 16;
   int64_t page_floats_ = 0;
+  int64_t heads_ = 0, width0_ = 0, width1_ = 0;  // kv heads a page stores, widths of K and V
   int64_t max_pages_ = 0;
   int64_t pages_per_chunk_ = 0;
 

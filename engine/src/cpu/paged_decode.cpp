@@ -30,12 +30,13 @@ struct Range {
 };
 
 // Where a unit's keys and values sit inside each page. A score is the sum over key parts of
-// q[q_off : q_off + width] · (row of width floats at page + k_off + slot * width); MLA has two
+// q[q_off : q_off + width] · (row of the page's part k_part, kv head `head`); MLA has two
 // parts (latent and rotary key), everything else one.
 struct PageLayout {
   int parts = 1;
-  int64_t q_off[2] = {0, 0}, k_off[2] = {0, 0}, width[2] = {0, 0};
-  int64_t v_off = 0, dv = 0;
+  int64_t q_off[2] = {0, 0}, width[2] = {0, 0};
+  int k_part[2] = {0, 1}, v_part = 1;  // PagedKvCache::rows parts: 0 = K / c_kv, 1 = V / k_rope
+  int64_t head = 0, dv = 0;
 };
 
 // One unit of work: G query rows (q_ld apart) attending the token ranges of one sequence.
@@ -97,30 +98,15 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
   Eigen::Map<RowMat, 0, Stride> O(o, G, dv, Stride(o_ld));
 
   struct Segment {
-    const float* page;
-    int64_t slot, n, col;
-  };
-  // Pages are short (16 tokens: 8 KB of K per head at Dk = 128), too short for the hardware
-  // prefetcher to lock on before the walk jumps to the next page; so the next segment's rows are
-  // prefetched while the current one is computed (measured: 1.75x -> see docs/benchmarks.md).
-  auto prefetch = [](const float* p, int64_t floats) {
-    const char* c = reinterpret_cast<const char*>(p);
-    for (int64_t b = 0; b < floats * int64_t(sizeof(float)); b += 64) __builtin_prefetch(c + b);
+    const float* k[2];  // first visible row of each key part
+    const float* v;     // first visible value row
+    int64_t n, col;
   };
   std::vector<Segment> segs;
   auto flush = [&](int64_t cols) {
     if (cols == 0) return;
     Eigen::Map<RowMat, 0, Stride> S(sbuf, G, cols, Stride(cols));
-    for (size_t si = 0; si < segs.size(); ++si) {
-      const Segment& sg = segs[si];
-      if (si + 1 < segs.size()) {
-        const Segment& nx = segs[si + 1];
-        for (int p = 0; p < L.parts; ++p) {
-          prefetch(nx.page + L.k_off[p] + nx.slot * L.width[p], nx.n * L.width[p]);
-        }
-      } else {
-        prefetch(segs[0].page + L.v_off + segs[0].slot * dv, segs[0].n * dv);
-      }
+    for (const Segment& sg : segs) {
       if (G <= kSmallGroup) {
         // A GQA group is a handful of rows: each key row is loaded once and dotted with every
         // query row; a GEMM per 16-token page would cost more in dispatch than in arithmetic.
@@ -130,8 +116,7 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
             for (int p = 0; p < L.parts; ++p) {
               const int64_t w = L.width[p];
               acc += Eigen::Map<const Eigen::VectorXf>(u.q + g * u.q_ld + L.q_off[p], w)
-                         .dot(Eigen::Map<const Eigen::VectorXf>(
-                             sg.page + L.k_off[p] + (sg.slot + t) * w, w));
+                         .dot(Eigen::Map<const Eigen::VectorXf>(sg.k[p] + t * w, w));
             }
             S(g, sg.col + t) = acc;
           }
@@ -139,8 +124,7 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       } else {
         for (int p = 0; p < L.parts; ++p) {
           const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
-          const CMap K(sg.page + L.k_off[p] + sg.slot * L.width[p], sg.n, L.width[p],
-                       Stride(L.width[p]));
+          const CMap K(sg.k[p], sg.n, L.width[p], Stride(L.width[p]));
           if (p == 0) {
             S.middleCols(sg.col, sg.n).noalias() = Q * K.transpose();
           } else {
@@ -159,12 +143,8 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       m[g] = mx;
       if (corr != 1.0f) O.row(g) *= corr;
     }
-    for (size_t si = 0; si < segs.size(); ++si) {
-      const Segment& sg = segs[si];
-      if (si + 1 < segs.size()) {
-        prefetch(segs[si + 1].page + L.v_off + segs[si + 1].slot * dv, segs[si + 1].n * dv);
-      }
-      const float* vbase = sg.page + L.v_off + sg.slot * dv;
+    for (const Segment& sg : segs) {
+      const float* vbase = sg.v;
       if (G <= kSmallGroup) {
         for (int64_t t = 0; t < sg.n; ++t) {
           const Eigen::Map<const Eigen::RowVectorXf> vrow(vbase + t * dv, dv);
@@ -184,7 +164,24 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       const int64_t n = std::min({r.j1 - j, ps - slot, kTile - cols});
       const int32_t phys = u.pages[size_t(lp)];
       if (phys < 0) throw Error("paged decode: a visible token's page was evicted (cache bug)");
-      segs.push_back({cache.page(phys), slot, n, cols});
+      Segment sg{};
+      for (int p = 0; p < L.parts; ++p) {
+        sg.k[p] = cache.rows(phys, L.k_part[p], L.head) + slot * L.width[p];
+      }
+      sg.v = cache.rows(phys, L.v_part, L.head) + slot * dv;
+      sg.n = n;
+      sg.col = cols;
+      // The cache stores a head's rows of consecutive physical pages back to back, so a sequence
+      // whose pages were taken in order reads as one long run: extend the previous segment.
+      bool joined = false;
+      if (!segs.empty()) {
+        Segment& last = segs.back();
+        joined = last.v + last.n * dv == sg.v;
+        for (int p = 0; p < L.parts; ++p)
+          joined = joined && last.k[p] + last.n * L.width[p] == sg.k[p];
+        if (joined) last.n += n;
+      }
+      if (!joined) segs.push_back(sg);
       cols += n;
       j += n;
       if (cols == kTile) {
@@ -268,12 +265,11 @@ std::vector<Range> visible_ranges(const AttentionProblem& p, int64_t L) {
   return r;
 }
 
-PageLayout dense_layout(const AttentionProblem& p, int64_t ps, int64_t g) {
+PageLayout dense_layout(const AttentionProblem& p, int64_t g) {
   const ProblemShape& s = p.shape;
   PageLayout L;
   L.width[0] = s.head_dim;
-  L.k_off[0] = g * ps * s.head_dim;
-  L.v_off = s.kv_heads * ps * s.head_dim + g * ps * s.v_head_dim;
+  L.head = g;
   L.dv = s.v_head_dim;
   return L;
 }
@@ -312,7 +308,7 @@ std::vector<int64_t> moba_route(const PagedKvCache& cache, const AttentionProble
           for (int64_t d = 0; d < Dk; ++d) {
             double sum = 0;
             for (int64_t j = c * bs; j < (c + 1) * bs; ++j) {
-              sum += cache.page(pages[size_t(j / ps)])[(g * ps + j % ps) * Dk + d];
+              sum += cache.rows(pages[size_t(j / ps)], 0, g)[(j % ps) * Dk + d];
             }
             exact += double(q[d]) * (sum / double(bs));
           }
@@ -333,7 +329,7 @@ RunResult decode_softmax(const PagedKvCache& cache, const DecodeStep& step, int 
   const AttentionProblem& p = cache.problem();
   const ProblemShape& s = p.shape;
   const int64_t B = int64_t(step.sequences.size()), H = s.heads, Hkv = s.kv_heads;
-  const int64_t G = H / Hkv, Dk = s.head_dim, Dv = s.v_head_dim, ps = cache.page_size();
+  const int64_t G = H / Hkv, Dk = s.head_dim, Dv = s.v_head_dim;
   const float scale = float(p.effective_scale());
   const float* q = step.inputs.at("q").data();  // [B, H, 1, Dk]
   RunResult r;
@@ -355,7 +351,7 @@ RunResult decode_softmax(const PagedKvCache& cache, const DecodeStep& step, int 
         u.q = qh;
         u.G = 1;
         u.q_ld = Dk;
-        u.layout = dense_layout(p, ps, h / G);
+        u.layout = dense_layout(p, h / G);
         u.pages = pages;
         for (size_t i = 0; i < blocks.size(); ++i) {
           sel.data()[(b * H + h) * top_k + int64_t(i)] = int32_t(blocks[i]);
@@ -377,7 +373,7 @@ RunResult decode_softmax(const PagedKvCache& cache, const DecodeStep& step, int 
         u.q = q + (b * H + g * G) * Dk;
         u.G = G;
         u.q_ld = Dk;
-        u.layout = dense_layout(p, ps, g);
+        u.layout = dense_layout(p, g);
         u.pages = cache.page_table(seq);
         u.ranges = ranges;
         u.o = r.o.data() + (b * H + g * G) * Dv;
@@ -399,7 +395,7 @@ RunResult decode_mla(const PagedKvCache& cache, const DecodeStep& step, int thre
   const AttentionProblem& p = cache.problem();
   const int64_t B = int64_t(step.sequences.size()), H = p.shape.heads, Dv = p.shape.v_head_dim;
   const int64_t Dc = p.mla.kv_lora_rank, Dr = p.mla.rope_dim, Dn = p.mla.nope_dim;
-  const int64_t Dq = Dn + Dr, ps = cache.page_size();
+  const int64_t Dq = Dn + Dr;
   const float* q = step.inputs.at("q").data();        // [B, H, 1, Dn + Dr]
   const float* w_uk = step.inputs.at("w_uk").data();  // [H, Dn, Dc]
   const float* w_uv = step.inputs.at("w_uv").data();  // [H, Dv, Dc]
@@ -426,9 +422,9 @@ RunResult decode_mla(const PagedKvCache& cache, const DecodeStep& step, int thre
     u.layout.parts = Dr > 0 ? 2 : 1;
     u.layout.width[0] = Dc;
     u.layout.q_off[1] = Dc;
-    u.layout.k_off[1] = ps * Dc;
+    u.layout.k_part[1] = 1;  // k_rope
     u.layout.width[1] = Dr;
-    u.layout.v_off = 0;
+    u.layout.v_part = 0;  // x = Σ p c_kv: the latent is the value
     u.layout.dv = Dc;
     u.pages = cache.page_table(seq);
     u.ranges = {{0, cache.length(seq)}};
