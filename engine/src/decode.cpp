@@ -14,6 +14,7 @@
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
 #include "memory_budget.hpp"
+#include "slicing.hpp"
 
 namespace attnscope {
 namespace {
@@ -22,39 +23,16 @@ std::string str(int64_t x) {
   return std::to_string(x);
 }
 
-// Tokens [t0, t1) of a tensor whose token axis is `axis` (row-major: everything before the axis is
-// an outer loop, everything after it is contiguous per token).
-Tensor slice_tokens(const Tensor& t, int axis, int64_t t0, int64_t t1) {
-  Shape shape = t.shape();
-  const int64_t len = shape[size_t(axis)];
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= shape[size_t(d)];
-  for (size_t d = size_t(axis) + 1; d < shape.size(); ++d) inner *= shape[d];
-  shape[size_t(axis)] = t1 - t0;
-  Tensor out(shape);
-  for (int64_t o = 0; o < outer; ++o) {
-    std::memcpy(out.data() + o * (t1 - t0) * inner, t.data() + (o * len + t0) * inner,
-                size_t((t1 - t0) * inner) * sizeof(float));
-  }
-  return out;
-}
-
 // Row b of a [B, ...] tensor, keeping a leading 1.
 Tensor batch_row(const Tensor& t, int64_t b) {
-  Shape shape = t.shape();
-  const int64_t inner = t.numel() / shape[0];
-  shape[0] = 1;
-  Tensor out(shape);
-  std::memcpy(out.data(), t.data() + b * inner, size_t(inner) * sizeof(float));
-  return out;
+  return slice_axis(t, 0, b, b + 1);
 }
 
 // Token axis of each input a variant takes (weights have none: -1).
 int token_axis(VariantId v, const std::string& name) {
   if (name == "w_uk" || name == "w_uv" || name == "initial_state") return -1;
   if (v == VariantId::mla && (name == "c_kv" || name == "k_rope")) return 1;
-  if (name == "g" || name == "beta") return 2;
-  return 2;  // q, k, v [B, heads, L, D]
+  return 2;  // q, k, v [B, heads, L, D]; g, beta [B, H, L]
 }
 
 bool is_softmax(VariantId v) {
@@ -158,14 +136,12 @@ RunResult decode_step(Backend& backend, PagedKvCache& cache, const DecodeStep& s
   if (is_softmax(var)) {
     // A full cache must fail before any row is appended: count the rows that open a page.
     if (var != VariantId::swa) {
-      const KvCacheStats st = cache.stats();
       int64_t opening = 0;
       for (int64_t id : step.sequences) opening += cache.length(id) % cache.page_size() == 0;
-      const int64_t left = st.pages_free + (st.max_pages - st.pages_allocated);
+      const int64_t left = cache.pages_available();
       if (opening > left) {
         throw Error("KV cache is full: this step needs " + str(opening) + " new pages but only " +
-                    str(left) + " of " + str(st.max_pages) +
-                    " are left (free a sequence or allow more pages)");
+                    str(left) + " are left (free a sequence or allow more pages)");
       }
     }
     const bool mla = var == VariantId::mla;
@@ -284,7 +260,7 @@ void DecodeSession::prefill(const CancelToken& cancel) {
     Inputs prompt;
     for (const auto& [name, t] : full_[row].tensors) {
       const int axis = token_axis(p.variant, name);
-      prompt.set(name, axis < 0 ? t : slice_tokens(t, axis, 0, P));
+      prompt.set(name, axis < 0 ? t : slice_axis(t, axis, 0, P));
     }
     if (config_.compute_prefill || p.variant == VariantId::gated_delta) {
       ids_.push_back(attnscope::prefill(backend_, *cache_, p, prompt, cancel).sequence);
@@ -342,7 +318,7 @@ RunResult DecodeSession::step(const CancelToken& cancel) {
     for (int64_t b = 0; b < B; ++b) {
       const size_t row = rows[size_t(b)];
       const int64_t t = cache_->length(ids_[row]);
-      const Tensor tok = slice_tokens(full_[row].at(name), axis, t, t + 1);
+      const Tensor tok = slice_axis(full_[row].at(name), axis, t, t + 1);
       std::memcpy(batch.data() + b * per_row, tok.data(), size_t(per_row) * sizeof(float));
     }
     s.inputs.set(name, std::move(batch));

@@ -212,12 +212,26 @@ void PagedKvCache::copy_page(int32_t physical, float* out) const {
   }
 }
 
-// Whether token j must stay resident once the sequence has `length` tokens. The next query sits at
-// position >= length - 1 and SWA lets it see j > position - window, so j >= length - window
-// suffices; sinks stay for good.
-bool PagedKvCache::keeps(const Sequence&, int64_t token, int64_t length) const {
-  if (problem_.variant != VariantId::swa) return true;
-  return token < problem_.swa.sinks || token >= length - problem_.swa.window;
+// Tokens of [j0, j1) that must stay resident once the sequence has `length` tokens. The next
+// query sits at position >= length - 1 and SWA lets it see j > position - window, so
+// j >= length - window suffices; sinks stay for good. Kept tokens always sit in resident pages.
+int64_t PagedKvCache::kept_in(int64_t j0, int64_t j1, int64_t length) const {
+  if (problem_.variant != VariantId::swa) return std::max<int64_t>(0, j1 - j0);
+  const int64_t sinks = problem_.swa.sinks;
+  const int64_t from = std::max(sinks, length - problem_.swa.window);
+  auto overlap = [&](int64_t a, int64_t b) {
+    return std::max<int64_t>(0, std::min(b, j1) - std::max(a, j0));
+  };
+  return overlap(0, sinks) + overlap(from, j1);
+}
+
+bool PagedKvCache::keeps(int64_t token, int64_t length) const {
+  return kept_in(token, token + 1, length) == 1;
+}
+
+int64_t PagedKvCache::pages_available() const {
+  std::lock_guard lock(mutex_);
+  return pages_available_locked();
 }
 
 void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
@@ -262,9 +276,7 @@ void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
 
   // Which logical pages are resident once the tokens are in: any token of it kept.
   auto resident = [&](int64_t lp) {
-    const int64_t j0 = lp * ps, j1 = std::min(new_len, j0 + ps);
-    if (problem_.variant != VariantId::swa) return true;
-    return j0 < problem_.swa.sinks || j1 - 1 >= new_len - problem_.swa.window;
+    return kept_in(lp * ps, std::min(new_len, lp * ps + ps), new_len) > 0;
   };
   // All-or-nothing: count first, so a full cache leaves the sequence as it was.
   int64_t to_take = 0, to_release = 0;
@@ -302,7 +314,7 @@ void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
   const float* vp = v.data();
   for (int64_t t = 0; t < n; ++t) {
     const int64_t j = old_len + t;
-    if (!keeps(s, j, new_len)) continue;
+    if (!keeps(j, new_len)) continue;
     const int32_t p = s.pages[size_t(j / ps)];
     page_written_[size_t(p)] = generation_;
     const int64_t slot = j % ps;
@@ -416,7 +428,7 @@ Inputs PagedKvCache::gather(int64_t seq) const {
   Tensor v(mla ? Shape{1, L, vw} : Shape{1, heads, L, vw});
   for (int64_t j = 0; j < L; ++j) {
     const int32_t p = s.pages[size_t(j / ps)];
-    if (p < 0 || !keeps(s, j, L)) continue;
+    if (p < 0 || !keeps(j, L)) continue;
     const int64_t slot = j % ps;
     for (int64_t g = 0; g < heads; ++g) {
       std::memcpy(k.data() + (g * L + j) * kw, rows(p, 0, g) + slot * kw,
@@ -466,13 +478,7 @@ KvCacheStats PagedKvCache::stats() const {
   for (const auto& [id, s] : sequences_) {
     st.tokens_seen += s->length;
     extras += extra_bytes_locked(*s);
-    if (!has_pages(problem_.variant)) continue;
-    for (int64_t j0 = 0; j0 < s->length; j0 += page_size_) {
-      if (s->pages[size_t(j0 / page_size_)] < 0) continue;
-      for (int64_t j = j0; j < std::min(s->length, j0 + page_size_); ++j) {
-        st.tokens_resident += keeps(*s, j, s->length) ? 1 : 0;
-      }
-    }
+    if (has_pages(problem_.variant)) st.tokens_resident += kept_in(0, s->length, s->length);
   }
   st.bytes_used = st.pages_used * st.page_bytes + extras;
   st.bytes_allocated = st.pages_allocated * st.page_bytes + extras;
@@ -492,13 +498,9 @@ std::vector<KvSequenceMap> PagedKvCache::page_map() const {
     m.pages = s->pages;
     m.state_bytes = extra_bytes_locked(*s);
     for (size_t lp = 0; lp < s->pages.size(); ++lp) {
-      int64_t fill = 0;
-      if (s->pages[lp] >= 0) {
-        const int64_t j0 = int64_t(lp) * page_size_;
-        for (int64_t j = j0; j < std::min(s->length, j0 + page_size_); ++j) {
-          fill += keeps(*s, j, s->length) ? 1 : 0;
-        }
-      }
+      const int64_t j0 = int64_t(lp) * page_size_;
+      const int64_t fill =
+          s->pages[lp] >= 0 ? kept_in(j0, std::min(s->length, j0 + page_size_), s->length) : 0;
       m.page_fill.push_back(fill);
     }
     out.push_back(std::move(m));

@@ -12,6 +12,7 @@
 #include "attnscope/kv_cache.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "reference/reference.hpp"
+#include "slicing.hpp"
 #include "variants/variants.hpp"
 
 namespace attnscope {
@@ -127,12 +128,7 @@ RunResult reference_decode(PagedKvCache& cache, const DecodeStep& step, const Pr
       if (name == "w_uk" || name == "w_uv") {
         in.set(name, t);
       } else if (model.variant == VariantId::gated_delta || name == "q") {
-        Shape shape = t.shape();
-        const int64_t inner = t.numel() / shape[0];
-        shape[0] = 1;
-        Tensor row(shape);
-        std::copy(t.data() + b * inner, t.data() + (b + 1) * inner, row.data());
-        in.set(name, std::move(row));
+        in.set(name, slice_axis(t, 0, b, b + 1));
       }
     }
     if (model.variant == VariantId::gated_delta) {

@@ -132,6 +132,9 @@ class PagedKvCache {
   std::vector<int32_t> pages_written_since(uint64_t since) const;
 
   // --- accounting (thread-safe, any thread) ---
+  // Pages an append may still take: free ones plus what capacity allows allocating (cheap; a
+  // decode step checks it before appending anything).
+  int64_t pages_available() const;
   KvCacheStats stats() const;
   std::vector<KvSequenceMap> page_map() const;
 
@@ -146,7 +149,8 @@ class PagedKvCache {
   int64_t pages_available_locked() const;
   int32_t take_page_locked();
   void release_page_locked(int32_t page);
-  bool keeps(const Sequence& s, int64_t token, int64_t length) const;
+  int64_t kept_in(int64_t j0, int64_t j1, int64_t length) const;
+  bool keeps(int64_t token, int64_t length) const;
   void complete_blocks_locked(Sequence& s);
   float* rows_mut(int32_t physical, int part, int64_t head);
   int64_t extra_bytes_locked(const Sequence& s) const;

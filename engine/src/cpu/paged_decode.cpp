@@ -217,16 +217,16 @@ void run_units(const PagedKvCache& cache, std::vector<Unit>& units, float scale,
     std::vector<float> o, lse;
   };
   std::vector<Part> parts(units.size() * size_t(splits));
-  std::vector<Scratch> scratch(size_t(std::max(1, threads)));
   ThreadPool::global().parallel_for(
-      int64_t(units.size()) * splits, threads, [&](int64_t task, int worker) {
+      int64_t(units.size()) * splits, threads, [&](int64_t task, int) {
         cancel.throw_if_cancelled();
         const Unit& u = units[size_t(task / splits)];
         const int64_t split = task % splits;
         const int64_t total = range_tokens(u.ranges);
         const int64_t lo = total * split / splits, hi = total * (split + 1) / splits;
         const std::vector<Range> mine = sub_ranges(u.ranges, lo, hi - lo);
-        Scratch& sc = scratch[size_t(worker)];
+        // Per pool thread and kept across steps: a decode loop allocates no scratch per step.
+        thread_local Scratch sc;
         if (splits == 1) {
           attend(cache, u, mine, scale, u.o, u.o_ld, u.lse, u.lse_ld, sc);
           return;
