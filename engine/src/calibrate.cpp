@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "attnscope/error.hpp"
+#include "attnscope/large_alloc.hpp"
 #include "cpu/eigen_types.hpp"
 #include "host_info.hpp"
 #include "io_detail.hpp"
@@ -153,13 +154,22 @@ DevicePeak measure_cpu_peak(int threads, const CancelToken& cancel) {
 
   // Triad a = b + s*c over three large arrays; each thread touches (first) and streams its slice.
   int64_t array_bytes = triad_array_bytes();
-  std::unique_ptr<float[]> ta, tb, tc;
+  // The same storage as tensors and KV-cache chunks (large_alloc.hpp), so decode's fraction of
+  // this bandwidth compares like with like.
+  struct Free {
+    size_t bytes = 0;
+    void operator()(float* p) const noexcept { large_free(p, bytes); }
+  };
+  using Array = std::unique_ptr<float[], Free>;
+  auto make_array = [](size_t bytes) {
+    return Array(static_cast<float*>(large_alloc(bytes)), Free{bytes});
+  };
+  Array ta, tb, tc;
   for (;;) {
     try {
-      const size_t count = static_cast<size_t>(array_bytes / 4);
-      ta.reset(new float[count]);
-      tb.reset(new float[count]);
-      tc.reset(new float[count]);
+      ta = make_array(size_t(array_bytes));
+      tb = make_array(size_t(array_bytes));
+      tc = make_array(size_t(array_bytes));
       break;
     } catch (const std::bad_alloc&) {
       ta.reset(), tb.reset(), tc.reset();

@@ -13,9 +13,14 @@
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/large_alloc.hpp"
 #include "memory_budget.hpp"
 
 namespace attnscope {
+
+void PagedKvCache::ChunkFree::operator()(float* p) const noexcept {
+  large_free(p, bytes);
+}
 
 struct PagedKvCache::Sequence {
   int64_t id = 0;
@@ -165,13 +170,15 @@ int32_t PagedKvCache::take_page_locked() {
     // Memory comes in chunks of ~4 MiB; pages are carved from them one at a time, so "allocated"
     // is the high-water mark of pages ever in use, which is what the page map shows.
     if (pages_allocated_ == int64_t(chunks_.size()) * pages_per_chunk_) {
-      std::unique_ptr<float[]> chunk(
-          new (std::nothrow) float[size_t(pages_per_chunk_ * page_floats_)]);
-      if (!chunk) {
-        throw Error("KV cache: could not allocate " +
-                    str(pages_per_chunk_ * page_floats_ * 4 >> 20) + " MiB for more pages");
+      const size_t bytes = size_t(pages_per_chunk_ * page_floats_) * sizeof(float);
+      float* raw = nullptr;
+      try {
+        raw = static_cast<float*>(large_alloc(bytes));
+      } catch (const std::bad_alloc&) {
+        throw Error("KV cache: could not allocate " + str(int64_t(bytes) >> 20) +
+                    " MiB for more pages");
       }
-      chunks_.push_back(std::move(chunk));
+      chunks_.emplace_back(raw, ChunkFree{bytes});
     }
     p = int32_t(pages_allocated_++);
     page_written_.resize(size_t(pages_allocated_), 0);

@@ -164,7 +164,11 @@ class PagedKvCache {
   int64_t pages_per_chunk_ = 0;
 
   mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<float[]>> chunks_;  // pool storage; chunks never move
+  struct ChunkFree {  // chunks come from large_alloc (huge pages: decode streams them)
+    size_t bytes = 0;
+    void operator()(float* p) const noexcept;
+  };
+  std::vector<std::unique_ptr<float[], ChunkFree>> chunks_;  // pool storage; chunks never move
   int64_t pages_allocated_ = 0;
   std::vector<int32_t> free_pages_;
   std::vector<uint64_t> page_written_;  // generation each physical page was last written at

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/large_alloc.hpp"
+
 namespace attnscope {
 
 using Shape = std::vector<int64_t>;
@@ -67,7 +69,7 @@ class BasicTensor {
     return off;
   }
   Shape shape_;
-  std::vector<T> data_;
+  std::vector<T, LargeAllocator<T>> data_;  // big tensors on huge pages (large_alloc.hpp)
   // Every run checks its inputs for NaN/Inf; caching the verdict keeps repeated runs on the same
   // tensors (benchmarks, the GUI's re-runs, decode loops) from paying a full memory pass each time.
   // A pointer kept from data() and written later bypasses this; engine code never does that.

@@ -11,6 +11,7 @@
 
 #include "attnscope/merge.hpp"
 #include "cpu/eigen_types.hpp"
+#include "cpu/few_rows.hpp"
 #include "cpu/microkernel.hpp"
 #include "cpu/thread_pool.hpp"
 
@@ -100,10 +101,14 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     // rows, so stream the tile once with row dots and row axpys instead.
     const bool few_rows = R <= kFewRows;
     if (few_rows) {
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+      few_rows_dots(Q.data(), a.Dk, R, kb + j0 * k_ld, k_ld, n, a.Dk, sbuf, n);
+#else
       for (int64_t c = 0; c < n; ++c) {  // each key row loaded once, dotted with every query row
         const Eigen::Map<const Eigen::RowVectorXf> kj(kb + (j0 + c) * k_ld, a.Dk);
         for (int64_t r = 0; r < R; ++r) S(r, c) = Q.row(r).dot(kj);
       }
+#endif
     } else {
       S.noalias() = Q * view(kb + j0 * k_ld, n, a.Dk, k_ld).transpose();
     }
@@ -134,10 +139,14 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     l = l.cwiseProduct(alpha) + S.rowwise().sum();
     O = alpha.asDiagonal() * O;
     if (few_rows) {
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+      few_rows_pv(sbuf, n, R, vb + j0 * v_ld, v_ld, n, a.Dv, O.data(), a.Dv);
+#else
       for (int64_t c = 0; c < n; ++c) {  // each value row loaded once, axpy into every output row
         const Eigen::Map<const Eigen::RowVectorXf> vj(vb + (j0 + c) * v_ld, a.Dv);
         for (int64_t r = 0; r < R; ++r) O.row(r).noalias() += S(r, c) * vj;
       }
+#endif
     } else {
       O.noalias() += S * view(vb + j0 * v_ld, n, a.Dv, v_ld);
     }

@@ -13,6 +13,7 @@
 #include "attnscope/kv_cache.hpp"
 #include "attnscope/merge.hpp"
 #include "cpu/eigen_types.hpp"
+#include "cpu/few_rows.hpp"
 #include "cpu/paged_decode.hpp"
 #include "cpu/thread_pool.hpp"
 
@@ -110,6 +111,18 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       if (G <= kSmallGroup) {
         // A GQA group is a handful of rows: each key row is loaded once and dotted with every
         // query row; a GEMM per 16-token page would cost more in dispatch than in arithmetic.
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+        for (int p = 0; p < L.parts; ++p) {
+          const float* q = u.q + L.q_off[p];
+          if (p == 0) {
+            few_rows_dots<false>(q, u.q_ld, G, sg.k[p], L.width[p], sg.n, L.width[p], sbuf + sg.col,
+                                 cols);
+          } else {
+            few_rows_dots<true>(q, u.q_ld, G, sg.k[p], L.width[p], sg.n, L.width[p], sbuf + sg.col,
+                                cols);
+          }
+        }
+#else
         for (int64_t t = 0; t < sg.n; ++t) {
           for (int64_t g = 0; g < G; ++g) {
             float acc = 0;
@@ -121,6 +134,7 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
             S(g, sg.col + t) = acc;
           }
         }
+#endif
       } else {
         for (int p = 0; p < L.parts; ++p) {
           const CMap Q(u.q + L.q_off[p], G, L.width[p], Stride(u.q_ld));
@@ -146,10 +160,14 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
     for (const Segment& sg : segs) {
       const float* vbase = sg.v;
       if (G <= kSmallGroup) {
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+        few_rows_pv(sbuf + sg.col, cols, G, vbase, dv, sg.n, dv, o, o_ld);
+#else
         for (int64_t t = 0; t < sg.n; ++t) {
           const Eigen::Map<const Eigen::RowVectorXf> vrow(vbase + t * dv, dv);
           for (int64_t g = 0; g < G; ++g) O.row(g).noalias() += S(g, sg.col + t) * vrow;
         }
+#endif
       } else {
         O.noalias() += S.middleCols(sg.col, sg.n) * CMap(vbase, sg.n, dv, Stride(dv));
       }
