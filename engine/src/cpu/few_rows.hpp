@@ -11,7 +11,8 @@
 // Versions (flat decode, 32 query / 8 kv heads, D = 128, 2 threads, quiet 2-vCPU Zen 5 VM,
 // `attnscope_cpu_bench --benchmark_filter='^decode/'`), % of the in-run triad:
 //   v1  Eigen row dots and row axpys (run 3/4)                     72–73 %
-//   v2  these kernels                                              see docs/benchmarks.md run 5
+//   v2  4 keys × 4 rows dot blocks, O in registers: faster in L2, slower from DRAM
+//   v3  one key × 4 rows dots (K read front to back)              74–78 % at 32K, ~100 % at 4K
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,7 @@ inline void dots_key(const float* Q, int64_t q_ld, const float* K, int64_t d, fl
 template <int RB, bool ACC>
 inline void dots_rows(const float* Q, int64_t q_ld, const float* K, int64_t k_ld, int64_t n,
                       int64_t d, float* S, int64_t s_ld) {
+  // Software prefetch of the rows 8, 16 or 32 keys ahead was tried: no faster (run 5).
   for (int64_t c = 0; c < n; ++c) dots_key<RB, ACC>(Q, q_ld, K + c * k_ld, d, S + c, s_ld);
 }
 
