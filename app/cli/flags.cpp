@@ -13,6 +13,11 @@ void add_problem_flags(CLI::App& cmd, ProblemFlags& f) {
   cmd.add_flag("--causal", f.causal, "Causal mask (bottom-right aligned when q_len != kv_len)");
   cmd.add_flag("--non-causal,--no-causal", f.non_causal, "No mask (dense and MLA only)");
   cmd.add_option("--scale", f.scale, "Softmax scale (default 1/sqrt(head_dim))");
+  cmd.add_option("--precision", f.precision,
+                 "Element type computed in: " + precision_names() +
+                     " (bf16/fp16: inputs rounded on the device, fp32 accumulation and outputs; "
+                     "cuda backend, dense and swa)")
+      ->capture_default_str();
   cmd.add_option("--window", f.window, "SWA: keys a query sees, itself included");
   cmd.add_option("--sinks", f.sinks, "SWA: first keys always visible (attention sinks)");
   cmd.add_option("--block-size", f.block_size, "MoBA: keys per block");
@@ -50,6 +55,11 @@ void apply_knobs(const ProblemFlags& f, AttentionProblem& p) {
   if (f.causal) p.causal = true;
   if (f.non_causal) p.causal = false;
   p.scale = f.scale;
+  const std::optional<Precision> precision = parse_precision(f.precision);
+  if (!precision) {
+    throw Error("--precision must be one of " + precision_names() + " (got '" + f.precision + "')");
+  }
+  p.precision = *precision;
   if (f.window) p.swa.window = *f.window;
   if (f.sinks) p.swa.sinks = *f.sinks;
   if (f.block_size) p.moba.block_size = *f.block_size;

@@ -20,18 +20,19 @@ struct ProblemFlags {
   bool qk_l2norm = false, recurrent = false, absorbed = false;
   std::optional<int64_t> batch, heads, kv_heads, head_dim, v_head_dim;
   std::optional<int64_t> kv_lora_rank, rope_dim, nope_dim;
+  std::string precision = "fp32";  // element type the backend computes in
 };
 
-// Registers --causal, --non-causal (alias --no-causal), --scale, the SWA/MoBA/Gated DeltaNet/MLA
-// knobs and --batch, --heads, --kv-heads, --head-dim, --v-head-dim, --kv-lora-rank, --rope-dim,
-// --nope-dim.
+// Registers --causal, --non-causal (alias --no-causal), --scale, --precision, the SWA/MoBA/Gated
+// DeltaNet/MLA knobs and --batch, --heads, --kv-heads, --head-dim, --v-head-dim, --kv-lora-rank,
+// --rope-dim, --nope-dim.
 void add_problem_flags(CLI::App& cmd, ProblemFlags& f);
 
 // Registers --pattern and --seed (a negative seed is refused rather than wrapped around).
 void add_input_flags(CLI::App& cmd, std::string& pattern, uint64_t& seed);
 
-// Sets the mask, scale and every variant's knobs on `p` (not the shape). Throws Error when
-// --causal and --non-causal are both given.
+// Sets the mask, scale, precision and every variant's knobs on `p` (not the shape). Throws Error
+// when --causal and --non-causal are both given or the precision is unknown.
 void apply_knobs(const ProblemFlags& f, AttentionProblem& p);
 
 // Applies a shape flag: sets it on generated inputs, checks it against loaded ones.

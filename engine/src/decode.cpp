@@ -101,6 +101,12 @@ RunResult decode_step(Backend& backend, PagedKvCache& cache, const DecodeStep& s
   const VariantId var = model.variant;
   const int64_t B = int64_t(step.sequences.size());
   if (B == 0) throw Error("decode step: no sequences given");
+  // The cache's pages are fp32 and every backend's decode kernel computes in fp32; a bf16/fp16
+  // model would silently decode in fp32, so say so instead.
+  if (model.precision != Precision::fp32) {
+    throw Error("decode step: paged-KV decode computes in fp32 only (the model asks for " +
+                std::string(precision_name(model.precision)) + "; use --precision fp32)");
+  }
   std::set<int64_t> seen;
   for (int64_t id : step.sequences) {
     if (!cache.has_sequence(id)) throw Error("decode step: no sequence with id " + str(id));

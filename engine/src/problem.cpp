@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <utility>
 
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
@@ -40,6 +41,9 @@ int64_t memory_budget_bytes() {
 
 namespace {
 
+constexpr std::pair<Precision, std::string_view> kPrecisions[] = {
+    {Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::fp16, "fp16"}};
+
 std::string gib(int64_t bytes) {
   std::ostringstream s;
   s.precision(3);
@@ -48,6 +52,26 @@ std::string gib(int64_t bytes) {
 }
 
 }  // namespace
+
+std::string_view precision_name(Precision precision) {
+  for (auto [p, name] : kPrecisions) {
+    if (p == precision) return name;
+  }
+  return "unknown";
+}
+
+std::optional<Precision> parse_precision(std::string_view name) {
+  for (auto [p, n] : kPrecisions) {
+    if (n == name) return p;
+  }
+  return std::nullopt;
+}
+
+std::string precision_names() {
+  std::string s;
+  for (auto [p, name] : kPrecisions) s += (s.empty() ? "" : ", ") + std::string(name);
+  return s;
+}
 
 std::optional<std::string> AttentionProblem::validate() const {
   const ProblemShape& s = shape;
@@ -66,6 +90,11 @@ std::optional<std::string> AttentionProblem::validate() const {
   }
   if (scale && (!std::isfinite(*scale) || *scale <= 0)) {
     return "scale must be a finite positive number (got " + std::to_string(*scale) + ")";
+  }
+  // An enum cast from a file or a GUI index may hold anything; name it rather than guess.
+  if (precision_name(precision) == "unknown") {
+    return "precision must be one of " + precision_names() + " (got enum value " +
+           std::to_string(static_cast<int>(precision)) + ")";
   }
   const VariantInfo& info = variant_info(variant);
   if (info.causal_only && !causal) {
@@ -111,6 +140,7 @@ std::string AttentionProblem::describe() const {
     << " Lq=" << s.q_len << " Lk=" << s.kv_len << " Dk=" << s.head_dim << " Dv=" << s.v_head_dim
     << (causal ? " causal" : " non-causal");
   o << variant_info(variant).describe_params(*this);
+  if (precision != Precision::fp32) o << " " << precision_name(precision);
   return o.str();
 }
 

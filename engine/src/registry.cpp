@@ -160,10 +160,20 @@ class ReferenceBackend final : public Backend {
  public:
   std::string_view name() const override { return "reference"; }
   std::string device() const override { return "CPU, float64 reference loops (1 thread)"; }
-  Support supports(const AttentionProblem&) const override { return Support::yes(); }
+  // The oracle is float64 on fp32 inputs; the naive bf16/fp16 baseline is naive_lowp_reference
+  // (lowp.hpp), a test tool rather than a backend.
+  Support supports(const AttentionProblem& problem) const override {
+    if (problem.precision != Precision::fp32) {
+      return Support::no("the reference backend computes in float64 on fp32 inputs; " +
+                         std::string(precision_name(problem.precision)) +
+                         " needs the cuda backend (run with --precision fp32 here)");
+    }
+    return Support::yes();
+  }
   RunResult run(const AttentionProblem& problem, const Inputs& inputs, const Probes& probes,
                 const CancelToken& cancel) override {
     check_inputs(problem, inputs);
+    if (Support s = supports(problem); !s.ok) throw Error("reference backend: " + s.why_not);
     const auto t0 = std::chrono::steady_clock::now();
     RunResult r = variant_info(problem.variant).reference(problem, inputs, cancel);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

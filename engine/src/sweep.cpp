@@ -338,7 +338,7 @@ SweepResult run_sweep(const SweepConfig& config, const CancelToken& cancel,
           try {
             if (config.mode == SweepMode::prefill) {
               p.problem = point_problem(config, *info, L);
-              p.cost = cost_of(p.problem);
+              p.cost = cost_of(p.problem, element_bytes(p.problem.precision));
               run_prefill_point(config, backend, p, relay, lo, span);
             } else {
               const AttentionProblem cache_problem = point_problem(config, *info, L);
@@ -387,6 +387,7 @@ ojson problem_to_json(const AttentionProblem& p) {
           {"v_head_dim", s.v_head_dim},
           {"causal", p.causal},
           {"scale", p.scale ? json(*p.scale) : json(nullptr)},
+          {"precision", std::string(precision_name(p.precision))},
           {"swa", {{"window", p.swa.window}, {"sinks", p.swa.sinks}}},
           {"mla",
            {{"kv_lora_rank", p.mla.kv_lora_rank},
@@ -597,6 +598,16 @@ AttentionProblem problem_from_json(const json& j, const std::string& path) {
   s.v_head_dim = R::integer(j, path, "v_head_dim");
   p.causal = R::boolean(j, path, "causal");
   if (R::has(j, "scale")) p.scale = R::number(j, path, "scale");
+  // Files written before precision existed computed in fp32.
+  if (R::has(j, "precision")) {
+    const std::string name = R::text(j, path, "precision");
+    const auto precision = parse_precision(name);
+    if (!precision) {
+      R::fail(path + ".precision",
+              "must be one of " + precision_names() + " (got \"" + name + "\")");
+    }
+    p.precision = *precision;
+  }
   const json& swa = R::object(j, path, "swa");
   p.swa.window = R::integer(swa, path + ".swa", "window");
   p.swa.sinks = R::integer(swa, path + ".swa", "sinks");

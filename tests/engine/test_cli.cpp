@@ -322,3 +322,28 @@ TEST(Cli, BenchBadFlagsGiveOneLine) {
   expect_bench_rejected("--bogus" + small, "bogus", 2);
   expect_bench_rejected("--seed -1" + small, "--seed", 2);
 }
+
+// --precision reaches the problem: host backends refuse bf16/fp16 with the reason (one line, no
+// output file), unknown names are rejected by both commands, and bench skips such points.
+TEST(Cli, PrecisionIsPassedThroughAndRefusedWhereUnsupported) {
+  const std::string tiny = " --seq-len 8 --heads 1 --head-dim 4";
+  expect_rejected("run --precision bf16 --backend cpu" + tiny,
+                  "the cpu backend computes in fp32; bf16 needs the cuda backend");
+  expect_rejected("run --precision fp16 --backend reference" + tiny, "fp16 needs the cuda backend");
+  expect_rejected("run --precision fp8" + tiny,
+                  "--precision must be one of fp32, bf16, fp16 (got 'fp8')");
+  expect_bench_rejected("--precision half --seq-lens 8 --heads 1 --head-dim 4 --repetitions 1",
+                        "--precision must be one of");
+
+  const CliResult fp32 = cli("run --precision fp32 --backend cpu --json" + tiny);
+  ASSERT_EQ(fp32.code, 0) << fp32.err;
+  EXPECT_NE(fp32.out.find("\"precision\":\"fp32\""), std::string::npos) << fp32.out;
+
+  const CliResult bench =
+      cli("bench --precision bf16 --backend cpu --variants dense --seq-lens 8 --heads 1 "
+          "--head-dim 4 --repetitions 1");
+  ASSERT_EQ(bench.code, 0) << bench.err;
+  EXPECT_NE(bench.out.find("skipped: the cpu backend computes in fp32; bf16 needs the cuda"),
+            std::string::npos)
+      << bench.out;
+}

@@ -40,6 +40,23 @@ struct MobaParams {
   int64_t top_k = 4;        // blocks per query, the query's own block included
 };
 
+// The element type a device computes in. The host engine keeps fp32 tensors everywhere; a backend
+// that honours bf16/fp16 rounds the inputs to it on upload, accumulates in fp32 and returns fp32
+// o and lse (flash-attention's contract). Only the cuda backend's tensor-core path computes in
+// bf16/fp16 (dense and SWA); every other backend and variant computes in fp32 and says so.
+enum class Precision { fp32, bf16, fp16 };
+
+// "fp32", "bf16", "fp16".
+std::string_view precision_name(Precision precision);
+// Exact, case-sensitive names as precision_name writes them; nullopt otherwise.
+std::optional<Precision> parse_precision(std::string_view name);
+// "fp32, bf16, fp16": for help texts and error messages.
+std::string precision_names();
+// Bytes per element a device moves in this precision (4 or 2): the element size for cost_of.
+constexpr int element_bytes(Precision precision) {
+  return precision == Precision::fp32 ? 4 : 2;
+}
+
 struct GatedDeltaParams {
   int64_t chunk_size = 64;  // chunk of the WY/UT form
   bool qk_l2norm = false;   // L2-normalize q and k per token before use
@@ -50,7 +67,8 @@ struct AttentionProblem {
   VariantId variant = VariantId::dense;
   ProblemShape shape;
   bool causal = false;
-  std::optional<double> scale;  // softmax (or GDN query) scale; default from the variant
+  std::optional<double> scale;            // softmax (or GDN query) scale; default from the variant
+  Precision precision = Precision::fp32;  // element type the backend computes in (see Precision)
   SwaParams swa;
   MlaParams mla;
   MobaParams moba;

@@ -25,10 +25,18 @@ class CpuBackend final : public Backend {
            std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
            std::to_string(EIGEN_MINOR_VERSION) + " (" + Eigen::SimdInstructionSetsInUse() + ")";
   }
-  Support supports(const AttentionProblem&) const override { return Support::yes(); }
+  Support supports(const AttentionProblem& problem) const override {
+    if (problem.precision != Precision::fp32) {
+      return Support::no("the cpu backend computes in fp32; " +
+                         std::string(precision_name(problem.precision)) +
+                         " needs the cuda backend (run with --precision fp32 here)");
+    }
+    return Support::yes();
+  }
   RunResult run(const AttentionProblem& problem, const Inputs& inputs, const Probes& probes,
                 const CancelToken& cancel) override {
     check_inputs(problem, inputs);
+    if (Support s = supports(problem); !s.ok) throw Error("cpu backend: " + s.why_not);
     const auto t0 = std::chrono::steady_clock::now();
     const Context c{problem, inputs, options_, threads(), cancel};
     RunResult r;
