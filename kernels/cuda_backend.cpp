@@ -4,18 +4,23 @@
 // measure_cuda_peak (peak.cu).
 #include "attnscope/cuda/backend.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <deque>
+#include <sstream>
 #include <string>
 
 #include "attnscope/cost.hpp"
 #include "attnscope/cuda/device.hpp"
+#include "attnscope/cuda/tensor_core.hpp"
 #include "attnscope/decode.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/lowp.hpp"
 #include "attnscope/mask.hpp"
 #include "cuda_check.hpp"
 #include "cuda_decode.hpp"
+#include "cuda_map.hpp"
 #include "launchers.hpp"
 #include "peak.hpp"
 
@@ -27,6 +32,7 @@ namespace {
 struct Arena {
   std::deque<DeviceBuffer<float>> floats;
   std::deque<DeviceBuffer<int32_t>> ints;
+  std::deque<DeviceBuffer<uint16_t>> halves;  // bf16/fp16 bit patterns
 
   float* upload(const Tensor& t, cudaStream_t s) {
     floats.emplace_back(t.numel()).upload(t.data(), s);
@@ -34,6 +40,7 @@ struct Arena {
   }
   float* floats_of(int64_t n) { return floats.emplace_back(n).get(); }
   int32_t* ints_of(int64_t n) { return ints.emplace_back(n).get(); }
+  uint16_t* halves_of(int64_t n) { return halves.emplace_back(n).get(); }
 };
 
 struct SyncGuard {
@@ -131,7 +138,8 @@ class CudaBackend final : public Backend {
     switch (p.variant) {  // the backend's own dispatch over the registry's variants
       case VariantId::dense:
       case VariantId::swa:
-        r = run_dense(p, in, arena, s);
+        r = p.precision == Precision::fp32 ? run_dense(p, in, arena, s)
+                                           : run_dense_tensor_core(p, in, arena, s);
         break;
       case VariantId::moba:
         r = run_moba(p, in, arena, s, cancel);
@@ -147,7 +155,7 @@ class CudaBackend final : public Backend {
     check_cuda(cudaGetLastError(), "cuda backend run");
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!probes.selection) r.selection.reset();
-    const Cost cost = cost_of(p);
+    const Cost cost = cost_of(p, element_bytes(p.precision));
     r.counters = {cost.flops, cost.bytes, cost.visible_pairs};
     r.backend = "cuda";
     return r;
@@ -171,6 +179,17 @@ class CudaBackend final : public Backend {
     DevicePeak peak = measure_cuda_peak(cancel);
     peak.device = device();
     return peak;
+  }
+
+  // Softmax maps are recomputed and pooled on the device (cuda_map.cpp); Gated DeltaNet's, and
+  // any map when no device is usable, on the host.
+  Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResult& r,
+                       const MapRequest& request, const CancelToken& cancel) override {
+    if (!map_on_device(p) || !device_available().ok) {
+      return Backend::attention_map(p, in, r, request, cancel);
+    }
+    ensure_stream();
+    return device_attention_map(p, in, r, request, cancel, stream_->get());
   }
 
  private:
@@ -200,6 +219,22 @@ class CudaBackend final : public Backend {
       return Support::yes();
     };
     Support shape = Support::yes();
+    if (p.precision != Precision::fp32) {
+      // bf16/fp16 go to the tensor-core kernel only; it never falls back to fp32 silently.
+      if (Support tc = tensor_core_support(p); !tc.ok) return tc;
+      const int major = current_device_attribute(cudaDevAttrComputeCapabilityMajor,
+                                                 "cudaDevAttrComputeCapabilityMajor");
+      if (major < 8) {
+        return Support::no(std::string(precision_name(p.precision)) +
+                           " on CUDA needs compute capability 8.0 or newer (mma.sync bf16, "
+                           "cp.async); this device is " +
+                           str(major) + ".x: use --precision fp32");
+      }
+      if (flash_tc_smem_bytes(int(s.head_dim)) > smem_max) {
+        return Support::no("the tensor-core kernel's tiles for head_dim " + str(s.head_dim) +
+                           " do not fit in this device's shared memory");
+      }
+    }
     switch (p.variant) {
       case VariantId::dense:
       case VariantId::swa:
@@ -280,6 +315,61 @@ class CudaBackend final : public Backend {
     attention_forward(a, kv_splits(s), st);
     download(a.o, r.o, st);
     download(a.lse, r.lse, st);
+    return r;
+  }
+
+  // bf16/fp16 on tensor cores. The fp32 host tensors are uploaded one at a time through one fp32
+  // staging buffer and rounded on the device (RNE, as round_inputs does on the host), so the
+  // upload moves what the fp32 path moves and no host time is spent converting. A finite input
+  // that overflows the 16-bit format (fp16 beyond 65504) is refused after the fact, with the
+  // tensor and index found on the host.
+  RunResult run_dense_tensor_core(const AttentionProblem& p, const Inputs& in, Arena& arena,
+                                  cudaStream_t st) {
+    const ProblemShape& s = p.shape;
+    RunResult r = softmax_result(s);
+    const char* names[] = {"q", "k", "v"};
+    int64_t largest = 0;
+    for (const char* n : names) largest = std::max(largest, in.at(n).numel());
+    float* staging = arena.floats_of(largest);
+    int* overflow = arena.ints_of(3);
+    check_cuda(cudaMemsetAsync(overflow, 0, 3 * sizeof(int), st), "cudaMemsetAsync overflow");
+    uint16_t* bits[3];
+    for (int t = 0; t < 3; ++t) {
+      const Tensor& x = in.at(names[t]);
+      bits[t] = arena.halves_of(x.numel());
+      check_cuda(cudaMemcpyAsync(staging, x.data(), size_t(x.bytes()), cudaMemcpyHostToDevice, st),
+                 "cudaMemcpyAsync host->device");
+      launch_to_lowp(staging, bits[t], x.numel(), p.precision, overflow + t, st);
+    }
+    FlashTcArgs a;
+    a.q = bits[0], a.k = bits[1], a.v = bits[2];
+    a.o = arena.floats_of(r.o.numel());
+    a.lse = arena.floats_of(r.lse.numel());
+    a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
+    a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.D = int(s.head_dim);
+    a.scale = p.effective_scale();
+    a.mask = device_mask(KeyMask::of(p));
+    a.precision = p.precision;
+    launch_flash_attention_tc(a, st);
+    download(a.o, r.o, st);
+    download(a.lse, r.lse, st);
+    // Drain the stream first, then read the flags synchronously: no copy can still be in flight
+    // into this frame if anything throws.
+    check_cuda(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+    int flags[3] = {0, 0, 0};
+    check_cuda(cudaMemcpy(flags, overflow, sizeof flags, cudaMemcpyDeviceToHost),
+               "cudaMemcpy overflow flags");
+    for (int t = 0; t < 3; ++t) {
+      if (!flags[t]) continue;
+      const Tensor& x = in.at(names[t]);
+      const int64_t at = first_unrepresentable(x, p.precision);
+      std::ostringstream why;
+      why << "input '" << names[t] << "' element " << at << " (" << (at >= 0 ? x.data()[at] : 0.0f)
+          << ") overflows " << precision_name(p.precision) << ", which holds magnitudes below "
+          << overflow_threshold(p.precision) << "; use --precision "
+          << (p.precision == Precision::fp16 ? "bf16 or fp32" : "fp32");
+      throw Error(why.str());
+    }
     return r;
   }
 
@@ -379,7 +469,8 @@ std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options) {
 
 BackendInfo cuda_backend_info() {
   return {"cuda",
-          "NVIDIA GPU, fp32: tiled online-softmax attention with split-KV decode, MoBA gate/top-k "
+          "NVIDIA GPU, fp32 (and bf16/fp16 on tensor cores for dense/SWA, --precision): tiled "
+          "online-softmax attention with split-KV decode, MoBA gate/top-k "
           "and block attention, MLA naive (cuBLAS) and absorbed, Gated DeltaNet recurrent and "
           "chunked; paged-KV decode from a device mirror of the cache",
           [] { return device_available(); }, [] { return make_cuda_backend(); }};

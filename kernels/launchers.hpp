@@ -49,6 +49,28 @@ struct FlashArgs {
 size_t flash_smem_bytes(int Dk);
 void launch_flash_attention(const FlashArgs& a, cudaStream_t stream);
 
+// ---- flash_attention_tc.cu: bf16/fp16 tensor-core attention (dense, GQA/MQA, SWA + sinks) ----
+
+struct FlashTcArgs {
+  const uint16_t* q = nullptr;  // [B, H, Lq, D] bf16/fp16 bit patterns
+  const uint16_t* k = nullptr;  // [B, Hkv, Lk, D]
+  const uint16_t* v = nullptr;  // [B, Hkv, Lk, D]
+  float* o = nullptr;           // [B, H, Lq, D] fp32
+  float* lse = nullptr;         // [B, H, Lq] natural log, -inf for rows that saw no key
+  int B = 0, H = 0, Hkv = 0, Lq = 0, Lk = 0, D = 0;  // D = Dk = Dv, one of kTensorCoreHeadDims
+  double scale = 1.0;
+  DeviceMask mask;
+  Precision precision = Precision::bf16;  // bf16 or fp16
+};
+
+// Dynamic shared memory one block of the tensor-core kernel needs for head dim D.
+size_t flash_tc_smem_bytes(int D);
+void launch_flash_attention_tc(const FlashTcArgs& a, cudaStream_t stream);
+// y[i] = x[i] rounded to bf16/fp16 (round to nearest even), as 16-bit patterns. Sets *overflow
+// to 1 (never clears it) when a finite x[i] becomes infinite.
+void launch_to_lowp(const float* x, uint16_t* y, int64_t n, Precision precision, int* overflow,
+                    cudaStream_t stream);
+
 // ---- decode_merge.cu: split-KV for few query rows, and the log-sum-exp merge ----------------
 
 // How many key splits keep the GPU busy for this shape (1 = no split): split only when the
@@ -197,6 +219,35 @@ void mla_absorb_queries(const float* q, const float* w_uk, float* q_abs, int R, 
                         int Dr, int Dc, cublasHandle_t blas, cudaStream_t stream);
 void mla_project_out(const float* x, const float* w_uv, float* o, int R, int H, int Dc, int Dv,
                      cublasHandle_t blas);
+
+// ---- map_probe.cu: the attention-map probe, P = exp(s * scale - lse) pooled on the device -----
+
+// One launch of the map-probe kernel: output rows [orow_first, orow_first + launch rows) of a
+// region, pooled from the rows of those row groups (map_probe_plan.hpp has the decomposition).
+struct MapProbeArgs {
+  const float* q = nullptr;            // [launch rows, D]: region row i at (i - q_first) * D
+  const float* k = nullptr;            // [region cols, D]: region column j at j * D
+  const float* lse = nullptr;          // [launch rows], indexed like q
+  const int32_t* selection = nullptr;  // MoBA [launch rows, top_k] indexed like q; else null
+  float* out = nullptr;        // [launch out rows, out_cols]: output row o at o - orow_first
+  int64_t q_first = 0;         // region row of q[0]
+  int64_t orow_first = 0;      // first output row of the launch (a row group's first)
+  int64_t row0 = 0, col0 = 0;  // the region's origin in the full map (masks are absolute)
+  int64_t rows = 0, cols = 0, out_rows = 0, out_cols = 0;
+  int group_rows = 1, group_cols = 1;
+  int64_t row_groups = 0, col_groups = 0;  // this launch's row groups; all column groups
+  int D = 0;                               // score width (MLA: kv_lora_rank + rope_dim)
+  float scale = 1.0f;
+  DeviceMask mask;                // offset = kv_len - q_len for MoBA too
+  int block_size = 0, top_k = 0;  // MoBA when block_size > 0
+  bool mean = false;              // mean pooling, else max
+};
+void launch_map_probe(const MapProbeArgs& a, cudaStream_t stream);
+
+// MLA's map queries, the absorbed form the host map tile uses: out [rows, Dc + Dr] =
+// (q_nope w_uk | q_rope) from q [rows, Dn + Dr] and one head's w_uk [Dn, Dc].
+void launch_map_absorb_queries(const float* q, const float* w_uk, float* out, int64_t rows, int Dn,
+                               int Dr, int Dc, cudaStream_t stream);
 
 // Largest dynamic shared memory a block may opt into on the current device.
 size_t max_shared_memory_per_block();

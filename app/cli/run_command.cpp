@@ -124,7 +124,7 @@ int run(const RunOptions& o) {
       const auto reg = parse_ints(o.map_region, 4, "--map-region");
       req.row0 = reg[0], req.row1 = reg[1], req.col0 = reg[2], req.col1 = reg[3];
     }
-    map = attention_map(problem, inputs, result, req);
+    map = backend->attention_map(problem, inputs, result, req, CancelToken{});  // where it ran
   }
 
   // Outputs last, each written atomically; a failure removes what this run already wrote.
@@ -148,11 +148,12 @@ int run(const RunOptions& o) {
     throw;
   }
 
-  const Cost cost = cost_of(problem);
+  const Cost cost = cost_of(problem, element_bytes(problem.precision));
   const double med = median(ms), best = *std::min_element(ms.begin(), ms.end());
   nlohmann::json j = {
       {"variant", info->name},
       {"problem", problem.describe()},
+      {"precision", std::string(precision_name(problem.precision))},
       {"backend", result.backend},
       {"device", backend->device()},
       {"runs", ms.size()},

@@ -82,8 +82,9 @@ double frobenius(const Tensor& s, int64_t head) {
 
 }  // namespace
 
-MapImage computeMap(const AttentionProblem& problem, const Inputs& inputs, const RunResult& run,
-                    const ViewRequest& request, const CancelToken& cancel, Pool pool) {
+MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inputs& inputs,
+                    const RunResult& run, const ViewRequest& request, const CancelToken& cancel,
+                    Pool pool) {
   const Region reg = clampRegion(request.region, problem);
   const int64_t heads = problem.shape.heads;
   const int64_t groupSize = heads / problem.shape.kv_heads;
@@ -124,7 +125,7 @@ MapImage computeMap(const AttentionProblem& problem, const Inputs& inputs, const
     mr.out_rows = request.outRows;
     mr.out_cols = request.outCols;
     mr.pool = pool;
-    const Tensor t = attention_map(problem, inputs, run, mr, cancel);
+    const Tensor t = backend.attention_map(problem, inputs, run, mr, cancel);
     if (n == 0) {
       img.rows = static_cast<int>(t.dim(0));
       img.cols = static_cast<int>(t.dim(1));
@@ -157,11 +158,11 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
       r.head = h;
       r.region = {};
       r.outRows = r.outCols = 160;
-      out.maps.push_back(computeMap(p, ctx.inputs, ctx.run, r, ctx.cancel));
+      out.maps.push_back(computeMap(ctx.backend, p, ctx.inputs, ctx.run, r, ctx.cancel));
     }
   } else {
     ctx.phase(QObject::tr("attention map"), 0.5, 1.0);
-    out.maps.push_back(computeMap(p, ctx.inputs, ctx.run, ctx.request, ctx.cancel));
+    out.maps.push_back(computeMap(ctx.backend, p, ctx.inputs, ctx.run, ctx.request, ctx.cancel));
   }
   if (ctx.run.selection && ctx.request.headMode == HeadMode::single) {
     const IndexTensor& sel = *ctx.run.selection;
@@ -372,8 +373,8 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
   ViewRequest r = ctx.request;
   r.headMode = HeadMode::single;
   r.region = {};
-  MapImage ma = computeMap(a, *inA, *runA, r, ctx.cancel, Pool::mean);
-  MapImage mb = computeMap(b, *inB, *runB, r, ctx.cancel, Pool::mean);
+  MapImage ma = computeMap(ctx.backend, a, *inA, *runA, r, ctx.cancel, Pool::mean);
+  MapImage mb = computeMap(ctx.backend, b, *inB, *runB, r, ctx.cancel, Pool::mean);
   MapImage diff = mb;
   diff.title = QObject::tr("difference B - A");
   for (qsizetype x = 0; x < diff.values.size(); ++x) diff.values[x] -= ma.values[x];
@@ -431,7 +432,7 @@ void analyzeDeltaNet(const AnalysisContext& ctx, ViewResult& out) {
   r.headMode = HeadMode::single;
   r.region = {};
   ctx.phase(QObject::tr("implicit attention"), 0.3, 0.45);
-  MapImage implicit = computeMap(p, ctx.inputs, ctx.run, r, ctx.cancel, Pool::mean);
+  MapImage implicit = computeMap(ctx.backend, p, ctx.inputs, ctx.run, r, ctx.cancel, Pool::mean);
   implicit.title = QObject::tr("Gated DeltaNet implicit attention, head %1").arg(h);
 
   AttentionProblem dense = AttentionProblem::defaults(VariantId::dense);
@@ -440,7 +441,7 @@ void analyzeDeltaNet(const AnalysisContext& ctx, ViewResult& out) {
   const auto qkv = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
   ctx.phase(QObject::tr("softmax attention on the same q, k, v"), 0.45, 0.6);
   const auto denseRun = ctx.runProblem(dense, qkv, true);
-  MapImage soft = computeMap(dense, *qkv, *denseRun, r, ctx.cancel, Pool::mean);
+  MapImage soft = computeMap(ctx.backend, dense, *qkv, *denseRun, r, ctx.cancel, Pool::mean);
   soft.title = QObject::tr("softmax attention (dense causal), head %1").arg(h);
   out.maps = {implicit, soft};
 

@@ -22,6 +22,9 @@ using RunFn = std::function<std::shared_ptr<const RunResult>(const AttentionProb
 using PhaseFn = std::function<void(const QString& what, double begin, double end)>;
 
 struct AnalysisContext {
+  // The backend that produced `run` and every runProblem result: maps are its attention_map, so a
+  // CUDA run's maps are pooled on the GPU.
+  Backend& backend;
   const AttentionProblem& problem;
   const Inputs& inputs;
   InputsPtr inputsPtr;  // the same inputs, shareable
@@ -34,9 +37,11 @@ struct AnalysisContext {
   std::function<InputsPtr(const AttentionProblem&)> inputsFor;
 };
 
-// One map of the request's head selection (single head, mean/max over heads, kv-group mean).
-MapImage computeMap(const AttentionProblem& problem, const Inputs& inputs, const RunResult& run,
-                    const ViewRequest& request, const CancelToken& cancel, Pool pool = Pool::max);
+// One map of the request's head selection (single head, mean/max over heads, kv-group mean),
+// through backend.attention_map (the backend that produced `run`).
+MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inputs& inputs,
+                    const RunResult& run, const ViewRequest& request, const CancelToken& cancel,
+                    Pool pool = Pool::max);
 
 void analyzeMap(const AnalysisContext& ctx, ViewResult& out);
 void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out);

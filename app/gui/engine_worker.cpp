@@ -127,7 +127,8 @@ void EngineWorker::process(JobPtr job) {
     out->run.bytes = c.bytes;
     out->run.visiblePairs = c.visible_pairs;
 
-    AnalysisContext ctx{p,
+    AnalysisContext ctx{backend(resolvedBackend(w)),
+                        p,
                         *in,
                         in,
                         *result,

@@ -3,6 +3,7 @@
 #include "attnscope/backend.hpp"
 
 #include "attnscope/error.hpp"
+#include "attnscope/probes.hpp"
 #include "attnscope/registry.hpp"
 
 namespace attnscope {
@@ -44,6 +45,12 @@ RunResult Backend::decode(PagedKvCache&, const DecodeStep&, const Probes&, const
 
 DevicePeak Backend::measure_peak(const CancelToken&) {
   throw Error("the " + std::string(name()) + " backend cannot measure its device's peak");
+}
+
+Tensor Backend::attention_map(const AttentionProblem& problem, const Inputs& inputs,
+                              const RunResult& result, const MapRequest& request,
+                              const CancelToken& cancel) {
+  return attnscope::attention_map(problem, inputs, result, request, cancel);
 }
 
 }  // namespace attnscope

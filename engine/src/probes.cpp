@@ -40,8 +40,7 @@ void attention_tile(const AttentionProblem& p, const Inputs& in, const RunResult
   variant_info(p.variant).map_tile(p, in, r, b, h, i0, i1, j0, j1, out);
 }
 
-Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResult& r,
-                     const MapRequest& req, const CancelToken& cancel) {
+MapRegion resolve_map_region(const AttentionProblem& p, const RunResult& r, const MapRequest& req) {
   check_result(p, r);
   const ProblemShape& s = p.shape;
   const int64_t row1 = req.row1 > 0 ? req.row1 : s.q_len;
@@ -56,8 +55,19 @@ Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResul
                 std::to_string(s.kv_len) + " map");
   }
   if (req.out_rows < 1 || req.out_cols < 1) throw Error("attention map: output size must be >= 1");
-  const int64_t rows = row1 - req.row0, cols = col1 - req.col0;
-  const int64_t out_r = std::min(req.out_rows, rows), out_c = std::min(req.out_cols, cols);
+  MapRegion g;
+  g.row0 = req.row0, g.row1 = row1, g.col0 = req.col0, g.col1 = col1;
+  g.out_rows = std::min(req.out_rows, g.rows());
+  g.out_cols = std::min(req.out_cols, g.cols());
+  return g;
+}
+
+Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResult& r,
+                     const MapRequest& req, const CancelToken& cancel) {
+  const MapRegion g = resolve_map_region(p, r, req);
+  const int64_t row1 = g.row1, col1 = g.col1;
+  const int64_t rows = g.rows(), cols = g.cols();
+  const int64_t out_r = g.out_rows, out_c = g.out_cols;
   // Max pooling starts at -inf: Gated DeltaNet's implicit attention can be negative.
   Tensor out({out_r, out_c},
              req.pool == Pool::max ? -std::numeric_limits<float>::infinity() : 0.0f);

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "attnscope/error.hpp"
 #include "attnscope/probes.hpp"
@@ -210,4 +212,57 @@ TEST(Probes, BadRequestsAreErrors) {
   RunResult stale = r;
   stale.lse = Tensor({1, 1, 1});
   EXPECT_THROW(attention_map(p, in, stale, MapRequest{}), Error);
+}
+
+// The Backend seam's map is the host probe for backends that do not override it (cpu, reference):
+// the same values bit for bit, the same region resolution and the same Errors. CUDA's override is
+// held to the host values in tests/cuda/test_cuda_map.cpp.
+TEST(Probes, BackendAttentionMapIsTheHostProbe) {
+  std::vector<AttentionProblem> problems = cases();
+  AttentionProblem g = AttentionProblem::defaults(VariantId::gated_delta);
+  g.shape = {1, 2, 2, 21, 21, 8, 5};
+  g.gdn.chunk_size = 8;
+  problems.push_back(g);
+  for (const char* name : {"cpu", "reference"}) {
+    auto be = make_backend(name);
+    for (const AttentionProblem& p : problems) {
+      SCOPED_TRACE(std::string(name) + ": " + p.describe());
+      const Inputs in = random_inputs(p, 17);
+      const RunResult r = be->run(p, in, {}, {});
+      for (Pool pool : {Pool::max, Pool::mean}) {
+        MapRequest req;
+        req.head = 1;
+        req.row0 = 1, req.row1 = p.shape.q_len - 2, req.col0 = 2;
+        req.out_rows = 4, req.out_cols = 3;  // bins that do not divide the region
+        req.pool = pool;
+        const Tensor want = attention_map(p, in, r, req);
+        const Tensor got = be->attention_map(p, in, r, req, {});
+        ASSERT_EQ(got.shape(), want.shape());
+        for (int64_t i = 0; i < got.numel(); ++i) EXPECT_EQ(got.data()[i], want.data()[i]) << i;
+      }
+      MapRequest bad;
+      bad.head = p.shape.heads;
+      EXPECT_THROW(be->attention_map(p, in, r, bad, {}), Error);
+    }
+  }
+}
+
+TEST(Probes, ResolveMapRegionFillsTheEndsAndClamps) {
+  const AttentionProblem p = cases()[0];  // 19 x 23
+  const Inputs in = random_inputs(p, 19);
+  const RunResult r = make_backend("reference")->run(p, in, {}, {});
+  MapRequest req;
+  req.row0 = 4;
+  req.col0 = 3, req.col1 = 10;
+  req.out_rows = 100, req.out_cols = 5;
+  const MapRegion g = resolve_map_region(p, r, req);
+  EXPECT_EQ(g.row0, 4);
+  EXPECT_EQ(g.row1, 19);
+  EXPECT_EQ(g.col0, 3);
+  EXPECT_EQ(g.col1, 10);
+  EXPECT_EQ(g.out_rows, 15);  // never upsampled
+  EXPECT_EQ(g.out_cols, 5);
+  EXPECT_EQ(attention_map(p, in, r, req).shape(), (Shape{15, 5}));
+  req.out_cols = 0;
+  EXPECT_THROW(resolve_map_region(p, r, req), Error);
 }

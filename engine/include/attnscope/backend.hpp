@@ -9,6 +9,7 @@
 
 #include "attnscope/cancel.hpp"
 #include "attnscope/inputs.hpp"
+#include "attnscope/map_request.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/tensor.hpp"
 
@@ -47,13 +48,13 @@ struct DecodeStep;
 
 // What a backend measures of its device for the roofline: a large GEMM and a large copy.
 struct DevicePeak {
-  std::string backend;  // "cpu", "cuda", …
-  std::string device;   // Backend::device() at measurement time (the cache key with backend)
-  double gflops = 0;    // fp32 GEMM
-  double gbps = 0;      // streaming copy (read + write bytes)
-  std::string gemm;     // what was measured: "Eigen SGEMM 1024^3 on 2 threads"
-  std::string copy;     // "triad a = b + s*c, 3 x 256 MiB, 2 threads"
-  double seconds = 0;   // how long the calibration took
+  std::string backend;      // "cpu", "cuda", …
+  std::string device;       // Backend::device() at measurement time (the cache key with backend)
+  double gflops = 0;        // fp32 GEMM
+  double gbps = 0;          // streaming copy (read + write bytes)
+  std::string gemm;         // what was measured: "Eigen SGEMM 1024^3 on 2 threads"
+  std::string copy;         // "triad a = b + s*c, 3 x 256 MiB, 2 threads"
+  double seconds = 0;       // how long the calibration took
   std::string measured_at;  // ISO 8601 UTC
   bool cached = false;      // read back from the per-device cache rather than measured now
 };
@@ -79,6 +80,14 @@ class Backend {
   // device_peak() (calibrate.hpp), which caches the result per device. The base implementation
   // throws Error naming the backend.
   virtual DevicePeak measure_peak(const CancelToken& cancel);
+
+  // The attention-map probe (probes.hpp) for a result this backend produced: the pooled map of
+  // one head over a region. Backends override it to recompute tiles where their data lives (the
+  // CUDA backend pools on the device); every override returns what attention_map would, within
+  // fp32 rounding, and throws the same Errors. The base implementation is attention_map itself.
+  virtual Tensor attention_map(const AttentionProblem& problem, const Inputs& inputs,
+                               const RunResult& result, const MapRequest& request,
+                               const CancelToken& cancel);
 };
 
 // Checks problem.validate(), then every input tensor against the variant's spec (presence, shape,

@@ -7,28 +7,24 @@
 #include "attnscope/backend.hpp"
 #include "attnscope/cancel.hpp"
 #include "attnscope/inputs.hpp"
+#include "attnscope/map_request.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/tensor.hpp"
 
 namespace attnscope {
-
-enum class Pool { max, mean };
-
-struct MapRequest {
-  int64_t batch = 0;
-  int64_t head = 0;
-  // Region of the full map, half-open: rows [row0, row1) of queries, cols [col0, col1) of keys.
-  // row1/col1 <= 0 mean "to the end".
-  int64_t row0 = 0, row1 = 0, col0 = 0, col1 = 0;
-  int64_t out_rows = 256, out_cols = 256;  // clamped to the region's size (never upsampled)
-  Pool pool = Pool::max;
-};
 
 // Pooled map [out_rows, out_cols]. For softmax variants entries are exact probabilities
 // P_ij = exp(s_ij * scale - lse_i) (masked entries 0); for Gated DeltaNet the implicit attention
 // (the weight of v_j in o_i). `result` must come from running `problem` on `inputs`.
 Tensor attention_map(const AttentionProblem& problem, const Inputs& inputs, const RunResult& result,
                      const MapRequest& request, const CancelToken& cancel = {});
+
+// Checks a request against the problem and the run's result exactly as attention_map does
+// (the same Errors: indices out of range, an empty or outside region, a stale lse, a MoBA result
+// without its selection) and resolves it: "to the end" filled in, the output size clamped.
+// Backends that pool elsewhere (Backend::attention_map overrides) start here.
+MapRegion resolve_map_region(const AttentionProblem& problem, const RunResult& result,
+                             const MapRequest& request);
 
 // One unpooled tile, rows [i0, i1) x cols [j0, j1), row-major; the building block of the above.
 void attention_tile(const AttentionProblem& problem, const Inputs& inputs, const RunResult& result,

@@ -1,5 +1,6 @@
-// The "cuda" backend: every variant on an NVIDIA GPU in fp32 (fp32 accumulation), behind the same
-// Backend seam as the reference and CPU backends. Registered at startup by register_cuda_backend().
+// The "cuda" backend: every variant on an NVIDIA GPU in fp32 (dense/SWA also in bf16/fp16 on tensor
+// cores; fp32 accumulation throughout), behind the same Backend seam as the reference and CPU
+// backends. Registered at startup by register_cuda_backend().
 #pragma once
 
 #include <memory>
