@@ -102,6 +102,8 @@ QJsonObject Workload::toJson() const {
   o["head_dim"] = qint64(p.shape.head_dim);
   o["v_head_dim"] = qint64(p.shape.v_head_dim);
   o["causal"] = p.causal;
+  o["precision"] = QString::fromUtf8(precision_name(p.precision).data(),
+                                     qsizetype(precision_name(p.precision).size()));
   o["scale"] = p.scale ? QJsonValue(*p.scale) : QJsonValue(QJsonValue::Null);
   o["effective_scale"] = p.effective_scale();
   o["swa"] = QJsonObject{{"window", qint64(p.swa.window)}, {"sinks", qint64(p.swa.sinks)}};
@@ -150,6 +152,15 @@ QString Workload::fromJson(const QJsonObject& o, Workload& out) {
   readInt(o, "head_dim", p.shape.head_dim);
   readInt(o, "v_head_dim", p.shape.v_head_dim);
   readBool(o, "causal", p.causal);
+  if (o.contains("precision")) {
+    const QByteArray name = o.value("precision").toString().toUtf8();
+    const auto precision = parse_precision(std::string_view(name.constData(), size_t(name.size())));
+    if (!precision) {
+      return QStringLiteral("unknown precision '%1' (known: %2)")
+          .arg(QString::fromUtf8(name), QString::fromStdString(precision_names()));
+    }
+    p.precision = *precision;
+  }
   if (o.value("scale").isDouble()) p.scale = o.value("scale").toDouble();
   const QJsonObject swa = o.value("swa").toObject();
   readInt(swa, "window", p.swa.window);

@@ -169,6 +169,18 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   }
   backend_->setModel(model);
   bl->addWidget(backend_);
+  precision_ = new QComboBox;
+  precision_->addItem(tr("fp32"), QStringLiteral("fp32"));
+  precision_->addItem(tr("bf16 (tensor cores)"), QStringLiteral("bf16"));
+  precision_->addItem(tr("fp16 (tensor cores)"), QStringLiteral("fp16"));
+  precision_->setToolTip(
+      tr("Element type the device computes in. bf16/fp16 round the inputs and accumulate in "
+         "fp32 (outputs stay fp32); only the cuda backend runs them, for dense/GQA/MQA/SWA with "
+         "head dim 64 or 128. Elsewhere the run is refused with the reason, never computed in "
+         "fp32 behind your back."));
+  auto* precisionRow = new QFormLayout;
+  precisionRow->addRow(tr("Precision"), precision_);
+  bl->addLayout(precisionRow);
   layout->addWidget(backendBox);
 
   error_ = new QLabel;
@@ -187,6 +199,7 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   connect(pattern_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
   connect(seed_, &QSpinBox::valueChanged, this, &WorkloadPanel::onEdited);
   connect(backend_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
+  connect(precision_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
   connect(browseButton, &QPushButton::clicked, this, &WorkloadPanel::browse);
   connect(clearFile_, &QPushButton::clicked, this, [this] {
     workload_.file.clear();
@@ -241,6 +254,9 @@ void WorkloadPanel::readWidgets(Workload& w) const {
   p.mla = {v("kv_lora_rank"), v("rope_dim"), v("nope_dim"), mlaAbsorbed_->isChecked()};
   p.moba = {v("block_size"), v("top_k")};
   p.gdn = {v("chunk_size"), gdnNorm_->isChecked(), gdnRecurrent_->isChecked()};
+  const QByteArray precision = precision_->currentData().toString().toUtf8();
+  p.precision = parse_precision(std::string_view(precision.constData(), size_t(precision.size())))
+                    .value_or(Precision::fp32);
   w.pattern = pattern_->currentData().toString();
   w.seed = quint64(seed_->value());
   w.backend = backend_->currentData(Qt::UserRole).toString();
@@ -274,6 +290,9 @@ void WorkloadPanel::writeWidgets() {
   mlaAbsorbed_->setChecked(p.mla.absorbed);
   gdnNorm_->setChecked(p.gdn.qk_l2norm);
   gdnRecurrent_->setChecked(p.gdn.recurrent);
+  precision_->setCurrentIndex(std::max(
+      0, precision_->findData(QString::fromUtf8(precision_name(p.precision).data(),
+                                                qsizetype(precision_name(p.precision).size())))));
   pattern_->setCurrentIndex(std::max(0, pattern_->findData(workload_.pattern)));
   seed_->setValue(int(workload_.seed));
   const QString backend = resolvedBackend(workload_);
@@ -355,6 +374,7 @@ void WorkloadPanel::onVariantChanged() {
   p.moba = old.problem.moba;
   p.gdn = old.problem.gdn;
   p.causal = variant_info(id).causal_only ? true : old.problem.causal;
+  p.precision = old.problem.precision;
   w.pattern = old.pattern;
   w.seed = old.seed;
   w.backend = old.backend;

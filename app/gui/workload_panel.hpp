@@ -71,6 +71,7 @@ class WorkloadPanel : public QWidget {
   QLineEdit* file_;
   QPushButton* clearFile_;
   QComboBox* backend_;
+  QComboBox* precision_;
   QLabel* error_;
 };
 

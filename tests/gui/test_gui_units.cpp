@@ -66,6 +66,24 @@ class TestGuiUnits : public QObject {
              QString::fromStdString(w.problem.describe()));
   }
 
+  void workloadPrecisionRoundTripsAndUnknownIsReported() {
+    Workload w = test::smallWorkload(VariantId::dense);
+    w.problem.precision = Precision::bf16;
+    Workload back;
+    QVERIFY(Workload::fromJson(w.toJson(), back).isEmpty());
+    QCOMPARE(back.problem.precision, Precision::bf16);
+    QCOMPARE(w.toJson().value("precision").toString(), QStringLiteral("bf16"));
+    QJsonObject bad = w.toJson();
+    bad["precision"] = "fp8";
+    const QString e = Workload::fromJson(bad, back);
+    QVERIFY(e.contains("fp8"));
+    QVERIFY(e.contains("bf16"));
+    QJsonObject old = w.toJson();  // files saved before precision existed read as fp32
+    old.remove("precision");
+    QVERIFY(Workload::fromJson(old, back).isEmpty());
+    QCOMPARE(back.problem.precision, Precision::fp32);
+  }
+
   void unknownVariantIsReported() {
     Workload w;
     const QString e = Workload::fromJson(QJsonObject{{"variant", "nonsense"}}, w);
