@@ -126,4 +126,20 @@ inline ::testing::AssertionResult lse_within_fp32_accumulation(const Tensor& got
   return ::testing::AssertionSuccess();
 }
 
+// A dense (window == 0) or SWA case of the tensor-core path's tests, GPU and emulation alike.
+struct Case {
+  ProblemShape shape;  // B, H, Hkv, Lq, Lk, Dk, Dv
+  bool causal;
+  int64_t window = 0, sinks = 0;  // window > 0: swa
+};
+
+inline AttentionProblem problem_of(const Case& c, Precision precision) {
+  AttentionProblem p = AttentionProblem::defaults(c.window > 0 ? VariantId::swa : VariantId::dense);
+  p.shape = c.shape;
+  p.causal = c.causal;
+  if (c.window > 0) p.swa = {c.window, c.sinks};
+  p.precision = precision;
+  return p;
+}
+
 }  // namespace attnscope::lowp_test

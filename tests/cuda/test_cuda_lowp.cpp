@@ -19,23 +19,10 @@
 #include "lowp_check.hpp"
 
 using namespace attnscope;
+using lowp_test::Case;
+using lowp_test::problem_of;
 
 namespace {
-
-struct Case {
-  ProblemShape shape;  // B, H, Hkv, Lq, Lk, Dk, Dv
-  bool causal;
-  int64_t window = 0, sinks = 0;  // window > 0: swa
-};
-
-AttentionProblem problem_of(const Case& c, Precision precision) {
-  AttentionProblem p = AttentionProblem::defaults(c.window > 0 ? VariantId::swa : VariantId::dense);
-  p.shape = c.shape;
-  p.causal = c.causal;
-  if (c.window > 0) p.swa = {c.window, c.sinks};
-  p.precision = precision;
-  return p;
-}
 
 void check_case(const AttentionProblem& p, uint64_t seed) {
   SCOPED_TRACE(p.describe() + " seed " + std::to_string(seed));

@@ -30,6 +30,8 @@
 #include "lowp_check.hpp"
 
 using namespace attnscope;
+using lowp_test::Case;
+using lowp_test::problem_of;
 namespace tc = attnscope::cuda::tc;
 
 namespace {
@@ -321,21 +323,6 @@ EmulatedRun emulate_any(const AttentionProblem& p, const Inputs& in) {
 }
 
 // ---- tests -------------------------------------------------------------------------------------
-
-struct Case {
-  ProblemShape shape;  // B, H, Hkv, Lq, Lk, Dk, Dv
-  bool causal;
-  int64_t window = 0, sinks = 0;  // window > 0: swa
-};
-
-AttentionProblem problem_of(const Case& c, Precision precision) {
-  AttentionProblem p = AttentionProblem::defaults(c.window > 0 ? VariantId::swa : VariantId::dense);
-  p.shape = c.shape;
-  p.causal = c.causal;
-  if (c.window > 0) p.swa = {c.window, c.sinks};
-  p.precision = precision;
-  return p;
-}
 
 void check_case(const Case& c, Precision precision, uint64_t seed) {
   const AttentionProblem p = problem_of(c, precision);
