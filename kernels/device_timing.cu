@@ -159,13 +159,16 @@ std::vector<double> run_timed(Launch&& launch, int sets, const TimingOptions& o,
   check_cuda(cudaEventSynchronize(stop[0].get()), "cudaEventSynchronize");
   const double first = elapsed_ms(start[0], stop[0]);
   const int want = int(std::ceil(o.target_seconds * 1e3 / std::max(first, 1e-3)));
-  const int reps = std::clamp(want, std::max(1, o.min_reps), std::max(1, o.max_reps));
+  const int lo = std::max(1, o.min_reps), hi = std::max(lo, o.max_reps);
+  const int reps = std::clamp(want, lo, hi);
+  // Events exist before the loop: creating them between launches is host time the GPU could spend
+  // idle, which short kernels would then be charged for.
+  start.resize(size_t(reps));
+  stop.resize(size_t(reps));
   for (int r = 1; r < reps; ++r) {
-    start.emplace_back();
-    stop.emplace_back();
-    check_cuda(cudaEventRecord(start.back().get(), s), "cudaEventRecord");
+    check_cuda(cudaEventRecord(start[size_t(r)].get(), s), "cudaEventRecord");
     launch(next++ % sets);
-    check_cuda(cudaEventRecord(stop.back().get(), s), "cudaEventRecord");
+    check_cuda(cudaEventRecord(stop[size_t(r)].get(), s), "cudaEventRecord");
   }
   check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   check_cuda(cudaGetLastError(), "cuda timing");
