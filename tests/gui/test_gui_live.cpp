@@ -231,8 +231,14 @@ class TestGuiLive : public QObject {
       setFast(v, "40, 50", 2000, 20);
       v.pageSizeSpin()->setValue(4);
       QVERIFY(v.startLive());
-      QVERIFY(
-          waitFor([&] { return v.runner().lastProgress().steps >= 5 && v.lastSnapshot(); }, 30000));
+      // The view polls the cache on a timer, so under load its last snapshot can predate the
+      // prefill; wait for one that holds both sequences before judging what it paints.
+      QVERIFY(waitFor(
+          [&] {
+            return v.runner().lastProgress().steps >= 5 && v.lastSnapshot() &&
+                   v.lastSnapshot()->sequences.size() == 2;
+          },
+          30000));
       const QImage img = v.pageMap()->grab().toImage();
       QVERIFY(!img.isNull());
       QVERIFY(v.pageMap()->minimumHeight() > 80);
