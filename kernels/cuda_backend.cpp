@@ -302,16 +302,12 @@ class CudaBackend final : public Backend {
   RunResult run_dense(const AttentionProblem& p, const Inputs& in, Arena& arena, cudaStream_t st) {
     const ProblemShape& s = p.shape;
     RunResult r = softmax_result(s);
-    FlashArgs a;
+    FlashArgs a = flash_args_of(p);
     a.q = arena.upload(in.at("q"), st);
     a.k = arena.upload(in.at("k"), st);
     a.v = arena.upload(in.at("v"), st);
     a.o = arena.floats_of(r.o.numel());
     a.lse = arena.floats_of(r.lse.numel());
-    a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-    a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
-    a.scale = float(p.effective_scale());
-    a.mask = device_mask(KeyMask::of(p));
     attention_forward(a, kv_splits(s), st);
     download(a.o, r.o, st);
     download(a.lse, r.lse, st);
@@ -341,15 +337,10 @@ class CudaBackend final : public Backend {
                  "cudaMemcpyAsync host->device");
       launch_to_lowp(staging, bits[t], x.numel(), p.precision, overflow + t, st);
     }
-    FlashTcArgs a;
+    FlashTcArgs a = flash_tc_args_of(p);
     a.q = bits[0], a.k = bits[1], a.v = bits[2];
     a.o = arena.floats_of(r.o.numel());
     a.lse = arena.floats_of(r.lse.numel());
-    a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-    a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.D = int(s.head_dim);
-    a.scale = p.effective_scale();
-    a.mask = device_mask(KeyMask::of(p));
-    a.precision = p.precision;
     launch_flash_attention_tc(a, st);
     download(a.o, r.o, st);
     download(a.lse, r.lse, st);
@@ -378,17 +369,13 @@ class CudaBackend final : public Backend {
     const ProblemShape& s = p.shape;
     RunResult r = softmax_result(s);
     IndexTensor selection({s.batch, s.heads, s.q_len, p.moba.top_k}, -1);
-    MobaArgs a;
+    MobaArgs a = moba_args_of(p);
     a.q = arena.upload(in.at("q"), st);
     a.k = arena.upload(in.at("k"), st);
     a.v = arena.upload(in.at("v"), st);
     a.o = arena.floats_of(r.o.numel());
     a.lse = arena.floats_of(r.lse.numel());
     a.selection = arena.ints_of(selection.numel());
-    a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-    a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
-    a.block_size = int(p.moba.block_size), a.top_k = int(p.moba.top_k);
-    a.scale = float(p.effective_scale());
     moba_forward(a, st, cancel);
     download(a.o, r.o, st);
     download(a.lse, r.lse, st);
@@ -405,7 +392,7 @@ class CudaBackend final : public Backend {
                     const CancelToken& cancel) {
     const ProblemShape& s = p.shape;
     RunResult r = softmax_result(s);
-    MlaArgs a;
+    MlaArgs a = mla_args_of(p, sm_count(), options_.kv_splits);
     a.q = arena.upload(in.at("q"), st);
     a.c_kv = arena.upload(in.at("c_kv"), st);
     a.k_rope = arena.upload(in.at("k_rope"), st);
@@ -413,14 +400,6 @@ class CudaBackend final : public Backend {
     a.w_uv = arena.upload(in.at("w_uv"), st);
     a.o = arena.floats_of(r.o.numel());
     a.lse = arena.floats_of(r.lse.numel());
-    a.B = int(s.batch), a.H = int(s.heads), a.Lq = int(s.q_len), a.Lk = int(s.kv_len);
-    a.Dn = int(p.mla.nope_dim), a.Dr = int(p.mla.rope_dim), a.Dc = int(p.mla.kv_lora_rank);
-    a.Dv = int(s.v_head_dim);
-    a.scale = float(p.effective_scale());
-    a.mask = device_mask(KeyMask::of(p));
-    a.absorbed = p.mla.absorbed;
-    a.sm_count = sm_count();
-    a.kv_splits = options_.kv_splits;
     mla_forward(a, blas_->get(), st, cancel);
     download(a.o, r.o, st);
     download(a.lse, r.lse, st);
@@ -433,7 +412,7 @@ class CudaBackend final : public Backend {
     RunResult r;
     r.o = Tensor({s.batch, s.heads, s.q_len, s.v_head_dim});
     Tensor final_state({s.batch, s.heads, s.head_dim, s.v_head_dim});
-    GdnArgs a;
+    GdnArgs a = gdn_args_of(p);
     a.q = arena.upload(in.at("q"), st);
     a.k = arena.upload(in.at("k"), st);
     a.v = arena.upload(in.at("v"), st);
@@ -442,12 +421,6 @@ class CudaBackend final : public Backend {
     a.initial_state = in.has("initial_state") ? arena.upload(in.at("initial_state"), st) : nullptr;
     a.o = arena.floats_of(r.o.numel());
     a.final_state = arena.floats_of(final_state.numel());
-    a.B = int(s.batch), a.H = int(s.heads), a.L = int(s.q_len);
-    a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
-    a.scale = float(p.effective_scale());
-    a.qk_l2norm = p.gdn.qk_l2norm;
-    a.recurrent = p.gdn.recurrent;
-    a.chunk_size = int(p.gdn.chunk_size);
     gated_delta_forward(a, st, cancel);
     download(a.o, r.o, st);
     download(a.final_state, final_state, st);

@@ -278,72 +278,43 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
       case VariantId::dense:
       case VariantId::swa:
         if (lowp) {
-          FlashTcArgs a;
+          FlashTcArgs a = flash_tc_args_of(p);
           a.q = f16[size_t(set)].at("q").get();
           a.k = f16[size_t(set)].at("k").get();
           a.v = f16[size_t(set)].at("v").get();
           a.o = o_dev.get(), a.lse = lse_dev.get();
-          a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-          a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.D = int(s.head_dim);
-          a.scale = p.effective_scale();
-          a.mask = device_mask(KeyMask::of(p));
-          a.precision = p.precision;
           launch_flash_attention_tc(a, st);
           path = "flash tensor-core " + std::string(precision_name(p.precision));
         } else {
-          FlashArgs a;
+          FlashArgs a = flash_args_of(p);
           a.q = in(set, "q"), a.k = in(set, "k"), a.v = in(set, "v");
           a.o = o_dev.get(), a.lse = lse_dev.get();
-          a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-          a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim);
-          a.Dv = int(s.v_head_dim);
-          a.scale = float(p.effective_scale());
-          a.mask = device_mask(KeyMask::of(p));
           attention_forward(a, splits, st);
           path = "flash fp32, " + str(splits) + " key split" + (splits == 1 ? "" : "s");
         }
         break;
       case VariantId::moba: {
-        MobaArgs a;
+        MobaArgs a = moba_args_of(p);
         a.q = in(set, "q"), a.k = in(set, "k"), a.v = in(set, "v");
         a.o = o_dev.get(), a.lse = lse_dev.get(), a.selection = selection.get();
-        a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-        a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim);
-        a.Dv = int(s.v_head_dim);
-        a.block_size = int(p.moba.block_size), a.top_k = int(p.moba.top_k);
-        a.scale = float(p.effective_scale());
         moba_forward(a, st, cancel);
         path = "moba fp32: block means, warp top-k gate, block attention";
         break;
       }
       case VariantId::mla: {
-        MlaArgs a;
+        MlaArgs a = mla_args_of(p, sm_count, o.kv_splits);
         a.q = in(set, "q"), a.c_kv = in(set, "c_kv"), a.k_rope = in(set, "k_rope");
         a.w_uk = in(set, "w_uk"), a.w_uv = in(set, "w_uv");
         a.o = o_dev.get(), a.lse = lse_dev.get();
-        a.B = int(s.batch), a.H = int(s.heads), a.Lq = int(s.q_len), a.Lk = int(s.kv_len);
-        a.Dn = int(p.mla.nope_dim), a.Dr = int(p.mla.rope_dim), a.Dc = int(p.mla.kv_lora_rank);
-        a.Dv = int(s.v_head_dim);
-        a.scale = float(p.effective_scale());
-        a.mask = device_mask(KeyMask::of(p));
-        a.absorbed = p.mla.absorbed;
-        a.sm_count = sm_count;
-        a.kv_splits = o.kv_splits;
         mla_forward(a, blas.get(), st, cancel);
         path = p.mla.absorbed ? "mla absorbed fp32" : "mla naive fp32 (cuBLAS expansion + flash)";
         break;
       }
       case VariantId::gated_delta: {
-        GdnArgs a;
+        GdnArgs a = gdn_args_of(p);
         a.q = in(set, "q"), a.k = in(set, "k"), a.v = in(set, "v");
         a.g = in(set, "g"), a.beta = in(set, "beta");
         a.o = o_dev.get(), a.final_state = state.get();
-        a.B = int(s.batch), a.H = int(s.heads), a.L = int(s.q_len);
-        a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
-        a.scale = float(p.effective_scale());
-        a.qk_l2norm = p.gdn.qk_l2norm;
-        a.recurrent = p.gdn.recurrent;
-        a.chunk_size = int(p.gdn.chunk_size);
         gated_delta_forward(a, st, cancel);
         path = p.gdn.recurrent ? "gdn recurrent fp32" : "gdn chunked fp32";
         break;

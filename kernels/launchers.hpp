@@ -10,6 +10,7 @@
 
 #include "attnscope/cancel.hpp"
 #include "attnscope/mask.hpp"
+#include "attnscope/problem.hpp"
 
 namespace attnscope::cuda {
 
@@ -251,5 +252,66 @@ void launch_map_absorb_queries(const float* q, const float* w_uk, float* out, in
 
 // Largest dynamic shared memory a block may opt into on the current device.
 size_t max_shared_memory_per_block();
+
+// ---- a problem's shape, scale and mask in each launcher's args ------------------------------
+// Pointers stay the caller's. One mapping for CudaBackend::run and the benchmark timing
+// (device_timing.cu), so the timed path cannot drift from the tested one.
+
+inline FlashArgs flash_args_of(const AttentionProblem& p) {
+  const ProblemShape& s = p.shape;
+  FlashArgs a;
+  a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
+  a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
+  a.scale = float(p.effective_scale());
+  a.mask = device_mask(KeyMask::of(p));
+  return a;
+}
+
+inline FlashTcArgs flash_tc_args_of(const AttentionProblem& p) {
+  const ProblemShape& s = p.shape;
+  FlashTcArgs a;
+  a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
+  a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.D = int(s.head_dim);
+  a.scale = p.effective_scale();
+  a.mask = device_mask(KeyMask::of(p));
+  a.precision = p.precision;
+  return a;
+}
+
+inline MobaArgs moba_args_of(const AttentionProblem& p) {
+  const ProblemShape& s = p.shape;
+  MobaArgs a;
+  a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
+  a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
+  a.block_size = int(p.moba.block_size), a.top_k = int(p.moba.top_k);
+  a.scale = float(p.effective_scale());
+  return a;
+}
+
+inline MlaArgs mla_args_of(const AttentionProblem& p, int sm_count, int kv_splits) {
+  const ProblemShape& s = p.shape;
+  MlaArgs a;
+  a.B = int(s.batch), a.H = int(s.heads), a.Lq = int(s.q_len), a.Lk = int(s.kv_len);
+  a.Dn = int(p.mla.nope_dim), a.Dr = int(p.mla.rope_dim), a.Dc = int(p.mla.kv_lora_rank);
+  a.Dv = int(s.v_head_dim);
+  a.scale = float(p.effective_scale());
+  a.mask = device_mask(KeyMask::of(p));
+  a.absorbed = p.mla.absorbed;
+  a.sm_count = sm_count;
+  a.kv_splits = kv_splits;
+  return a;
+}
+
+inline GdnArgs gdn_args_of(const AttentionProblem& p) {
+  const ProblemShape& s = p.shape;
+  GdnArgs a;
+  a.B = int(s.batch), a.H = int(s.heads), a.L = int(s.q_len);
+  a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
+  a.scale = float(p.effective_scale());
+  a.qk_l2norm = p.gdn.qk_l2norm;
+  a.recurrent = p.gdn.recurrent;
+  a.chunk_size = int(p.gdn.chunk_size);
+  return a;
+}
 
 }  // namespace attnscope::cuda
