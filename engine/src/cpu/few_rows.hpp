@@ -105,6 +105,16 @@ inline void pv_block(const float* P, int64_t p_ld, const float* V, int64_t v_ld,
     for (int b = 0; b < CB; ++b) _mm512_mask_storeu_ps(O + r * o_ld + 16 * b, m[b], acc[r][b]);
 }
 
+// pv_block with as many 16-column vectors as `cols` needs (at most CB), picked at run time.
+template <int RB, int CB>
+inline void pv_block_fit(const float* P, int64_t p_ld, const float* V, int64_t v_ld, int64_t n,
+                         float* O, int64_t o_ld, int64_t cols) {
+  if constexpr (CB > 1) {
+    if (cols <= 16 * (CB - 1)) return pv_block_fit<RB, CB - 1>(P, p_ld, V, v_ld, n, O, o_ld, cols);
+  }
+  pv_block<RB, CB>(P, p_ld, V, v_ld, n, O, o_ld, cols);
+}
+
 // Columns in chunks of up to 128 (a whole row for D = 128), so the first pass over a V tile reads
 // each row front to back (the prefetchers see one sequential stream) and later row pairs find
 // the tile in L2.
@@ -112,33 +122,7 @@ template <int RB>
 inline void pv_rows(const float* P, int64_t p_ld, const float* V, int64_t v_ld, int64_t n,
                     int64_t dv, float* O, int64_t o_ld) {
   for (int64_t j = 0; j < dv; j += 128) {
-    const int64_t cols = dv - j < 128 ? dv - j : 128;
-    switch ((cols + 15) / 16) {
-      case 8:
-        pv_block<RB, 8>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      case 7:
-        pv_block<RB, 7>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      case 6:
-        pv_block<RB, 6>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      case 5:
-        pv_block<RB, 5>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      case 4:
-        pv_block<RB, 4>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      case 3:
-        pv_block<RB, 3>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      case 2:
-        pv_block<RB, 2>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-      default:
-        pv_block<RB, 1>(P, p_ld, V + j, v_ld, n, O + j, o_ld, cols);
-        break;
-    }
+    pv_block_fit<RB, 8>(P, p_ld, V + j, v_ld, n, O + j, o_ld, dv - j < 128 ? dv - j : 128);
   }
 }
 
