@@ -156,20 +156,12 @@ DevicePeak measure_cpu_peak(int threads, const CancelToken& cancel) {
   int64_t array_bytes = triad_array_bytes();
   // The same storage as tensors and KV-cache chunks (large_alloc.hpp), so decode's fraction of
   // this bandwidth compares like with like.
-  struct Free {
-    size_t bytes = 0;
-    void operator()(float* p) const noexcept { large_free(p, bytes); }
-  };
-  using Array = std::unique_ptr<float[], Free>;
-  auto make_array = [](size_t bytes) {
-    return Array(static_cast<float*>(large_alloc(bytes)), Free{bytes});
-  };
-  Array ta, tb, tc;
+  LargeFloats ta, tb, tc;
   for (;;) {
     try {
-      ta = make_array(size_t(array_bytes));
-      tb = make_array(size_t(array_bytes));
-      tc = make_array(size_t(array_bytes));
+      ta = make_large_floats(size_t(array_bytes) / sizeof(float));
+      tb = make_large_floats(size_t(array_bytes) / sizeof(float));
+      tc = make_large_floats(size_t(array_bytes) / sizeof(float));
       break;
     } catch (const std::bad_alloc&) {
       ta.reset(), tb.reset(), tc.reset();

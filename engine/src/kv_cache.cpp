@@ -18,10 +18,6 @@
 
 namespace attnscope {
 
-void PagedKvCache::ChunkFree::operator()(float* p) const noexcept {
-  large_free(p, bytes);
-}
-
 struct PagedKvCache::Sequence {
   int64_t id = 0;
   int64_t length = 0;
@@ -170,15 +166,13 @@ int32_t PagedKvCache::take_page_locked() {
     // Memory comes in chunks of ~4 MiB; pages are carved from them one at a time, so "allocated"
     // is the high-water mark of pages ever in use, which is what the page map shows.
     if (pages_allocated_ == int64_t(chunks_.size()) * pages_per_chunk_) {
-      const size_t bytes = size_t(pages_per_chunk_ * page_floats_) * sizeof(float);
-      float* raw = nullptr;
+      const size_t count = size_t(pages_per_chunk_ * page_floats_);
       try {
-        raw = static_cast<float*>(large_alloc(bytes));
+        chunks_.push_back(make_large_floats(count));
       } catch (const std::bad_alloc&) {
-        throw Error("KV cache: could not allocate " + str(int64_t(bytes) >> 20) +
+        throw Error("KV cache: could not allocate " + str(int64_t(count * sizeof(float)) >> 20) +
                     " MiB for more pages");
       }
-      chunks_.emplace_back(raw, ChunkFree{bytes});
     }
     p = int32_t(pages_allocated_++);
     page_written_.resize(size_t(pages_allocated_), 0);

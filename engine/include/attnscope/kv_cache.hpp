@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "attnscope/inputs.hpp"
+#include "attnscope/large_alloc.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/tensor.hpp"
 
@@ -164,11 +165,8 @@ class PagedKvCache {
   int64_t pages_per_chunk_ = 0;
 
   mutable std::mutex mutex_;
-  struct ChunkFree {  // chunks come from large_alloc (huge pages: decode streams them)
-    size_t bytes = 0;
-    void operator()(float* p) const noexcept;
-  };
-  std::vector<std::unique_ptr<float[], ChunkFree>> chunks_;  // pool storage; chunks never move
+  // Pool storage; chunks never move. From large_alloc: huge pages, since decode streams them.
+  std::vector<LargeFloats> chunks_;
   int64_t pages_allocated_ = 0;
   std::vector<int32_t> free_pages_;
   std::vector<uint64_t> page_written_;  // generation each physical page was last written at

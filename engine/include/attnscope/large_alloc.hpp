@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <new>
 
 namespace attnscope {
@@ -17,6 +18,17 @@ namespace attnscope {
 // Throws std::bad_alloc on failure. large_free must get the same byte count as large_alloc.
 void* large_alloc(std::size_t bytes);
 void large_free(void* p, std::size_t bytes) noexcept;
+
+// An uninitialized float buffer from large_alloc that frees itself (KV-cache chunks, the triad).
+struct LargeFree {
+  std::size_t bytes = 0;
+  void operator()(float* p) const noexcept { large_free(p, bytes); }
+};
+using LargeFloats = std::unique_ptr<float[], LargeFree>;
+inline LargeFloats make_large_floats(std::size_t count) {
+  return LargeFloats(static_cast<float*>(large_alloc(count * sizeof(float))),
+                     LargeFree{count * sizeof(float)});
+}
 
 template <class T>
 struct LargeAllocator {
