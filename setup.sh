@@ -9,10 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 mode=${1:-launch}
 
+# Every CMake find_package must be met by a package named here: apt runs with
+# --no-install-recommends, so a package that is only recommended (libqt6opengl6-dev, whose CMake
+# config Qt6Charts needs, is only recommended by qt6-base-dev) is never installed unless listed.
+# tests/clean_machine.sh proves this list on a minimal Debian 12 root.
 packages=(cmake ninja-build g++ git pkg-config
           libeigen3-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-          qt6-base-dev qt6-charts-dev qt6-svg-dev libgl-dev libxkbcommon-dev)
+          qt6-base-dev libqt6opengl6-dev qt6-charts-dev qt6-svg-dev libgl-dev libxkbcommon-dev)
 
 install_missing() {
   local missing=()
