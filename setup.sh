@@ -47,10 +47,15 @@ case "$mode" in
   launch)
     install_missing
     build
-    if [ -x build/release/app/gui/attnscope ]; then
-      exec build/release/app/gui/attnscope
+    gui=build/release/app/gui/attnscope
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      exec "$gui"
     fi
-    # Until the GUI lands: a guided CLI tour of what the engine computes.
+    # No display (e.g. over ssh): say so instead of letting Qt fail, and show the engine at work.
+    echo "setup: built $gui, but there is no display to open it on (DISPLAY and WAYLAND_DISPLAY"
+    echo "setup: are unset). Run it from a desktop session, or headless:"
+    echo "setup:   $gui --preset first-look --view map --screenshot map.png"
+    echo "setup: Meanwhile, a short tour of what the engine computes:"
     cli=build/release/app/cli/attnscope-cli
     "$cli" info
     for args in "--variant dense --causal --heads 8 --kv-heads 2 --pattern local" \

@@ -40,7 +40,7 @@ AttentionProblem shrink(AttentionProblem p) {
   return p;
 }
 
-// Validates before timing (STYLE.md: benchmarks validate first): |cpu - ref| <= 1e-5 (1 + |ref|).
+// Validates before timing (docs/benchmarks.md, Method): |cpu - ref| <= 1e-5 (1 + |ref|).
 void validate(const AttentionProblem& full, const std::string& name) {
   const AttentionProblem p = shrink(full);
   const Inputs in = make_inputs(p, "random", 99);

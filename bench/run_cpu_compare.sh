@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side CPU comparison: attnscope's cpu backend and the PyTorch peer, alternating rounds
-# (A B A B ...) so drift hits both; every peer at its best (BENCHMARKING.md). Needs python3-torch
+# (A B A B ...) so drift hits both; every peer at its best (docs/benchmarks.md). Needs python3-torch
 # and libtcmalloc-minimal4 for the peer. Usage: bench/run_cpu_compare.sh [ROUNDS] [FILTER_REGEX]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  // Normalize and write. A row that saw no key (l = 0) gets o = 0 and lse = -inf (VARIANTS.md).
+  // Normalize and write. A row that saw no key (l = 0): o = 0, lse = -inf (docs/conventions.md).
   const int64_t rows_total = int64_t(a.B) * a.H * a.Lq;
   float* o_split = a.o + int64_t(split) * rows_total * a.Dv;
   float* lse_split = a.lse + int64_t(split) * rows_total;

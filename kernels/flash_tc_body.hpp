@@ -305,7 +305,7 @@ ATTNSCOPE_TC_FN void flash_tc_block(const TcArgs& a, const Ops& ops, int q_tile,
   }
 
   // Normalize and write fp32 o and the natural-log lse. A row that saw no key (l = 0) gets o = 0
-  // and lse = -inf (VARIANTS.md).
+  // and lse = -inf (docs/conventions.md).
   ATTNSCOPE_TC_UNROLL
   for (int rr = 0; rr < 2; ++rr) {
     float l = l_run[rr];

@@ -1,5 +1,6 @@
 // Gated DeltaNet (gated delta rule, Yang et al. 2024) on the GPU: the step-by-step recurrence and
-// the chunked WY/UT form, fp32 state, with optional per-token L2 norm of q and k (VARIANTS.md).
+// the chunked WY/UT form, fp32 state, optional per-token L2 norm of q and k
+// (docs/variants/gated_delta.md).
 //
 // Versions (none has run on a GPU yet):
 //   v1: a prepare kernel (one warp per token) L2-normalizes q and k when asked and folds the query
@@ -10,7 +11,7 @@
 //       - chunked: one block per (batch, head, slice of 32 columns); per chunk the block builds
 //         A = strictly_lower(diag(β) K Kᵀ ⊙ Γ) and P = (Q Kᵀ ⊙ Γ) on the lower triangle in shared
 //         memory, then V' = T (β ⊙ (V − (K ⊙ e^γ) S)) by forward substitution with (I + A), which
-//         equals VARIANTS.md's U − W S (T is linear, so T(βV) − T(βK⊙e^γ)S = T(β(V − (K⊙e^γ)S)))
+//         equals the page's U − W S (T is linear, so T(βV) − T(βK⊙e^γ)S = T(β(V − (K⊙e^γ)S)))
 //         without forming W; then O = (Q ⊙ e^γ) S + P V' and S ← e^{γ_n} S + (K ⊙ e^{γ_n − γ})ᵀ V'.
 //       Scalar fp32 FMAs; the chunk products are the place for tensor cores later.
 #include <algorithm>
@@ -51,7 +52,7 @@ __global__ void gdn_prepare_qk_kernel(const float* __restrict__ q, const float* 
   }
 }
 
-// The recurrence of VARIANTS.md for one state column e per warp:
+// The recurrence of docs/variants/gated_delta.md for one state column e per warp:
 //   S = e^{g_t} S;  u_t = β_t (v_t[e] − S[:, e] · k_t);  S[:, e] += k_t u_t;  o_t[e] = S[:, e] ·
 //   q_t.
 __global__ void __launch_bounds__(128)

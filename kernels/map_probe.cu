@@ -1,6 +1,6 @@
 // The attention-map probe on the GPU: recompute P_ij = exp(s_ij * scale - lse_i) of a map region
 // in score tiles from q, k and the run's lse, mask it as the host map tiles do, and pool it into
-// the requested cells on the device, so a 128K x 128K map never exists anywhere (ARCHITECTURE.md).
+// the requested cells on the device, so a 128K x 128K map never exists (docs/architecture.md).
 //
 // Versions (none has run on a GPU yet):
 //   v1: one block of 256 threads per group of output cells (map_probe_plan.hpp): at most 64 x 64

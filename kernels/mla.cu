@@ -1,5 +1,5 @@
-// Multi-head latent attention (DeepSeek-V2/V3) on the GPU in both forms of VARIANTS.md: naive
-// (expand K/V per head with cuBLAS, then the flash kernel) and absorbed (MQA over the latent
+// Multi-head latent attention (DeepSeek-V2/V3) on the GPU in both forms of docs/variants/mla.md:
+// naive (expand K/V per head with cuBLAS, then the flash kernel) and absorbed (MQA over the latent
 // cache).
 //
 // Versions (none has run on a GPU yet):

@@ -1,6 +1,7 @@
 // Mixture of Block Attention (MoonshotAI MoBA) on the GPU: mean keys per block, a per-query gate
 // with its own top-k that never materializes the [Lq, blocks] score matrix, then attention over the
-// selected blocks as two parts (own block, past blocks) merged by log-sum-exp (VARIANTS.md, MoBA).
+// selected blocks as two parts (own block, past blocks) merged by log-sum-exp
+// (docs/variants/moba.md).
 //
 // Versions (none has run on a GPU yet):
 //   v1: block means: one block per (batch, kv head, key block), threads over Dk, fp32 sums.

@@ -193,7 +193,7 @@ __global__ void __launch_bounds__(kPagedMaxWarps * 32)
     }
   }
 
-  // Normalize and write; a row that saw no key gets o = 0, lse = -inf (VARIANTS.md).
+  // Normalize and write; a row that saw no key gets o = 0, lse = -inf (docs/conventions.md).
   const int64_t rows_total = int64_t(a.B) * a.H;
   float* o_split = a.o + int64_t(split) * rows_total * a.Dv;
   float* lse_split = a.lse + int64_t(split) * rows_total;

@@ -187,9 +187,9 @@ def mla_expanded(q, c_kv, k_rope, w_uk, w_uv, scale):
 
 
 def moba_selection(q, k, block, top_k):
-    """MoBA's routing (VARIANTS.md): the own block plus the top_k - 1 complete past blocks with the
-    largest q . mean(k) (no scale), for q [B,H,L,D], k [B,Hkv,L,D] with Lq = Lk. Returns a bool
-    [B,H,L,blocks] map of the selected blocks."""
+    """MoBA's routing (docs/variants/moba.md): the own block plus the top_k - 1 complete past
+    blocks with the largest q . mean(k) (no scale), for q [B,H,L,D], k [B,Hkv,L,D] with Lq = Lk.
+    Returns a bool [B,H,L,blocks] map of the selected blocks."""
     import torch
     B, H, L, D = q.shape
     Hkv = k.shape[1]
@@ -376,7 +376,7 @@ def case_swa(c, a):
     dt = dtype_of(c["prec"])
     B, H, Hkv, D, L, W, S = c["B"], c["H"], c["kv"], c["D"], c["L"], c["W"], c["S"]
 
-    def mask_mod(b, h, qi, kj):  # VARIANTS.md: p - W < j <= p, or j < sinks (p = qi, Lq = Lk)
+    def mask_mod(b, h, qi, kj):  # docs/variants/swa.md: p - W < j <= p, or j < sinks (p = qi)
         return (kj <= qi) & ((qi - kj < W) | (kj < S))
 
     bm = create_block_mask(mask_mod, None, None, L, L, device="cuda")

@@ -164,7 +164,7 @@ RunResult naive_lowp_reference(const AttentionProblem& p, const Inputs& raw) {
         }
         float* oi = r.o.data() + ((b * H + h) * Lq + i) * Dv;
         float& lse = r.lse.data()[(b * H + h) * Lq + i];
-        if (m == neg_inf) {  // no visible key: o = 0, lse = -inf (VARIANTS.md)
+        if (m == neg_inf) {  // no visible key: o = 0, lse = -inf (docs/conventions.md)
           std::fill(oi, oi + Dv, 0.0f);
           lse = neg_inf;
           continue;

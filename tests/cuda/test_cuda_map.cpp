@@ -284,7 +284,9 @@ TEST(CudaMapPlan, ReplayMatchesHostForEveryVariantPoolAndRegion) {
         expect_replay_matches(c.problem, in, r, req, stats);
       }
     }
-    if (c.problem.causal && c.problem.shape.q_len >= 1000) EXPECT_GT(stats.skipped, 0);
+    if (c.problem.causal && c.problem.shape.q_len >= 1000) {
+      EXPECT_GT(stats.skipped, 0);
+    }
   }
 }
 

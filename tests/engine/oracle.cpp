@@ -1,4 +1,5 @@
-// The float64 oracle: each variant as the most literal reading of VARIANTS.md, full matrices.
+// The float64 oracle: each variant as the most literal reading of its docs/variants/ page (and
+// docs/conventions.md), full matrices.
 // Deliberately slow, sharing nothing with the engine (not even mask.hpp), so that it can judge it.
 #include "oracle.hpp"
 
@@ -186,7 +187,8 @@ void run_mla(const AttentionProblem& p, const Inputs& in, OracleResult& out) {
   }
 }
 
-// Gated DeltaNet, the recurrence exactly as VARIANTS.md writes it, plus the implicit attention.
+// Gated DeltaNet: the recurrence exactly as docs/variants/gated_delta.md writes it, and the
+// implicit attention.
 void run_gated_delta(const AttentionProblem& p, const Inputs& in, OracleResult& out) {
   const auto& s = p.shape;
   const int64_t len = s.q_len, dk = s.head_dim, dv = s.v_head_dim;

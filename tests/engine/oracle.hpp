@@ -1,5 +1,6 @@
 // Independent brute-force float64 oracle for every attention variant, plus the tests' helpers.
-// Written from VARIANTS.md alone, not from engine/src/reference, so no shared misreading hides.
+// Written from the docs (docs/conventions.md, docs/variants/), not from engine/src/reference, so
+// no shared misreading hides.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -61,7 +62,7 @@ struct OracleResult {
   double min_gate_gap = std::numeric_limits<double>::infinity();
 };
 
-// Runs the variant named by problem.variant on inputs (names and layouts as in VARIANTS.md), in
+// Runs the variant named by problem.variant on inputs (names and layouts: docs/conventions.md), in
 // float64, by materializing each head's full [Lq, Lk] score and mask matrices.
 OracleResult oracle_run(const AttentionProblem& problem, const Inputs& inputs);
 

@@ -290,7 +290,8 @@ TEST_P(InvariantsBackend, FullyMaskedRowsAreZeroAndNegInf) {
       mla(4, 9, 4, true, false),
       mla(4, 9, 4, true, true),
   };
-  // MoBA with Lq > Lk only where the problem itself accepts it (VARIANTS.md is silent on it).
+  // MoBA with Lq > Lk (docs/variants/moba.md: accepted, rows with p < 0 select nothing), where the
+  // problem validates.
   if (auto pm = moba(4, 2, 10, 6, 4, 2); !pm.validate()) problems.push_back(pm);
   uint64_t seed = 700;
   for (const AttentionProblem& p : problems) {

@@ -169,7 +169,9 @@ TEST(Probes, MobaMapIsZeroOutsideTheSelectedBlocks) {
     const int32_t* sel = r.selection->data() + i * top_k;
     for (int64_t j = 0; j < p.shape.kv_len; ++j) {
       const bool chosen = std::find(sel, sel + top_k, int32_t(j / B)) != sel + top_k;
-      if (!chosen || j > i) EXPECT_EQ(P.data()[i * p.shape.kv_len + j], 0.0f) << i << "," << j;
+      if (!chosen || j > i) {
+        EXPECT_EQ(P.data()[i * p.shape.kv_len + j], 0.0f) << i << "," << j;
+      }
     }
   }
 }

@@ -142,8 +142,9 @@ TEST(Registry, NamesAliasesAndBackends) {
 }
 
 TEST(Problem, GatedDeltaValueRangesAreChecked) {
-  // VARIANTS.md: g is a log decay (<= 0) and beta a write strength in (0, 1). Outside those the
-  // state explodes: every backend must refuse with a message, not return a huge "answer".
+  // g is a log decay (<= 0) and beta a write strength in (0, 1) (docs/variants/gated_delta.md).
+  // Outside those the state explodes: every backend must refuse with a message, not return a huge
+  // "answer".
   AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
   p.shape = {1, 2, 2, 9, 9, 4, 4};
   const Inputs good = make_inputs(p, "random", 3);

@@ -1,4 +1,4 @@
-// The one definition of which keys a query row may see (causal, window, sinks), per VARIANTS.md.
+// Which keys a query row may see (causal, window, sinks; docs/conventions.md), defined once.
 // References, fast paths and the map probe all use it, so an off-by-one cannot differ between them.
 #pragma once
 

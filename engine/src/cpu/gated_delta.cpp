@@ -1,6 +1,7 @@
-// Gated DeltaNet on the CPU. Chunked (prefill): the WY/UT form of VARIANTS.md as GEMMs per chunk,
-// with the unit-lower solve (I + A) X = B done by Eigen's blocked triangular solver. Recurrent
-// (asked for with gdn.recurrent, or decode): rank-1 state updates, vectorized. State in fp32.
+// Gated DeltaNet on the CPU. Chunked (prefill): the WY/UT form of docs/variants/gated_delta.md as
+// GEMMs per chunk, with the unit-lower solve (I + A) X = B done by Eigen's blocked triangular
+// solver. Recurrent (asked for with gdn.recurrent, or decode): rank-1 state updates, vectorized.
+// State in fp32.
 #include <cmath>
 
 #include "cpu/cpu_backend.hpp"

@@ -1,5 +1,6 @@
-// Reference dense attention (MHA / GQA / MQA) and sliding-window attention with sinks:
-// o = softmax(q kᵀ · scale + mask) v per query head, float64 throughout (VARIANTS.md).
+// Reference dense attention (MHA / GQA / MQA) and sliding-window attention with sinks
+// (docs/variants/dense.md, swa.md): o = softmax(q kᵀ · scale + mask) v per query head, float64
+// throughout.
 #include <Eigen/Core>
 
 #include "attnscope/mask.hpp"

@@ -1,5 +1,6 @@
 // Reference Gated DeltaNet (gated delta rule, Yang et al. 2024) in both forms: the step-by-step
-// recurrence and the chunked WY/UT form, float64 throughout; they must agree (VARIANTS.md).
+// recurrence and the chunked WY/UT form, float64 throughout; they must agree
+// (docs/variants/gated_delta.md).
 #include "reference/reference.hpp"
 
 namespace attnscope::reference {

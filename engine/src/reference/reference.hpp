@@ -27,7 +27,7 @@ ATTNSCOPE_DECLARE_REFERENCE(gated_delta)
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // Turns logits s (masked entries = -inf) into probabilities in place and returns the natural
-// log-sum-exp. A row with no visible key stays all-zero and returns -inf (VARIANTS.md).
+// log-sum-exp. A row with no visible key stays all-zero and returns -inf (docs/conventions.md).
 inline double softmax_in_place(std::vector<double>& s) {
   double m = kNegInf;
   for (double x : s) m = std::max(m, x);

@@ -1,5 +1,5 @@
 // Descriptor of Gated DeltaNet (the gated delta rule): q, k, v plus per-token log-gate g and
-// write strength beta, and an optional initial state (VARIANTS.md, Gated DeltaNet).
+// write strength beta, and an optional initial state (docs/variants/gated_delta.md).
 #include <string>
 
 #include "attnscope/error.hpp"
@@ -42,8 +42,9 @@ std::vector<TensorSpec> gated_delta_inputs(const AttentionProblem& p) {
            "state before the first token [B, H, Dk, Dv]"}};
 }
 
-// VARIANTS.md: g is a log decay (exp(g) <= 1) and beta a write strength in (0, 1); outside those
-// ranges the state grows without bound and the output is numerically meaningless, not an answer.
+// g is a log decay (exp(g) <= 1) and beta a write strength in (0, 1); outside those ranges the
+// state grows without bound and the output is numerically meaningless, not an answer
+// (docs/variants/gated_delta.md).
 std::optional<std::string> gated_delta_check_values(const Inputs& in) {
   const Tensor& g = in.at("g");
   for (int64_t i = 0; i < g.numel(); ++i) {

@@ -1,5 +1,5 @@
 // Descriptor of DeepSeek's multi-head latent attention: q, the cached latent c_kv and shared rotary
-// key k_rope, and the per-head up-projections w_uk / w_uv (VARIANTS.md, MLA).
+// key k_rope, and the per-head up-projections w_uk / w_uv (docs/variants/mla.md).
 #include <string>
 
 #include "attnscope/error.hpp"
