@@ -154,6 +154,7 @@ class CudaBackend final : public Backend {
     stream_->synchronize();
     check_cuda(cudaGetLastError(), "cuda backend run");
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    check_outputs_finite(p, r);
     if (!probes.selection) r.selection.reset();
     const Cost cost = cost_of(p, element_bytes(p.precision));
     r.counters = {cost.flops, cost.bytes, cost.visible_pairs};

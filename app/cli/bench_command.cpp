@@ -63,7 +63,6 @@ SweepConfig build_config(const BenchOptions& o) {
   c.pattern = o.pattern;
   c.seed = o.seed;
 
-  std::vector<VariantId> chosen;
   for (const std::string& name : c.variants) {
     const VariantInfo* info = find_variant(name);
     if (!info) {
@@ -73,9 +72,7 @@ SweepConfig build_config(const BenchOptions& o) {
       throw Error(std::string(info->title) +
                   " is defined only for causal attention (drop --no-causal)");
     }
-    chosen.push_back(info->id);
   }
-  note_ignored_flags(o.f, chosen);
 
   // Benchmarks default to causal, as language models run (and so dense compares fairly with the
   // causal-only variants); --no-causal times encoder-style dense and MLA.
@@ -141,11 +138,12 @@ int bench(const BenchOptions& o) {
   const SweepConfig config = build_config(o);
   const bool json_to_stdout = o.json == "-";
   if (!o.json.empty() && !json_to_stdout) {  // fail now, not after minutes of measuring
-    const std::filesystem::path dir = std::filesystem::absolute(o.json).parent_path();
-    if (!std::filesystem::is_directory(dir)) {
-      throw Error("cannot write '" + o.json + "': directory '" + dir.string() + "' does not exist");
-    }
+    io::check_output_path(o.json, "--json");
   }
+  // Notes once the flags are known to be good, so a refusal is exactly one line.
+  std::vector<VariantId> chosen;
+  for (const std::string& name : config.variants) chosen.push_back(find_variant(name)->id);
+  note_ignored_flags(o.f, chosen);
   std::ostream& out = json_to_stdout ? std::cerr : std::cout;
 
   std::vector<DevicePeak> peaks;
@@ -225,11 +223,13 @@ std::function<int()> add_bench_command(CLI::App& app) {
   cmd->get_option("--non-causal")
       ->description("No mask: encoder-style dense and MLA (causal-only variants refuse it)");
   cmd->add_option("--repetitions", o->repetitions, "Timed runs per point, after one warm-up")
+      ->check(exact_integer<int>())
       ->capture_default_str();
   cmd->add_option("--min-time", o->min_time,
                   "Keep repeating a point until this many seconds are spent (0: exactly "
                   "--repetitions)");
   cmd->add_option("--threads", o->threads, "cpu backend threads (0: ATTNSCOPE_THREADS or all)")
+      ->check(exact_integer<int>())
       ->capture_default_str();
   add_input_flags(*cmd, o->pattern, o->seed);
   cmd->add_option("--json", o->json,

@@ -2,12 +2,32 @@
 #include "flags.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <iostream>
+#include <limits>
 
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
 
 namespace attnscope::cli {
+
+template <class T>
+CLI::Validator exact_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        T value{};
+        const char* end = text.data() + text.size();
+        const char* begin = text.data() + (!text.empty() && text[0] == '+');
+        const auto [ptr, ec] = std::from_chars(begin, end, value);
+        if (ec == std::errc() && ptr == end && begin != end) return {};
+        return "must be an integer from " + std::to_string(std::numeric_limits<T>::min()) + " to " +
+               std::to_string(std::numeric_limits<T>::max()) + " (got '" + text + "')";
+      },
+      "INT");
+}
+template CLI::Validator exact_integer<int>();
+template CLI::Validator exact_integer<int64_t>();
+template CLI::Validator exact_integer<uint64_t>();
 
 void add_problem_flags(CLI::App& cmd, ProblemFlags& f) {
   cmd.add_flag("--causal", f.causal, "Causal mask (bottom-right aligned when q_len != kv_len)");
@@ -18,31 +38,39 @@ void add_problem_flags(CLI::App& cmd, ProblemFlags& f) {
                      " (bf16/fp16: inputs rounded on the device, fp32 accumulation and outputs; "
                      "cuda backend, dense and swa)")
       ->capture_default_str();
-  cmd.add_option("--window", f.window, "SWA: keys a query sees, itself included");
-  cmd.add_option("--sinks", f.sinks, "SWA: first keys always visible (attention sinks)");
-  cmd.add_option("--block-size", f.block_size, "MoBA: keys per block");
-  cmd.add_option("--top-k", f.top_k, "MoBA: blocks per query, own block included");
-  cmd.add_option("--chunk-size", f.chunk_size, "Gated DeltaNet: chunk of the WY form");
+  cmd.add_option("--window", f.window, "SWA: keys a query sees, itself included")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--sinks", f.sinks, "SWA: first keys always visible (attention sinks)")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--block-size", f.block_size, "MoBA: keys per block")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--top-k", f.top_k, "MoBA: blocks per query, own block included")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--chunk-size", f.chunk_size, "Gated DeltaNet: chunk of the WY form")
+      ->check(exact_integer<int64_t>());
   cmd.add_flag("--qk-l2norm", f.qk_l2norm, "Gated DeltaNet: L2-normalize q and k per token");
   cmd.add_flag("--recurrent", f.recurrent, "Gated DeltaNet: recurrent instead of chunked form");
   cmd.add_flag("--absorbed", f.absorbed, "MLA: absorbed (decode) form instead of naive");
-  cmd.add_option("--batch", f.batch, "Batch size B");
-  cmd.add_option("--heads", f.heads, "Query heads H");
-  cmd.add_option("--kv-heads", f.kv_heads, "Key/value heads Hkv (GQA/MQA)");
-  cmd.add_option("--head-dim", f.head_dim, "Query/key head dimension Dk");
-  cmd.add_option("--v-head-dim", f.v_head_dim, "Value head dimension Dv");
-  cmd.add_option("--kv-lora-rank", f.kv_lora_rank, "MLA: latent width Dc");
-  cmd.add_option("--rope-dim", f.rope_dim, "MLA: rotary dimension Dr");
-  cmd.add_option("--nope-dim", f.nope_dim, "MLA: position-free dimension Dn");
+  cmd.add_option("--batch", f.batch, "Batch size B")->check(exact_integer<int64_t>());
+  cmd.add_option("--heads", f.heads, "Query heads H")->check(exact_integer<int64_t>());
+  cmd.add_option("--kv-heads", f.kv_heads, "Key/value heads Hkv (GQA/MQA)")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--head-dim", f.head_dim, "Query/key head dimension Dk")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--v-head-dim", f.v_head_dim, "Value head dimension Dv")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--kv-lora-rank", f.kv_lora_rank, "MLA: latent width Dc")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--rope-dim", f.rope_dim, "MLA: rotary dimension Dr")
+      ->check(exact_integer<int64_t>());
+  cmd.add_option("--nope-dim", f.nope_dim, "MLA: position-free dimension Dn")
+      ->check(exact_integer<int64_t>());
 }
 
 void add_input_flags(CLI::App& cmd, std::string& pattern, uint64_t& seed) {
-  // A uint64 parse would silently wrap "-1" around; say so instead.
-  const CLI::Validator non_negative(
-      [](std::string& v) { return v.rfind('-', 0) == 0 ? "must be 0 or more" : std::string(); },
-      "SEED");
+  // A uint64 parse would silently wrap "-1" around or saturate 2^64; say so instead.
   cmd.add_option("--seed", seed, "Seed for generated inputs (0 or more)")
-      ->check(non_negative)
+      ->check(exact_integer<uint64_t>())
       ->capture_default_str();
   cmd.add_option("--pattern", pattern,
                  "Generated input pattern: random, local, periodic, "
@@ -89,7 +117,7 @@ void apply_shape_flags(const ProblemFlags& f, AttentionProblem& p, bool loaded) 
   apply_dim(f.kv_lora_rank, p.mla.kv_lora_rank, "kv_lora_rank", loaded);
   apply_dim(f.rope_dim, p.mla.rope_dim, "rope_dim", loaded);
   apply_dim(f.nope_dim, p.mla.nope_dim, "nope_dim", loaded);
-  if (mla && !loaded && !f.head_dim) p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
+  if (mla && !loaded && !f.head_dim) p.shape.head_dim = p.mla.q_head_dim();
   apply_dim(f.head_dim, p.shape.head_dim, "head_dim", loaded);
   if (!loaded && f.head_dim && !f.v_head_dim && !mla) p.shape.v_head_dim = *f.head_dim;
   apply_dim(f.v_head_dim, p.shape.v_head_dim, "v_head_dim", loaded);

@@ -23,6 +23,14 @@ struct ProblemFlags {
   std::string precision = "fp32";  // element type the backend computes in
 };
 
+// Refuses an integer flag's value unless it is exactly one integer of T's range: CLI11 alone
+// saturates 99999999999999999999 to INT64_MAX, so an error would name a value nobody typed.
+template <class T>
+CLI::Validator exact_integer();
+extern template CLI::Validator exact_integer<int>();
+extern template CLI::Validator exact_integer<int64_t>();
+extern template CLI::Validator exact_integer<uint64_t>();
+
 // Registers --causal, --non-causal (alias --no-causal), --scale, --precision, the SWA/MoBA/Gated
 // DeltaNet/MLA knobs and --batch, --heads, --kv-heads, --head-dim, --v-head-dim, --kv-lora-rank,
 // --rope-dim, --nope-dim.

@@ -31,7 +31,8 @@ struct RunOptions {
   std::optional<int64_t> q_len, kv_len, seq_len;
   std::string inputs, pattern = "random";
   uint64_t seed = 0;
-  std::string out, map, map_size = "256,256", pool = "max";
+  std::optional<std::string> out, map;  // given-but-empty is an error, not "no output"
+  std::string map_size = "256,256", pool = "max";
   int64_t map_batch = 0, map_head = 0;
   std::string map_region;
   int repeat = 0;
@@ -78,16 +79,38 @@ nlohmann::json tensor_stats(const Tensor& t) {
           {"max", std::isfinite(hi) ? nlohmann::json(hi) : nlohmann::json(nullptr)}};
 }
 
+// True when a and b name one file (or would: neither exists yet but they resolve alike).
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
+// Output paths that cannot work, refused before the run rather than after it.
+void check_outputs(const RunOptions& o) {
+  if (o.out) io::check_output_path(*o.out, "--out");
+  if (o.map) io::check_output_path(*o.map, "--map");
+  if (o.out && o.map && same_file(*o.out, *o.map)) {
+    throw Error("--out and --map name the same file '" + *o.map + "'; give each its own");
+  }
+  for (const std::optional<std::string>& target : {o.out, o.map}) {
+    if (target && !o.inputs.empty() && same_file(*target, o.inputs)) {
+      throw Error("'" + *target + "' is the --inputs file; writing it would destroy the input");
+    }
+  }
+}
+
 int run(const RunOptions& o) {
   const VariantInfo* info = find_variant(o.variant);
   if (!info) {
     throw Error("unknown variant '" + o.variant + "' (choose from: " + variant_names() + ")");
   }
-  note_ignored_flags(o.f, {info->id});
   // Everything that can fail on bad flags fails before any heavy work.
   const std::vector<int64_t> size = parse_ints(o.map_size, 2, "--map-size");
   if (o.pool != "max" && o.pool != "mean") throw Error("--pool must be 'max' or 'mean'");
   if (o.repeat < 0) throw Error("--repeat must be 0 or more");
+  check_outputs(o);
   const std::string backend_name = o.backend.empty() ? default_backend() : o.backend;
   std::unique_ptr<Backend> backend = make_backend(backend_name);
 
@@ -103,6 +126,20 @@ int run(const RunOptions& o) {
   if (Support s = backend->supports(problem); !s.ok) {
     throw Error("backend '" + backend_name + "' cannot run this problem: " + s.why_not);
   }
+  std::optional<MapRequest> req;
+  if (o.map) {
+    req.emplace();
+    req->batch = o.map_batch;
+    req->head = o.map_head;
+    req->out_rows = size[0];
+    req->out_cols = size[1];
+    req->pool = o.pool == "max" ? Pool::max : Pool::mean;
+    if (!o.map_region.empty()) {
+      const auto reg = parse_ints(o.map_region, 4, "--map-region");
+      req->row0 = reg[0], req->row1 = reg[1], req->col0 = reg[2], req->col1 = reg[3];
+    }
+    resolve_map_request(problem, *req);  // a bad request fails now, not after a long run
+  }
 
   RunResult result = backend->run(problem, inputs, Probes{}, CancelToken{});
   std::vector<double> ms;
@@ -113,40 +150,29 @@ int run(const RunOptions& o) {
   if (ms.empty()) ms.push_back(result.seconds * 1e3);
 
   Tensor map;
-  if (!o.map.empty()) {
-    MapRequest req;
-    req.batch = o.map_batch;
-    req.head = o.map_head;
-    req.out_rows = size[0];
-    req.out_cols = size[1];
-    req.pool = o.pool == "max" ? Pool::max : Pool::mean;
-    if (!o.map_region.empty()) {
-      const auto reg = parse_ints(o.map_region, 4, "--map-region");
-      req.row0 = reg[0], req.row1 = reg[1], req.col0 = reg[2], req.col1 = reg[3];
-    }
-    map = backend->attention_map(problem, inputs, result, req, CancelToken{});  // where it ran
-  }
+  if (req)
+    map = backend->attention_map(problem, inputs, result, *req, CancelToken{});  // where it ran
 
-  // Outputs last, each written atomically; a failure removes what this run already wrote.
+  // Outputs last, as one batch: each file appears only once all are written, so a failure leaves
+  // every existing file as it was.
   std::vector<std::string> written;
-  try {
-    if (!o.out.empty()) {
-      TensorMap outs{{"o", result.o}};
-      if (info->has_lse) outs.emplace("lse", result.lse);
-      if (result.final_state) outs.emplace("final_state", *result.final_state);
-      std::map<std::string, IndexTensor, std::less<>> index;
-      if (result.selection) index.emplace("selection", *result.selection);
-      io::save_safetensors(o.out, outs, index);
-      written.push_back(o.out);
-    }
-    if (!o.map.empty()) {
-      io::save_npy(o.map, map);
-      written.push_back(o.map);
-    }
-  } catch (...) {
-    for (const std::string& f : written) std::filesystem::remove(f);
-    throw;
+  io::OutputBatch batch;
+  if (o.out) {
+    TensorMap outs{{"o", result.o}};
+    if (info->has_lse) outs.emplace("lse", result.lse);
+    if (result.final_state) outs.emplace("final_state", *result.final_state);
+    std::map<std::string, IndexTensor, std::less<>> index;
+    if (result.selection) index.emplace("selection", *result.selection);
+    io::save_safetensors(*o.out, outs, index, &batch);
+    written.push_back(*o.out);
   }
+  if (o.map) {
+    io::save_npy(*o.map, map, &batch);
+    written.push_back(*o.map);
+  }
+  batch.commit();
+  // Notes last: a run that fails prints exactly one line, its error.
+  note_ignored_flags(o.f, {info->id});
 
   const Cost cost = cost_of(problem, element_bytes(problem.precision));
   const double med = median(ms), best = *std::min_element(ms.begin(), ms.end());
@@ -206,9 +232,10 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--variant", o->variant, "Variant: " + variant_names())->capture_default_str();
   cmd->add_option("--backend", o->backend, "Backend (see `attnscope-cli info`)");
   add_problem_flags(*cmd, o->f);
-  cmd->add_option("--q-len", o->q_len, "Query length Lq");
-  cmd->add_option("--kv-len", o->kv_len, "Key/value length Lk");
-  cmd->add_option("--seq-len", o->seq_len, "Sets both q_len and kv_len");
+  cmd->add_option("--q-len", o->q_len, "Query length Lq")->check(exact_integer<int64_t>());
+  cmd->add_option("--kv-len", o->kv_len, "Key/value length Lk")->check(exact_integer<int64_t>());
+  cmd->add_option("--seq-len", o->seq_len, "Sets both q_len and kv_len")
+      ->check(exact_integer<int64_t>());
   cmd->add_option("--inputs", o->inputs, "Input tensors (.safetensors; names per variant)")
       ->check(CLI::ExistingFile);
   add_input_flags(*cmd, o->pattern, o->seed);
@@ -216,10 +243,15 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--map", o->map, "Write a pooled attention map (.npy)");
   cmd->add_option("--map-size", o->map_size, "Map resolution ROWS,COLS")->capture_default_str();
   cmd->add_option("--pool", o->pool, "Map pooling: max or mean")->capture_default_str();
-  cmd->add_option("--map-batch", o->map_batch, "Map: batch index")->capture_default_str();
-  cmd->add_option("--map-head", o->map_head, "Map: query head")->capture_default_str();
+  cmd->add_option("--map-batch", o->map_batch, "Map: batch index")
+      ->check(exact_integer<int64_t>())
+      ->capture_default_str();
+  cmd->add_option("--map-head", o->map_head, "Map: query head")
+      ->check(exact_integer<int64_t>())
+      ->capture_default_str();
   cmd->add_option("--map-region", o->map_region, "Map: ROW0,ROW1,COL0,COL1 (half-open)");
-  cmd->add_option("--repeat", o->repeat, "Time N runs after one warm-up");
+  cmd->add_option("--repeat", o->repeat, "Time N runs after one warm-up")
+      ->check(exact_integer<int>());
   cmd->add_flag("--json", o->json, "Print one JSON object instead of the summary");
   // Loaded inputs and generated ones are two different sources; asking for both is a mistake.
   cmd->get_option("--inputs")->excludes(cmd->get_option("--seed"));

@@ -8,6 +8,8 @@
 #include <ostream>
 #include <string>
 
+#include "attnscope/io.hpp"
+
 namespace attnscope::io::detail {
 
 enum class RawType { F32, F64, F16, BF16, I8, I16, I32, I64, U8, Bool };
@@ -15,8 +17,10 @@ int raw_size(RawType t);
 // Reads `count` little-endian elements of type t and converts them to fp32; throws Error with ctx.
 void read_converted(std::istream& in, RawType t, int64_t count, float* out, const std::string& ctx);
 uint64_t checked_file_size(const std::string& path);
-// Writes through a temporary file renamed into place, so a failure never leaves a partial file.
-void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body);
+// Writes through a temporary file renamed into place, so a failure never leaves a partial file;
+// with a batch the rename waits for batch->commit().
+void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body,
+                      OutputBatch* batch = nullptr);
 void write_f32_le(std::ostream& out, const float* data, int64_t n);
 
 }  // namespace attnscope::io::detail

@@ -277,7 +277,7 @@ Tensor load_npy(const std::string& path) {
   return t;
 }
 
-void save_npy(const std::string& path, const Tensor& t) {
+void save_npy(const std::string& path, const Tensor& t, OutputBatch* batch) {
   // A default-constructed tensor has shape () (one element) but no data: not writable.
   if (shape_numel(t.shape()) != t.numel()) {
     throw Error("cannot write '" + path + "': tensor has shape " + shape_str(t.shape()) + " but " +
@@ -300,14 +300,17 @@ void save_npy(const std::string& path, const Tensor& t) {
   dict.append(header_len - dict.size() - 1, ' ');
   dict += '\n';
 
-  detail::write_atomically(path, [&](std::ostream& out) {
-    out.write(kMagic, kMagicLen);
-    const char pre[4] = {1, 0, static_cast<char>(header_len & 0xFF),
-                         static_cast<char>((header_len >> 8) & 0xFF)};
-    out.write(pre, 4);
-    out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-    detail::write_f32_le(out, t.data(), t.numel());
-  });
+  detail::write_atomically(
+      path,
+      [&](std::ostream& out) {
+        out.write(kMagic, kMagicLen);
+        const char pre[4] = {1, 0, static_cast<char>(header_len & 0xFF),
+                             static_cast<char>((header_len >> 8) & 0xFF)};
+        out.write(pre, 4);
+        out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
+        detail::write_f32_le(out, t.data(), t.numel());
+      },
+      batch);
 }
 
 }  // namespace attnscope::io

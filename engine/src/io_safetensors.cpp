@@ -13,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -248,7 +249,8 @@ uint64_t checked_file_size(const std::string& path) {
 
 // Writes through "<path>.tmp-<pid>" and renames over `path`, so readers never see a half-written
 // file and a failure (full disk, bad directory, exception in `body`) leaves nothing behind.
-void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body) {
+void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body,
+                      OutputBatch* batch) {
   namespace fs = std::filesystem;
 #ifdef _WIN32
   const long pid = static_cast<long>(_getpid());
@@ -272,6 +274,10 @@ void write_atomically(const std::string& path, const std::function<void(std::ost
     if (!out) throw Error("cannot write '" + path + "': write failed (" + errno_text() + ")");
     out.close();
     if (out.fail()) throw Error("cannot write '" + path + "': close failed (" + errno_text() + ")");
+    if (batch) {
+      batch->stage(tmp, path);
+      return;
+    }
     std::error_code ec;
     fs::rename(tmp, path, ec);
     if (ec) {
@@ -480,13 +486,26 @@ TensorMap load_safetensors(const std::string& path) {
     fail(path, "file is truncated (header ends early)");
   }
   json root;
+  // JSON objects keep the last of two equal keys; a header naming one tensor twice is ambiguous
+  // (which bytes are "q"?), so the first repeated top-level name is an error.
+  std::set<std::string, std::less<>> names;
+  std::string duplicate;
+  const json::parser_callback_t note_names = [&](int depth, json::parse_event_t event,
+                                                 json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && duplicate.empty() &&
+        !names.insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    root = json::parse(header);
+    root = json::parse(header, note_names);
   } catch (const json::exception& e) {
     // nlohmann's message names the byte position; it is a single line.
     fail(path, std::string("header is invalid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) fail(path, "header is not a JSON object");
+  if (!duplicate.empty()) fail(path, "header names tensor '" + duplicate + "' twice");
 
   const uint64_t data_start = 8 + header_len;
   const uint64_t buffer_size = file_size - data_start;
@@ -530,7 +549,8 @@ TensorMap load_safetensors(const std::string& path) {
 }
 
 void save_safetensors(const std::string& path, const TensorMap& tensors,
-                      const std::map<std::string, IndexTensor, std::less<>>& index_tensors) {
+                      const std::map<std::string, IndexTensor, std::less<>>& index_tensors,
+                      OutputBatch* batch) {
   auto fail_write = [&](const std::string& problem) {
     throw Error("cannot write '" + path + "': " + problem);
   };
@@ -578,19 +598,22 @@ void save_safetensors(const std::string& path, const TensorMap& tensors,
   // The reference writer pads the header with spaces to a multiple of 8 so the data is aligned.
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  detail::write_atomically(path, [&](std::ostream& out) {
-    unsigned char len[8];
-    detail::store_le<uint64_t>(len, text.size());
-    out.write(reinterpret_cast<const char*>(len), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Item& it : items) {
-      if (it.f32) {
-        detail::write_le<uint32_t>(out, it.f32->data(), it.f32->numel());
-      } else {
-        detail::write_le<uint64_t>(out, it.i64->data(), it.i64->numel());
-      }
-    }
-  });
+  detail::write_atomically(
+      path,
+      [&](std::ostream& out) {
+        unsigned char len[8];
+        detail::store_le<uint64_t>(len, text.size());
+        out.write(reinterpret_cast<const char*>(len), 8);
+        out.write(text.data(), static_cast<std::streamsize>(text.size()));
+        for (const Item& it : items) {
+          if (it.f32) {
+            detail::write_le<uint32_t>(out, it.f32->data(), it.f32->numel());
+          } else {
+            detail::write_le<uint64_t>(out, it.i64->data(), it.i64->numel());
+          }
+        }
+      },
+      batch);
 }
 
 TensorMap load_tensors(const std::string& path) {

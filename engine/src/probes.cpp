@@ -42,11 +42,21 @@ void attention_tile(const AttentionProblem& p, const Inputs& in, const RunResult
 
 MapRegion resolve_map_region(const AttentionProblem& p, const RunResult& r, const MapRequest& req) {
   check_result(p, r);
+  return resolve_map_request(p, req);
+}
+
+MapRegion resolve_map_request(const AttentionProblem& p, const MapRequest& req) {
   const ProblemShape& s = p.shape;
   const int64_t row1 = req.row1 > 0 ? req.row1 : s.q_len;
   const int64_t col1 = req.col1 > 0 ? req.col1 : s.kv_len;
-  if (req.batch < 0 || req.batch >= s.batch) throw Error("attention map: batch index out of range");
-  if (req.head < 0 || req.head >= s.heads) throw Error("attention map: head index out of range");
+  if (req.batch < 0 || req.batch >= s.batch) {
+    throw Error("attention map: batch index " + std::to_string(req.batch) +
+                " is out of range (the problem has batch " + std::to_string(s.batch) + ")");
+  }
+  if (req.head < 0 || req.head >= s.heads) {
+    throw Error("attention map: head index " + std::to_string(req.head) +
+                " is out of range (the problem has " + std::to_string(s.heads) + " heads)");
+  }
   if (req.row0 < 0 || row1 > s.q_len || req.row0 >= row1 || req.col0 < 0 || col1 > s.kv_len ||
       req.col0 >= col1) {
     throw Error("attention map: region rows [" + std::to_string(req.row0) + ", " +
@@ -54,7 +64,10 @@ MapRegion resolve_map_region(const AttentionProblem& p, const RunResult& r, cons
                 std::to_string(col1) + ") is outside the " + std::to_string(s.q_len) + " x " +
                 std::to_string(s.kv_len) + " map");
   }
-  if (req.out_rows < 1 || req.out_cols < 1) throw Error("attention map: output size must be >= 1");
+  if (req.out_rows < 1 || req.out_cols < 1) {
+    throw Error("attention map: output size must be at least 1 x 1 (got " +
+                std::to_string(req.out_rows) + " x " + std::to_string(req.out_cols) + ")");
+  }
   MapRegion g;
   g.row0 = req.row0, g.row1 = row1, g.col0 = req.col0, g.col1 = col1;
   g.out_rows = std::min(req.out_rows, g.rows());

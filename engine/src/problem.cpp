@@ -15,13 +15,22 @@
 
 namespace attnscope {
 
+int64_t MlaParams::q_head_dim() const {
+  int64_t dim = 0;
+  if (__builtin_add_overflow(nope_dim, rope_dim, &dim)) {
+    throw Error("MLA's nope_dim + rope_dim (" + std::to_string(nope_dim) + " + " +
+                std::to_string(rope_dim) + ") overflows 64-bit size arithmetic");
+  }
+  return dim;
+}
+
 AttentionProblem AttentionProblem::defaults(VariantId variant) {
   AttentionProblem p;
   p.variant = variant;
   p.causal = variant_info(variant).causal_only;
   if (variant == VariantId::mla) {
     p.shape.kv_heads = 1;
-    p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
+    p.shape.head_dim = p.mla.q_head_dim();
     p.shape.v_head_dim = 128;
   }
   return p;
@@ -31,7 +40,8 @@ AttentionProblem AttentionProblem::defaults(VariantId variant) {
 int64_t memory_budget_bytes() {
   if (const char* env = std::getenv("ATTNSCOPE_MEMORY_LIMIT_MB")) {
     const long long mb = std::atoll(env);
-    if (mb > 0) return mb << 20;
+    // Past 2^43 MiB the shift would overflow; no machine has that much anyway.
+    if (mb > 0) return std::min<long long>(mb, (1LL << 43) - 1) << 20;
   }
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page = sysconf(_SC_PAGE_SIZE);
@@ -106,12 +116,20 @@ std::optional<std::string> AttentionProblem::validate() const {
   try {
     int64_t total = 0;
     for (const TensorSpec& t : info.inputs(*this)) {
-      total += checked_mul(shape_numel(t.shape), 4, "input tensors");
+      total = checked_add(total, checked_mul(shape_numel(t.shape), 4, "input tensors"),
+                          "input tensors");
     }
     const int64_t rows = checked_mul(checked_mul(s.batch, s.heads, "batch x heads"), s.q_len,
                                      "batch x heads x q_len");
-    total += checked_mul(rows, s.v_head_dim + 1, "output tensors") * 4;
-    if (variant == VariantId::moba) total += checked_mul(rows, moba.top_k, "MoBA selection") * 4;
+    const int64_t per_row = checked_add(s.v_head_dim, 1, "v_head_dim");  // o and lse
+    total = checked_add(
+        total, checked_mul(checked_mul(rows, per_row, "output tensors"), 4, "output tensors"),
+        "the total size of the inputs and outputs");
+    if (variant == VariantId::moba) {
+      total = checked_add(
+          total, checked_mul(checked_mul(rows, moba.top_k, "MoBA selection"), 4, "MoBA selection"),
+          "the total size of the inputs and outputs");
+    }
     const int64_t budget = memory_budget_bytes();
     if (total > budget) {
       return "problem needs at least " + gib(total) +
@@ -129,8 +147,10 @@ void AttentionProblem::check() const {
 
 double AttentionProblem::effective_scale() const {
   if (scale) return *scale;
-  const int64_t dk = variant == VariantId::mla ? mla.nope_dim + mla.rope_dim : shape.head_dim;
-  return 1.0 / std::sqrt(static_cast<double>(dk));
+  // In double: this is also asked of problems that have not been validated (a GUI summary).
+  const double dk = variant == VariantId::mla ? double(mla.nope_dim) + double(mla.rope_dim)
+                                              : double(shape.head_dim);
+  return 1.0 / std::sqrt(dk);
 }
 
 std::string AttentionProblem::describe() const {

@@ -177,6 +177,7 @@ class ReferenceBackend final : public Backend {
     const auto t0 = std::chrono::steady_clock::now();
     RunResult r = variant_info(problem.variant).reference(problem, inputs, cancel);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    check_outputs_finite(problem, r);
     if (!probes.selection) r.selection.reset();
     const Cost c = cost_of(problem);
     r.counters = {c.flops, c.bytes, c.visible_pairs};

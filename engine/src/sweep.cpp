@@ -59,7 +59,7 @@ AttentionProblem point_problem(const SweepConfig& config, const VariantInfo& inf
   if (info.causal_only) p.causal = true;
   if (info.id == VariantId::mla) {  // one latent shared by all heads; q carries nope + rope
     p.shape.kv_heads = 1;
-    p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
+    p.shape.head_dim = p.mla.q_head_dim();
   }
   if (info.id == VariantId::gated_delta) p.shape.kv_heads = p.shape.heads;  // one state per head
   return p;
@@ -571,7 +571,17 @@ class Reader {
   static int64_t integer(const json& obj, const std::string& path, const char* key) {
     const json& v = field(obj, path, key);
     if (!v.is_number_integer()) fail(at(path, key), "must be an integer");
+    // An unsigned value above INT64_MAX would wrap to a negative one in get<int64_t>().
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) {
+      fail(at(path, key), "is too large (" + v.dump() + ")");
+    }
     return v.get<int64_t>();
+  }
+  static int small_integer(const json& obj, const std::string& path, const char* key) {
+    const int64_t v = integer(obj, path, key);
+    if (v < INT32_MIN || v > INT32_MAX)
+      fail(at(path, key), "is out of range (" + std::to_string(v) + ")");
+    return static_cast<int>(v);
   }
   static bool boolean(const json& obj, const std::string& path, const char* key) {
     const json& v = field(obj, path, key);
@@ -644,15 +654,18 @@ SweepConfig config_from_json(const json& j, const std::string& path) {
   c.seq_lens.clear();
   for (const json& v : R::array(j, path, "seq_lens")) {
     if (!v.is_number_integer()) R::fail(path + ".seq_lens", "must hold only integers");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) {
+      R::fail(path + ".seq_lens", "holds a length too large for 64 bits (" + v.dump() + ")");
+    }
     c.seq_lens.push_back(v.get<int64_t>());
   }
   const std::string mode = R::text(j, path, "mode");
   const auto m = sweep_mode_from_string(mode);
   if (!m) R::fail(path + ".mode", "must be \"prefill\" or \"decode\" (got \"" + mode + "\")");
   c.mode = *m;
-  c.repetitions = static_cast<int>(R::integer(j, path, "repetitions"));
+  c.repetitions = R::small_integer(j, path, "repetitions");
   c.min_time_s = R::number(j, path, "min_time_s");
-  c.threads = static_cast<int>(R::integer(j, path, "threads"));
+  c.threads = R::small_integer(j, path, "threads");
   c.pattern = R::text(j, path, "pattern");
   const json& seed = R::field(j, path, "seed");
   if (!seed.is_number_unsigned() && !(seed.is_number_integer() && seed.get<int64_t>() >= 0)) {
@@ -722,7 +735,7 @@ SweepResult sweep_from_json(const std::string& text) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     throw Error(std::string("malformed benchmark JSON: not valid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) R::fail("the document", "must be an object with \"benchmarks\"");

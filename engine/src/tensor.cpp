@@ -19,6 +19,14 @@ int64_t checked_mul(int64_t a, int64_t b, const char* what) {
   return r;
 }
 
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t r = 0;
+  if (a < 0 || b < 0 || __builtin_add_overflow(a, b, &r)) {
+    throw Error(std::string(what) + " is too large (overflows 64-bit size arithmetic)");
+  }
+  return r;
+}
+
 std::string shape_str(const Shape& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -68,18 +76,32 @@ int64_t first_non_finite(const Tensor& t) {
   const int64_t n = t.numel();
   // Branch-free blocks (vectorizable); the exact index is found only in a block that has one.
   constexpr int64_t kBlock = 4096;
+  float most = 0;
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t b1 = std::min(n, b0 + kBlock);
     bool bad = false;
-    for (int64_t i = b0; i < b1; ++i)
-      bad |= !(std::fabs(p[i]) <= std::numeric_limits<float>::max());
-    if (!bad) continue;
+    float block_most = 0;
+    for (int64_t i = b0; i < b1; ++i) {
+      const float a = std::fabs(p[i]);
+      bad |= !(a <= std::numeric_limits<float>::max());
+      block_most = std::max(block_most, a);
+    }
+    if (!bad) {
+      most = std::max(most, block_most);
+      continue;
+    }
     for (int64_t i = b0; i < b1; ++i) {
       if (!std::isfinite(p[i])) return i;
     }
   }
+  t.max_abs_ = most;
   t.finite_ = Tensor::Finite::yes;
   return -1;
+}
+
+float max_abs(const Tensor& t) {
+  if (first_non_finite(t) >= 0) return std::numeric_limits<float>::infinity();
+  return t.max_abs_;
 }
 
 const Tensor& Inputs::at(std::string_view name) const {

@@ -733,7 +733,7 @@ Inputs make_inputs(const AttentionProblem& problem, std::string_view pattern, ui
       require_positive(problem.mla.kv_lora_rank, "mla.kv_lora_rank");
       require_positive(problem.mla.rope_dim, "mla.rope_dim");
       require_positive(problem.mla.nope_dim, "mla.nope_dim");
-      const double dq = static_cast<double>(problem.mla.nope_dim + problem.mla.rope_dim);
+      const double dq = double(problem.mla.nope_dim) + double(problem.mla.rope_dim);
       make_mla(pat, seed, problem, problem.scale.value_or(1.0 / std::sqrt(dq)), out);
       break;
     }

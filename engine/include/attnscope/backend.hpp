@@ -94,4 +94,10 @@ class Backend {
 // finiteness). Throws Error naming the first problem found. Every backend calls this first.
 void check_inputs(const AttentionProblem& problem, const Inputs& inputs);
 
+// Checks that a run's outputs (o, final_state) are finite, throwing Error otherwise. Softmax
+// outputs are averages of v and stay finite once check_inputs passed; Gated DeltaNet's state can
+// still overflow fp32 (the delta rule amplifies it when beta·|k|² > 2), and a NaN answer must not
+// pass for one. Every backend calls this before returning a result.
+void check_outputs_finite(const AttentionProblem& problem, const RunResult& result);
+
 }  // namespace attnscope

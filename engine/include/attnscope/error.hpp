@@ -20,7 +20,9 @@ class Cancelled : public std::runtime_error {
   Cancelled() : std::runtime_error("cancelled") {}
 };
 
-// a * b, throwing Error (naming `what`) instead of overflowing int64.
+// a * b and a + b for sizes (both operands >= 0), throwing Error (naming `what`) instead of
+// overflowing int64: a wrapped size would pass a memory-budget check it should fail.
 int64_t checked_mul(int64_t a, int64_t b, const char* what);
+int64_t checked_add(int64_t a, int64_t b, const char* what);
 
 }  // namespace attnscope

@@ -25,6 +25,8 @@ Tensor attention_map(const AttentionProblem& problem, const Inputs& inputs, cons
 // Backends that pool elsewhere (Backend::attention_map overrides) start here.
 MapRegion resolve_map_region(const AttentionProblem& problem, const RunResult& result,
                              const MapRequest& request);
+// The same rules without a run: lets a caller refuse a bad request before computing anything.
+MapRegion resolve_map_request(const AttentionProblem& problem, const MapRequest& request);
 
 // One unpooled tile, rows [i0, i1) x cols [j0, j1), row-major; the building block of the above.
 void attention_tile(const AttentionProblem& problem, const Inputs& inputs, const RunResult& result,

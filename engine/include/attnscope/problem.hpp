@@ -33,6 +33,10 @@ struct MlaParams {
   int64_t rope_dim = 64;       // Dr, the shared rotary key k_rope
   int64_t nope_dim = 128;      // Dn, the position-free part of q and k
   bool absorbed = false;       // compute in the absorbed (decode) form
+
+  // Dn + Dr, the width of q and of the keys; throws Error when the sum overflows (knobs read from
+  // flags or files can hold anything).
+  int64_t q_head_dim() const;
 };
 
 struct MobaParams {

@@ -75,7 +75,9 @@ class BasicTensor {
   // A pointer kept from data() and written later bypasses this; engine code never does that.
   enum class Finite : int8_t { unknown, yes };
   mutable Finite finite_ = Finite::unknown;
+  mutable float max_abs_ = 0;  // valid while finite_ == yes; found in the same pass
   friend int64_t first_non_finite(const BasicTensor<float>& t);
+  friend float max_abs(const BasicTensor<float>& t);
 };
 
 using Tensor = BasicTensor<float>;
@@ -86,5 +88,7 @@ extern template class BasicTensor<int32_t>;
 
 // Index of the first NaN/Inf element, or -1 when all are finite (cached until mutable access).
 int64_t first_non_finite(const Tensor& t);
+// The largest |x| (+inf when some element is not finite), from the same cached pass.
+float max_abs(const Tensor& t);
 
 }  // namespace attnscope

@@ -56,6 +56,7 @@ class CpuBackend final : public Backend {
         break;
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    check_outputs_finite(problem, r);
     if (!probes.selection) r.selection.reset();
     if (r.counters.flops == 0) {
       const Cost cost = cost_of(problem);

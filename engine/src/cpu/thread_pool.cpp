@@ -2,32 +2,59 @@
 // instead of spinning: on a 2-core machine spinning workers steal cycles from the caller.
 #include "cpu/thread_pool.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <string>
+
+#include "attnscope/error.hpp"
 
 namespace attnscope::cpu {
 
 int default_threads() {
-  if (const char* env = std::getenv("ATTNSCOPE_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
+  if (const char* env = std::getenv("ATTNSCOPE_THREADS"); env && *env) {
+    // Strict: a typo must not silently become "all cores", nor 100000 threads become a hang.
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(env, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 1 || n > kMaxThreads) {
+      throw Error("ATTNSCOPE_THREADS must be an integer from 1 to " + std::to_string(kMaxThreads) +
+                  " (got '" + env + "')");
+    }
+    return static_cast<int>(n);
   }
   const unsigned hw = std::thread::hardware_concurrency();
-  return hw ? static_cast<int>(hw) : 1;
+  return hw ? static_cast<int>(std::min<unsigned>(hw, kMaxThreads)) : 1;
 }
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < std::max(1, threads); ++i)
-    workers_.emplace_back([this, i] { worker_loop(i); });
+  try {
+    for (int i = 1; i < std::max(1, threads); ++i)
+      workers_.emplace_back([this, i] { worker_loop(i); });
+  } catch (const std::exception& e) {
+    // The workers already started wait on wake_: stop and join them before the members they use
+    // are destroyed (leaving them would hang or crash), then report why.
+    const size_t started = workers_.size() + 1;
+    stop_workers();
+    throw Error("cannot start " + std::to_string(threads) + " CPU threads (" +
+                std::to_string(started) + " started): " + e.what() +
+                "; set ATTNSCOPE_THREADS lower");
+  }
 }
 
 ThreadPool::~ThreadPool() {
+  stop_workers();
+}
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
+  workers_.clear();
 }
 
 ThreadPool& ThreadPool::global() {

@@ -34,6 +34,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  void stop_workers();
   void run_tasks(int worker, const std::function<void(int64_t, int)>& job, int64_t tasks);
 
   std::vector<std::thread> workers_;
@@ -51,7 +52,12 @@ class ThreadPool {
   std::mutex call_mutex_;  // one parallel_for at a time per pool
 };
 
-// Threads a CPU run uses by default (ATTNSCOPE_THREADS, else hardware concurrency).
+// The most threads a pool starts: far above any machine this runs on, far below what would
+// exhaust the process's memory for thread stacks.
+inline constexpr int kMaxThreads = 1024;
+
+// Threads a CPU run uses by default (ATTNSCOPE_THREADS, else hardware concurrency); throws Error
+// for an ATTNSCOPE_THREADS that is not an integer in [1, kMaxThreads].
 int default_threads();
 
 }  // namespace attnscope::cpu

@@ -24,6 +24,9 @@ std::optional<std::string> mla_validate(const AttentionProblem& p) {
     return "MLA caches one latent shared by all heads, so kv_heads must be 1 (got " +
            std::to_string(p.shape.kv_heads) + ")";
   }
+  if (m.nope_dim > INT64_MAX - m.rope_dim) {
+    return "nope_dim + rope_dim is too large (overflows 64-bit size arithmetic)";
+  }
   if (p.shape.head_dim != m.nope_dim + m.rope_dim) {
     return "MLA's query head_dim must equal nope_dim + rope_dim = " +
            std::to_string(m.nope_dim + m.rope_dim) + " (got " + std::to_string(p.shape.head_dim) +
