@@ -43,7 +43,9 @@ ExplorerController::ExplorerController(QObject* parent) : QObject(parent) {
   connect(worker_, &EngineWorker::fileFailed, this,
           [this](quint64 id, const QString& path, const QString& message) {
             if (id != fileJob_) return;
-            emit errorOccurred(tr("Cannot load %1: %2").arg(path, message));
+            // The engine's messages already name the file ("cannot load 'x.npy': …"): once.
+            emit errorOccurred(
+                message.contains(path) ? message : tr("cannot load %1: %2").arg(path, message));
           });
   thread_.setObjectName(QStringLiteral("attnscope-engine"));
   thread_.start();

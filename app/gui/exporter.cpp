@@ -2,6 +2,7 @@
 // PNG, SVG and PDF show exactly what is on screen, at the requested resolution for PNG and PDF.
 #include "exporter.hpp"
 
+#include <QBuffer>
 #include <QFile>
 #include <QFileInfo>
 #include <QImage>
@@ -9,13 +10,28 @@
 #include <QPageSize>
 #include <QPainter>
 #include <QPdfWriter>
-#include <QSaveFile>
 #include <QSvgGenerator>
 #include <QWidget>
+#include <algorithm>
+#include <cmath>
 
+#include "output_files.hpp"
 #include "views/view_base.hpp"
 
 namespace attnscope::gui {
+
+QString checkImageSize(qint64 width, qint64 height) {
+  if (width < 1 || height < 1) {
+    return QObject::tr("a %1x%2-pixel image is empty").arg(width).arg(height);
+  }
+  if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels) {
+    return QObject::tr("a %1x%2-pixel image is too large (at most %3 pixels per side)")
+        .arg(width)
+        .arg(height)
+        .arg(kMaxImageSide);
+  }
+  return {};
+}
 
 QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
   QJsonObject o;
@@ -49,36 +65,66 @@ QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
 
 QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonObject& config) {
   const QString suffix = QFileInfo(path).suffix().toLower();
+  if (suffix != QLatin1String("png") && suffix != QLatin1String("svg") &&
+      suffix != QLatin1String("pdf")) {
+    return QObject::tr("unknown figure format '.%1' (use .png, .svg or .pdf)").arg(suffix);
+  }
+  // Before rendering anything: a missing folder should not cost a render.
+  if (QString e = checkOutputPath(path); !e.isEmpty()) return e;
   const QSize size = widget->size();
+  if (size.isEmpty()) return QObject::tr("cannot write %1: the figure has no size").arg(path);
   const QString description =
       QString::fromUtf8(QJsonDocument(config).toJson(QJsonDocument::Compact));
-  if (suffix == "png") {
+  // Everything is rendered into memory first and written in one go (writeOutputFile), so a failed
+  // render never leaves a partial file behind. A paint device Qt cannot back (an image too large
+  // to allocate) is refused here: painting widgets into it would crash inside Qt.
+  QByteArray bytes;
+  QBuffer buffer(&bytes);
+  buffer.open(QIODevice::WriteOnly);
+  if (suffix == QLatin1String("png")) {
     const double scale = std::max(0.25, dpi / 96.0);
-    QImage image(size * scale, QImage::Format_ARGB32_Premultiplied);
+    const QSize pixels(int(std::lround(size.width() * scale)),
+                       int(std::lround(size.height() * scale)));
+    if (QString e = checkImageSize(pixels.width(), pixels.height()); !e.isEmpty()) {
+      return QObject::tr("cannot write %1 at %2 dpi: %3").arg(path).arg(dpi).arg(e);
+    }
+    QImage image(pixels, QImage::Format_ARGB32_Premultiplied);
+    if (image.isNull()) {
+      return QObject::tr("cannot write %1: not enough memory for a %2x%3 image")
+          .arg(path)
+          .arg(pixels.width())
+          .arg(pixels.height());
+    }
     image.setDevicePixelRatio(scale);
     image.setDotsPerMeterX(int(dpi / 0.0254));
     image.setDotsPerMeterY(int(dpi / 0.0254));
     image.fill(widget->palette().window().color());
-    widget->render(&image);
+    {
+      QPainter p;
+      if (!p.begin(&image) || !p.isActive()) {
+        return QObject::tr("cannot write %1: cannot paint the image").arg(path);
+      }
+      widget->render(&p);
+    }
     if (!config.isEmpty()) image.setText("attnscope-configuration", description);
-    if (!image.save(path, "PNG")) return QObject::tr("cannot write %1").arg(path);
-    return {};
-  }
-  if (suffix == "svg") {
+    if (!image.save(&buffer, "PNG")) {
+      return QObject::tr("cannot write %1: cannot encode the PNG image").arg(path);
+    }
+  } else if (suffix == QLatin1String("svg")) {
     QSvgGenerator svg;
-    svg.setFileName(path);
+    svg.setOutputDevice(&buffer);
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
     svg.setTitle(QStringLiteral("attnscope"));
     svg.setDescription(description);
     QPainter p;
-    if (!p.begin(&svg)) return QObject::tr("cannot write %1").arg(path);
+    if (!p.begin(&svg) || !p.isActive()) {
+      return QObject::tr("cannot write %1: cannot paint the SVG drawing").arg(path);
+    }
     widget->render(&p);
     p.end();
-    return QFileInfo(path).size() > 0 ? QString() : QObject::tr("cannot write %1").arg(path);
-  }
-  if (suffix == "pdf") {
-    QPdfWriter pdf(path);
+  } else {
+    QPdfWriter pdf(&buffer);
     pdf.setResolution(dpi);
     pdf.setTitle(QStringLiteral("attnscope"));
     pdf.setCreator(description.left(2000));
@@ -87,14 +133,17 @@ QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonO
         QPageSize(QSizeF(size.width() * 72.0 / 96, size.height() * 72.0 / 96), QPageSize::Point));
     pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
     QPainter p;
-    if (!p.begin(&pdf)) return QObject::tr("cannot write %1").arg(path);
+    if (!p.begin(&pdf) || !p.isActive()) {
+      return QObject::tr("cannot write %1: cannot paint the PDF document").arg(path);
+    }
     const double scale = double(pdf.width()) / std::max(1, size.width());
     p.scale(scale, scale);
     widget->render(&p);
     p.end();
-    return {};
   }
-  return QObject::tr("unknown figure format '.%1' (use .png, .svg or .pdf)").arg(suffix);
+  buffer.close();
+  if (bytes.isEmpty()) return QObject::tr("cannot write %1: nothing was rendered").arg(path);
+  return writeOutputFile(path, bytes);
 }
 
 QString exportData(const ViewBase& view, const Workload& w, const QString& path) {
@@ -110,11 +159,7 @@ QString exportData(const ViewBase& view, const Workload& w, const QString& path)
   } else {
     return QObject::tr("unknown data format '.%1' (use .csv or .json)").arg(suffix);
   }
-  QSaveFile f(path);
-  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
-    return QObject::tr("cannot write %1: %2").arg(path, f.errorString());
-  }
-  return {};
+  return writeOutputFile(path, bytes);
 }
 
 }  // namespace attnscope::gui

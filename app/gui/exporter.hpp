@@ -13,6 +13,14 @@ namespace attnscope::gui {
 
 class ViewBase;
 
+// The largest raster image any export or screenshot renders: 16384 pixels per side, so one 32-bit
+// image stays within 1 GiB (Qt cannot back larger paint devices reliably, and painting widgets
+// into a device it failed to allocate crashes inside Qt).
+constexpr int kMaxImageSide = 16384;
+constexpr qint64 kMaxImagePixels = qint64(kMaxImageSide) * kMaxImageSide;
+// Empty when a width x height image is within those limits, else a message saying why not.
+QString checkImageSize(qint64 width, qint64 height);
+
 // Everything needed to reproduce a figure: the workload (every parameter, seed, pattern,
 // backend, describe()), the view and its request, and what the run reported.
 QJsonObject runConfiguration(const Workload& w, const ViewBase& view);

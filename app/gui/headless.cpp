@@ -2,17 +2,62 @@
 // grabbed after the worker answers; names are checked first so a typo exits with one clear line.
 #include "headless.hpp"
 
+#include <QBuffer>
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QFileInfo>
-#include <QPixmap>
+#include <QImage>
+#include <QPainter>
+#include <QRegularExpression>
 #include <QThread>
+#include <cmath>
+#include <cstdlib>
 
 #include "exporter.hpp"
 #include "main_window.hpp"
+#include "output_files.hpp"
 #include "presets.hpp"
 
 namespace attnscope::gui {
+
+namespace {
+
+// The window as a PNG, like QWidget::grab() but into an image whose allocation is checked first,
+// written atomically.
+QString grabToPng(QWidget& window, const QString& file) {
+  const double dpr = window.devicePixelRatioF();
+  const QSize pixels(int(std::lround(window.width() * dpr)),
+                     int(std::lround(window.height() * dpr)));
+  if (QString e = checkImageSize(pixels.width(), pixels.height()); !e.isEmpty()) {
+    return QStringLiteral("cannot write %1: %2").arg(file, e);
+  }
+  QImage image(pixels, QImage::Format_RGB32);
+  if (image.isNull()) {
+    return QStringLiteral("cannot write %1: not enough memory for a %2x%3 image")
+        .arg(file)
+        .arg(pixels.width())
+        .arg(pixels.height());
+  }
+  image.setDevicePixelRatio(dpr);
+  image.fill(window.palette().window().color());
+  {
+    QPainter painter;
+    if (!painter.begin(&image) || !painter.isActive()) {
+      return QStringLiteral("cannot write %1: cannot paint the image").arg(file);
+    }
+    window.render(&painter);
+  }
+  QByteArray bytes;
+  QBuffer buffer(&bytes);
+  buffer.open(QIODevice::WriteOnly);
+  if (!image.save(&buffer, "PNG")) {
+    return QStringLiteral("cannot write %1: cannot encode the PNG image").arg(file);
+  }
+  buffer.close();
+  return writeOutputFile(file, bytes);
+}
+
+}  // namespace
 
 bool waitUntilSettled(MainWindow& window, int timeoutMs) {
   QElapsedTimer timer;
@@ -26,6 +71,25 @@ bool waitUntilSettled(MainWindow& window, int timeoutMs) {
     QThread::msleep(10);
   }
   return false;
+}
+
+QString parseScreenshotSize(const QString& text, int& width, int& height) {
+  static const QRegularExpression pattern(QStringLiteral("^([0-9]+)[xX]([0-9]+)$"));
+  const QString limits =
+      QStringLiteral("two whole numbers of pixels from 1 to %1 each, like 1200x800")
+          .arg(kMaxImageSide);
+  const QRegularExpressionMatch m = pattern.match(text);
+  if (!m.hasMatch()) {
+    return QStringLiteral("--size must be WxH, %1 (got '%2')").arg(limits, text.left(80));
+  }
+  bool okW = false, okH = false;
+  const qint64 w = m.captured(1).toLongLong(&okW), h = m.captured(2).toLongLong(&okH);
+  if (!okW || !okH || !checkImageSize(w, h).isEmpty()) {
+    return QStringLiteral("--size %1 is out of range: WxH must be %2").arg(text.left(80), limits);
+  }
+  width = int(w);
+  height = int(h);
+  return {};
 }
 
 int renderHeadless(const QString& preset, const QString& viewArg, const QString& file,
@@ -48,6 +112,30 @@ int renderHeadless(const QString& preset, const QString& viewArg, const QString&
     *message = QStringLiteral("screenshot file must end in .png or .svg: %1").arg(file);
     return 2;
   }
+  // Qt cannot back a paint device of any size: a window (and so a grab) it failed to allocate
+  // crashes inside Qt's own widgets, so the size is checked here as well as by main().
+  if (QString e = checkImageSize(width, height); !e.isEmpty()) {
+    *message = QStringLiteral("screenshot size: %1").arg(e);
+    return 2;
+  }
+  if (QString e = checkOutputPath(file); !e.isEmpty()) {
+    *message = e;
+    return 2;
+  }
+  // Qt allocates the window's backing store at this size (and the views their own images, and the
+  // grab below its image) and, when such an allocation fails, crashes painting into it. Under a
+  // memory limit (ulimit -v), make sure room for three such images exists before showing it.
+  {
+    const size_t bytes = size_t(width) * size_t(height) * 4 * 3;
+    void* room = std::malloc(bytes);
+    if (!room) {
+      *message = QStringLiteral("not enough memory for a %1x%2 screenshot (try a smaller --size)")
+                     .arg(width)
+                     .arg(height);
+      return 1;
+    }
+    std::free(room);
+  }
   MainWindow window(MainWindow::Options{false, false});
   window.resize(width, height);
   if (dark) window.setDarkPalette(true);
@@ -67,19 +155,22 @@ int renderHeadless(const QString& preset, const QString& viewArg, const QString&
     return 1;
   }
   int code = 0;
+  QString runError;
   if (!window.lastError().isEmpty()) {
-    *message = window.lastError();
+    runError = window.lastError();
     code = 1;
   }
+  QString e;
   if (suffix == "png") {
-    if (!window.grab().save(file, "PNG")) {
-      *message = QStringLiteral("cannot write %1").arg(file);
-      return 1;
-    }
-  } else if (QString e = exportFigure(&window, file, 96); !e.isEmpty()) {
+    e = grabToPng(window, file);
+  } else {
+    e = exportFigure(&window, file, 96);
+  }
+  if (!e.isEmpty()) {
     *message = e;
     return 1;
   }
+  *message = runError;
   return code;
 }
 

@@ -5,24 +5,53 @@
 #include <QCommandLineParser>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "charts/chart_command.hpp"
+#include "exporter.hpp"
 #include "headless.hpp"
 #include "main_window.hpp"
 #include "presets.hpp"
 
+namespace {
+
+bool isArg(const char* arg, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    if (std::strcmp(arg, n) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  // Decide the platform before QApplication exists: a screenshot needs no display.
-  bool screenshot = false;
+  // Decide the platform before QApplication exists: a screenshot needs no display, and neither
+  // do the options that only print (--help, --version, --list-presets).
+  bool screenshot = false, printOnly = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--screenshot", 12) == 0) screenshot = true;
+    if (isArg(argv[i], {"--list-presets", "--help", "-h", "-?", "--help-all", "--version", "-v"})) {
+      printOnly = true;
+    }
   }
   // A chart never opens a window, so it never needs (or waits for) a display.
   const bool chart = argc > 1 && std::strcmp(argv[1], "chart") == 0;
-  if (chart || (screenshot && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))) {
+  const bool headless = chart || screenshot || printOnly;
+  if (headless && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) {
     qputenv("QT_QPA_PLATFORM", "offscreen");
+  }
+  // A window with nowhere to go: Qt's xcb plugin would abort with several lines; say it in one.
+  if (!headless && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") &&
+      qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY")) {
+    std::fprintf(stderr,
+                 "attnscope: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
+                 "unset); headless: attnscope --preset NAME --screenshot FILE.png\n");
+    return 1;
+  }
+  if (headless) {
     // Headless runs on bare machines: the offscreen plugin's notes about window features it
-    // ignores and a missing XDG runtime directory are not news; everything else still prints.
+    // ignores and a missing XDG runtime directory are not news (also when the caller chose the
+    // platform), so a failure prints exactly its one line; everything else still prints.
     static const QtMessageHandler previous = qInstallMessageHandler(
         [](QtMsgType type, const QMessageLogContext& context, const QString& message) {
           if (message.contains(QLatin1String("propagateSizeHints")) ||
@@ -62,11 +91,28 @@ int main(int argc, char** argv) {
       "VIEW");
   QCommandLineOption shotOpt("screenshot", "Render headless to FILE (.png or .svg) and exit.",
                              "FILE");
-  QCommandLineOption sizeOpt("size", "Screenshot size WxH (default 1200x800).", "WxH", "1200x800");
+  QCommandLineOption sizeOpt(
+      "size",
+      QStringLiteral("Screenshot size WxH in pixels (default 1200x800; each side 1 to %1; the "
+                     "window does not shrink below its minimum size).")
+          .arg(attnscope::gui::kMaxImageSide),
+      "WxH", "1200x800");
   QCommandLineOption listOpt("list-presets", "Print the demo names and exit.");
   QCommandLineOption darkOpt("dark", "Start with the dark palette.");
   parser.addOptions({presetOpt, viewOpt, shotOpt, sizeOpt, listOpt, darkOpt});
-  parser.process(app);
+  // parse(), not process(): an unknown option or a missing value is one "attnscope: " line.
+  if (!parser.parse(QCoreApplication::arguments())) {
+    std::fprintf(stderr, "attnscope: %s\n", qPrintable(parser.errorText()));
+    return 2;
+  }
+  if (parser.isSet(QStringLiteral("help-all"))) parser.process(app);  // with Qt's options; exits
+  if (parser.isSet(QStringLiteral("help"))) parser.showHelp(0);
+  if (parser.isSet(QStringLiteral("version"))) parser.showVersion();
+  if (!parser.positionalArguments().isEmpty()) {
+    std::fprintf(stderr, "attnscope: unexpected argument '%s' (see attnscope --help)\n",
+                 qPrintable(parser.positionalArguments().front()));
+    return 2;
+  }
 
   using namespace attnscope::gui;
   if (parser.isSet(listOpt)) {
@@ -74,17 +120,23 @@ int main(int argc, char** argv) {
       std::printf("%s\t%s\n", qPrintable(p.name), qPrintable(p.title));
     return 0;
   }
+  // Checked whenever given (also without --screenshot), before anything is opened or rendered.
+  int width = 1200, height = 800;
+  if (parser.isSet(sizeOpt)) {
+    if (QString e = parseScreenshotSize(parser.value(sizeOpt), width, height); !e.isEmpty()) {
+      std::fprintf(stderr, "attnscope: %s\n", qPrintable(e));
+      return 2;
+    }
+  }
   if (parser.isSet(shotOpt)) {
     if (!parser.isSet(presetOpt)) {
       std::fprintf(stderr, "attnscope: --screenshot needs --preset NAME\n");
       return 2;
     }
-    const QStringList wh = parser.value(sizeOpt).split('x');
-    const int w = wh.size() == 2 ? wh[0].toInt() : 1200, h = wh.size() == 2 ? wh[1].toInt() : 800;
     QString message;
     const int code =
         renderHeadless(parser.value(presetOpt), parser.value(viewOpt), parser.value(shotOpt),
-                       &message, w > 0 ? w : 1200, h > 0 ? h : 800, parser.isSet(darkOpt));
+                       &message, width, height, parser.isSet(darkOpt));
     if (!message.isEmpty()) std::fprintf(stderr, "attnscope: %s\n", qPrintable(message));
     return code;
   }

@@ -11,12 +11,62 @@
 
 namespace attnscope::gui {
 
+namespace {
+
+QString jsonKind(const QJsonValue& v) {
+  switch (v.type()) {
+    case QJsonValue::Null:
+      return QStringLiteral("null");
+    case QJsonValue::Bool:
+      return QStringLiteral("a boolean");
+    case QJsonValue::Double:
+      return QStringLiteral("a number");
+    case QJsonValue::String:
+      return QStringLiteral("a string");
+    case QJsonValue::Array:
+      return QStringLiteral("an array");
+    case QJsonValue::Object:
+      return QStringLiteral("an object");
+    case QJsonValue::Undefined:
+      break;
+  }
+  return QStringLiteral("nothing");
+}
+
+}  // namespace
+
 QString parsePreset(const QByteArray& json, Preset& out) {
   QJsonParseError err;
   const QJsonDocument doc = QJsonDocument::fromJson(json, &err);
-  if (!doc.isObject()) return QStringLiteral("invalid JSON: %1").arg(err.errorString());
+  if (err.error != QJsonParseError::NoError) {
+    return QStringLiteral("invalid JSON at offset %1: %2").arg(err.offset).arg(err.errorString());
+  }
+  if (!doc.isObject()) {
+    return QStringLiteral("expected a JSON object, got %1")
+        .arg(doc.isArray() ? QStringLiteral("an array") : QStringLiteral("nothing"));
+  }
   const QJsonObject o = doc.object();
   Preset p;
+  // Optional fields may be absent, but one that is present must have its type.
+  const auto wrongType = [&o](const char* key, QJsonValue::Type type, const char* what) {
+    const QJsonValue v = o.value(QLatin1String(key));
+    if (v.isUndefined() || v.type() == type) return QString();
+    return QStringLiteral("'%1' must be %2, got %3")
+        .arg(QLatin1String(key), QLatin1String(what), jsonKind(v));
+  };
+  for (const QString& e : {wrongType("name", QJsonValue::String, "a string"),
+                           wrongType("title", QJsonValue::String, "a string"),
+                           wrongType("summary", QJsonValue::String, "a string"),
+                           wrongType("order", QJsonValue::Double, "a number"),
+                           wrongType("view", QJsonValue::String, "a string"),
+                           wrongType("views", QJsonValue::Array, "an array"),
+                           wrongType("workload", QJsonValue::Object, "an object"),
+                           wrongType("view_settings", QJsonValue::Object, "an object")}) {
+    if (!e.isEmpty()) {
+      const QString name = o.value("name").toString();
+      return name.isEmpty() ? e : QStringLiteral("preset %1: %2").arg(name, e);
+    }
+  }
   p.name = o.value("name").toString();
   p.title = o.value("title").toString(p.name);
   p.summary = o.value("summary").toString();

@@ -2,7 +2,9 @@
 // exports agree on the spelling and a figure can be reproduced from its exported configuration.
 #include "workload.hpp"
 
+#include <QJsonArray>
 #include <QJsonDocument>
+#include <QRegularExpression>
 
 #include <mutex>
 
@@ -128,62 +130,168 @@ QJsonObject Workload::toJson() const {
 }
 
 namespace {
-void readInt(const QJsonObject& o, const char* key, int64_t& out) {
-  if (o.contains(QLatin1String(key))) out = o.value(QLatin1String(key)).toInteger(out);
+
+// The value as JSON text, shortened, for messages: 64.5, 1e+300, "abc", [1,2].
+QString jsonText(const QJsonValue& v) {
+  QString text = QString::fromUtf8(QJsonDocument(QJsonArray{v}).toJson(QJsonDocument::Compact));
+  text = text.mid(1, text.size() - 2);
+  if (text.size() > 60) text = text.left(57) + QStringLiteral("...");
+  return text;
 }
-void readBool(const QJsonObject& o, const char* key, bool& out) {
-  if (o.contains(QLatin1String(key))) out = o.value(QLatin1String(key)).toBool(out);
+
+// Readers for one key of `o` (named `name` in messages, e.g. "mla.nope_dim"). An absent key keeps
+// `out`; a present key of the wrong type is an error, never silently the default.
+QString readInt(const QJsonObject& o, const char* key, const QString& name, int64_t& out) {
+  if (!o.contains(QLatin1String(key))) return {};
+  const QJsonValue v = o.value(QLatin1String(key));
+  // toInteger() gives the default for anything that is not a number with an exact 64-bit integer
+  // value (64.5, 1e300, a string, ...): two different defaults tell those apart from the value.
+  const qint64 a = v.toInteger(0), b = v.toInteger(1);
+  if (!v.isDouble() || a != b) {
+    return QStringLiteral("'%1' must be an integer, got %2").arg(name, jsonText(v));
+  }
+  out = a;
+  return {};
 }
+
+QString readBool(const QJsonObject& o, const char* key, const QString& name, bool& out) {
+  if (!o.contains(QLatin1String(key))) return {};
+  const QJsonValue v = o.value(QLatin1String(key));
+  if (!v.isBool()) {
+    return QStringLiteral("'%1' must be true or false, got %2").arg(name, jsonText(v));
+  }
+  out = v.toBool();
+  return {};
+}
+
+QString readString(const QJsonObject& o, const char* key, QString& out) {
+  if (!o.contains(QLatin1String(key))) return {};
+  const QJsonValue v = o.value(QLatin1String(key));
+  if (!v.isString()) {
+    return QStringLiteral("'%1' must be a string, got %2").arg(QLatin1String(key), jsonText(v));
+  }
+  out = v.toString();
+  return {};
+}
+
+// A nested object ("swa", "mla", ...): absent is empty, anything but an object is an error.
+QString readObject(const QJsonObject& o, const char* key, QJsonObject& out) {
+  out = {};
+  if (!o.contains(QLatin1String(key))) return {};
+  const QJsonValue v = o.value(QLatin1String(key));
+  if (!v.isObject()) {
+    return QStringLiteral("'%1' must be an object, got %2").arg(QLatin1String(key), jsonText(v));
+  }
+  out = v.toObject();
+  return {};
+}
+
+// The seed: a decimal string (toJson writes strings, as JSON numbers lose 64-bit values) or, as
+// older and hand-written files have it, a non-negative JSON integer.
+QString readSeed(const QJsonObject& o, quint64& out) {
+  if (!o.contains(QLatin1String("seed"))) return {};
+  const QJsonValue v = o.value(QLatin1String("seed"));
+  const QString why =
+      QStringLiteral("'seed' must be a whole number from 0 to 18446744073709551615, got %1")
+          .arg(jsonText(v));
+  if (v.isString()) {
+    static const QRegularExpression digits(QStringLiteral("^[0-9]{1,20}$"));
+    const QString text = v.toString();
+    bool ok = false;
+    const quint64 seed = digits.match(text).hasMatch() ? text.toULongLong(&ok, 10) : 0;
+    if (!ok) return why;
+    out = seed;
+    return {};
+  }
+  const qint64 a = v.toInteger(0), b = v.toInteger(1);
+  if (!v.isDouble() || a != b || a < 0) return why;
+  out = quint64(a);
+  return {};
+}
+
 }  // namespace
 
 QString Workload::fromJson(const QJsonObject& o, Workload& out) {
   VariantId id = VariantId::dense;
-  if (o.contains("variant") && !variantFromName(o.value("variant").toString(), id)) {
-    return QStringLiteral("unknown variant '%1' (known: %2)")
-        .arg(o.value("variant").toString(), QString::fromStdString(variant_names()));
+  if (o.contains("variant")) {
+    QString name;
+    if (QString e = readString(o, "variant", name); !e.isEmpty()) return e;
+    if (!variantFromName(name, id)) {
+      return QStringLiteral("unknown variant '%1' (known: %2)")
+          .arg(name, QString::fromStdString(variant_names()));
+    }
   }
   Workload w = forVariant(id);
   AttentionProblem& p = w.problem;
-  readInt(o, "batch", p.shape.batch);
-  readInt(o, "heads", p.shape.heads);
-  readInt(o, "kv_heads", p.shape.kv_heads);
-  readInt(o, "q_len", p.shape.q_len);
-  readInt(o, "kv_len", p.shape.kv_len);
-  readInt(o, "head_dim", p.shape.head_dim);
-  readInt(o, "v_head_dim", p.shape.v_head_dim);
-  readBool(o, "causal", p.causal);
+  QJsonObject swa, mla, moba, gdn;
+  // Every reader runs in turn; the first error is the answer.
+  const auto name = [](const char* group, const char* key) {
+    return QStringLiteral("%1.%2").arg(QLatin1String(group), QLatin1String(key));
+  };
+  for (const QString& e : {
+           readInt(o, "batch", QStringLiteral("batch"), p.shape.batch),
+           readInt(o, "heads", QStringLiteral("heads"), p.shape.heads),
+           readInt(o, "kv_heads", QStringLiteral("kv_heads"), p.shape.kv_heads),
+           readInt(o, "q_len", QStringLiteral("q_len"), p.shape.q_len),
+           readInt(o, "kv_len", QStringLiteral("kv_len"), p.shape.kv_len),
+           readInt(o, "head_dim", QStringLiteral("head_dim"), p.shape.head_dim),
+           readInt(o, "v_head_dim", QStringLiteral("v_head_dim"), p.shape.v_head_dim),
+           readBool(o, "causal", QStringLiteral("causal"), p.causal),
+           readObject(o, "swa", swa),
+           readObject(o, "mla", mla),
+           readObject(o, "moba", moba),
+           readObject(o, "gated_delta", gdn),
+       }) {
+    if (!e.isEmpty()) return e;
+  }
   if (o.contains("precision")) {
-    const QByteArray name = o.value("precision").toString().toUtf8();
-    const auto precision = parse_precision(std::string_view(name.constData(), size_t(name.size())));
+    QString text;
+    if (QString e = readString(o, "precision", text); !e.isEmpty()) return e;
+    const QByteArray utf8 = text.toUtf8();
+    const auto precision = parse_precision(std::string_view(utf8.constData(), size_t(utf8.size())));
     if (!precision) {
       return QStringLiteral("unknown precision '%1' (known: %2)")
-          .arg(QString::fromUtf8(name), QString::fromStdString(precision_names()));
+          .arg(text, QString::fromStdString(precision_names()));
     }
     p.precision = *precision;
   }
-  if (o.value("scale").isDouble()) p.scale = o.value("scale").toDouble();
-  const QJsonObject swa = o.value("swa").toObject();
-  readInt(swa, "window", p.swa.window);
-  readInt(swa, "sinks", p.swa.sinks);
-  const QJsonObject mla = o.value("mla").toObject();
-  readInt(mla, "kv_lora_rank", p.mla.kv_lora_rank);
-  readInt(mla, "rope_dim", p.mla.rope_dim);
-  readInt(mla, "nope_dim", p.mla.nope_dim);
-  readBool(mla, "absorbed", p.mla.absorbed);
-  const QJsonObject moba = o.value("moba").toObject();
-  readInt(moba, "block_size", p.moba.block_size);
-  readInt(moba, "top_k", p.moba.top_k);
-  const QJsonObject gdn = o.value("gated_delta").toObject();
-  readInt(gdn, "chunk_size", p.gdn.chunk_size);
-  readBool(gdn, "qk_l2norm", p.gdn.qk_l2norm);
-  readBool(gdn, "recurrent", p.gdn.recurrent);
-  if (p.variant == VariantId::mla) p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
-  if (o.contains("pattern")) w.pattern = o.value("pattern").toString();
-  if (o.contains("seed")) {
-    const QJsonValue s = o.value("seed");
-    w.seed = s.isString() ? s.toString().toULongLong() : quint64(s.toInteger(1));
+  // null (what toJson writes for "no explicit scale") keeps the default 1/sqrt(head_dim).
+  if (o.contains("scale") && !o.value("scale").isNull()) {
+    if (!o.value("scale").isDouble()) {
+      return QStringLiteral("'scale' must be a number or null, got %1")
+          .arg(jsonText(o.value("scale")));
+    }
+    p.scale = o.value("scale").toDouble();
   }
-  if (o.contains("backend")) w.backend = o.value("backend").toString();
+  for (const QString& e : {
+           readInt(swa, "window", name("swa", "window"), p.swa.window),
+           readInt(swa, "sinks", name("swa", "sinks"), p.swa.sinks),
+           readInt(mla, "kv_lora_rank", name("mla", "kv_lora_rank"), p.mla.kv_lora_rank),
+           readInt(mla, "rope_dim", name("mla", "rope_dim"), p.mla.rope_dim),
+           readInt(mla, "nope_dim", name("mla", "nope_dim"), p.mla.nope_dim),
+           readBool(mla, "absorbed", name("mla", "absorbed"), p.mla.absorbed),
+           readInt(moba, "block_size", name("moba", "block_size"), p.moba.block_size),
+           readInt(moba, "top_k", name("moba", "top_k"), p.moba.top_k),
+           readInt(gdn, "chunk_size", name("gated_delta", "chunk_size"), p.gdn.chunk_size),
+           readBool(gdn, "qk_l2norm", name("gated_delta", "qk_l2norm"), p.gdn.qk_l2norm),
+           readBool(gdn, "recurrent", name("gated_delta", "recurrent"), p.gdn.recurrent),
+           readString(o, "pattern", w.pattern),
+           readSeed(o, w.seed),
+           readString(o, "backend", w.backend),
+       }) {
+    if (!e.isEmpty()) return e;
+  }
+  if (p.variant == VariantId::mla) {
+    // MLA's query/key width is its two parts; a file may carry any 64-bit values, so the sum is
+    // checked (signed overflow is undefined behaviour, not a wrapped number).
+    int64_t sum = 0;
+    if (__builtin_add_overflow(p.mla.nope_dim, p.mla.rope_dim, &sum)) {
+      return QStringLiteral("'mla.nope_dim' + 'mla.rope_dim' overflows (%1 + %2)")
+          .arg(p.mla.nope_dim)
+          .arg(p.mla.rope_dim);
+    }
+    p.shape.head_dim = sum;
+  }
   out = w;
   return {};
 }

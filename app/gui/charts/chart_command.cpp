@@ -9,6 +9,7 @@
 
 #include "charts/sweep_chart.hpp"
 #include "charts/sweep_io.hpp"
+#include "output_files.hpp"
 
 namespace attnscope::gui::charts {
 namespace {
@@ -99,16 +100,35 @@ int runChartCommand(const QStringList& arguments) {
     return fail(QObject::tr("--csv must end in .csv: %1").arg(csv));
   }
 
+  // Every output is checked before anything is read or rendered, and none may be the input.
+  const QString input = positional.front();
+  const QString inputCanonical = QFileInfo(input).canonicalFilePath();
+  QStringList outputs{out};
+  if (parser.isSet(csvOpt)) outputs << csv;
+  for (const QString& path : outputs) {
+    if (QString e = checkOutputPath(path); !e.isEmpty()) return fail(e);
+    if (!inputCanonical.isEmpty() && QFileInfo(path).canonicalFilePath() == inputCanonical) {
+      return fail(QObject::tr("%1 is the sweep file itself: choose another output").arg(path));
+    }
+  }
+
   SweepResult sweep;
-  if (QString e = loadSweepFile(positional.front(), sweep); !e.isEmpty()) return fail(e);
+  if (QString e = loadSweepFile(input, sweep); !e.isEmpty()) return fail(e);
   SweepChart chart;
   if (QString e = chart.setSweep(sweep, options); !e.isEmpty()) {
-    return fail(QStringLiteral("%1: %2").arg(positional.front(), e));
+    return fail(QStringLiteral("%1: %2").arg(input, e));
   }
-  if (QString e = chart.save(out, dpi); !e.isEmpty()) return fail(e);
-  if (!csv.isEmpty()) {
-    if (QString e = saveSweepData(sweep, csv); !e.isEmpty()) return fail(e);
+  // Render everything into memory, then write all files or none.
+  QList<OutputFile> files;
+  QByteArray chartBytes;
+  if (QString e = chart.render(out, dpi, chartBytes); !e.isEmpty()) return fail(e);
+  files.append(OutputFile{out, chartBytes});
+  if (parser.isSet(csvOpt)) {
+    QByteArray csvBytes;
+    if (QString e = sweepDataBytes(sweep, csv, csvBytes); !e.isEmpty()) return fail(e);
+    files.append(OutputFile{csv, csvBytes});
   }
+  if (QString e = writeOutputFiles(files); !e.isEmpty()) return fail(e);
   return 0;
 }
 

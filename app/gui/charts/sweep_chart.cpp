@@ -14,7 +14,6 @@
 #include <QPageSize>
 #include <QPainter>
 #include <QPdfWriter>
-#include <QSaveFile>
 #include <QSvgGenerator>
 #include <QtCharts/QBarCategoryAxis>
 #include <QtCharts/QBarSeries>
@@ -28,6 +27,8 @@
 #include <QtCharts/QValueAxis>
 #include <algorithm>
 #include <cmath>
+
+#include "output_files.hpp"
 
 namespace attnscope::gui::charts {
 namespace {
@@ -369,11 +370,13 @@ QImage SweepChart::toImage(int dpi) const {
   const double scale = dpi / kDefaultDpi;
   const QSize pixels(int(std::lround(kWidth * scale)), int(std::lround(kHeight * scale)));
   QImage image(pixels, QImage::Format_ARGB32_Premultiplied);
+  if (image.isNull()) return {};  // out of memory: painting into it would crash inside Qt
   image.fill(Qt::white);
   image.setDotsPerMeterX(int(std::lround(dpi / 0.0254)));
   image.setDotsPerMeterY(int(std::lround(dpi / 0.0254)));
   settle();
-  QPainter p(&image);
+  QPainter p;
+  if (!p.begin(&image)) return {};
   p.setRenderHints(QPainter::Antialiasing | QPainter::TextAntialiasing |
                    QPainter::SmoothPixmapTransform);
   scene_->render(&p, QRectF(QPointF(0, 0), QSizeF(pixels)), scene_->sceneRect());
@@ -425,15 +428,19 @@ QByteArray SweepChart::toPdf(int dpi) const {
   return buffer.data();
 }
 
-QString SweepChart::save(const QString& path, int dpi) const {
+QString SweepChart::render(const QString& path, int dpi, QByteArray& bytes) const {
+  bytes.clear();
   if (!error_.isEmpty()) return error_;
   const QString suffix = QFileInfo(path).suffix().toLower();
   if (dpi < kMinDpi || dpi > kMaxDpi) {
     return QObject::tr("dpi must be between %1 and %2 (got %3)").arg(kMinDpi).arg(kMaxDpi).arg(dpi);
   }
-  QByteArray bytes;
   if (suffix == QLatin1String("png")) {
     QImage image = toImage(dpi);
+    if (image.isNull()) {
+      return QObject::tr("cannot render the chart at %1 dpi: not enough memory for the image")
+          .arg(dpi);
+    }
     image.setText(QStringLiteral("Title"), data_.title);
     image.setText(QStringLiteral("Software"), QStringLiteral("attnscope"));
     image.setText(QStringLiteral("Description"), describeForMetadata(data_));
@@ -449,11 +456,13 @@ QString SweepChart::save(const QString& path, int dpi) const {
         .arg(suffix.isEmpty() ? path : QStringLiteral(".") + suffix);
   }
   if (bytes.isEmpty()) return QObject::tr("cannot render the chart as .%1").arg(suffix);
-  QSaveFile f(path);
-  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
-    return QObject::tr("cannot write %1: %2").arg(path, f.errorString());
-  }
   return {};
+}
+
+QString SweepChart::save(const QString& path, int dpi) const {
+  QByteArray bytes;
+  if (QString e = render(path, dpi, bytes); !e.isEmpty()) return e;
+  return writeOutputFile(path, bytes);
 }
 
 }  // namespace attnscope::gui::charts

@@ -39,13 +39,17 @@ class SweepChart {
   QGraphicsScene* scene() const { return scene_.get(); }
   QChart* chart() const { return chart_; }
 
-  // Renderings of the whole chart. PNG pixels are the logical size times dpi / 96.
+  // Renderings of the whole chart. PNG pixels are the logical size times dpi / 96; a null image
+  // when that image cannot be allocated.
   QImage toImage(int dpi = 96) const;
   QByteArray toSvg() const;
   QByteArray toPdf(int dpi = 300) const;
   // By suffix: .png (at dpi), .svg, .pdf. Nothing is written when the chart has an error or the
   // suffix is unknown; the file is replaced atomically. Returns an error message, empty on success.
   QString save(const QString& path, int dpi = 144) const;
+  // What save() would write to `path`, into `bytes` (nothing is written). Returns an error
+  // message, empty on success.
+  QString render(const QString& path, int dpi, QByteArray& bytes) const;
 
  private:
   void build();

@@ -7,7 +7,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QObject>
-#include <QSaveFile>
 #include <QStringList>
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,7 @@
 #include <new>
 
 #include "charts/chart_data.hpp"
+#include "output_files.hpp"
 
 namespace attnscope::gui::charts {
 namespace {
@@ -40,6 +40,15 @@ QString loadSweepFile(const QString& path, SweepResult& out) {
   const QFileInfo info(path);
   if (!info.exists()) return QObject::tr("%1: no such file").arg(path);
   if (info.isDir()) return QObject::tr("%1: is a directory, not a sweep JSON file").arg(path);
+  if (!info.isFile()) return QObject::tr("%1: not a regular file").arg(path);
+  // Sweep files are kilobytes; anything this large is not one and would only exhaust memory.
+  constexpr qint64 kMaxSweepBytes = qint64(256) << 20;
+  if (info.size() > kMaxSweepBytes) {
+    return QObject::tr("%1: too large for a sweep file (%2 MiB; at most %3 MiB)")
+        .arg(path)
+        .arg(info.size() >> 20)
+        .arg(kMaxSweepBytes >> 20);
+  }
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) {
     return QObject::tr("cannot read %1: %2").arg(path, f.errorString());
@@ -107,9 +116,9 @@ QString sweepToCsv(const SweepResult& sweep) {
   return s;
 }
 
-QString saveSweepData(const SweepResult& sweep, const QString& path) {
+QString sweepDataBytes(const SweepResult& sweep, const QString& path, QByteArray& bytes) {
   const QString suffix = QFileInfo(path).suffix().toLower();
-  QByteArray bytes;
+  bytes.clear();
   try {
     if (suffix == QLatin1String("json")) {
       bytes = QByteArray::fromStdString(sweep_to_json(sweep));
@@ -122,11 +131,13 @@ QString saveSweepData(const SweepResult& sweep, const QString& path) {
   } catch (const std::exception& e) {
     return QObject::tr("cannot serialize the sweep: %1").arg(QString::fromStdString(e.what()));
   }
-  QSaveFile f(path);
-  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
-    return QObject::tr("cannot write %1: %2").arg(path, f.errorString());
-  }
   return {};
+}
+
+QString saveSweepData(const SweepResult& sweep, const QString& path) {
+  QByteArray bytes;
+  if (QString e = sweepDataBytes(sweep, path, bytes); !e.isEmpty()) return e;
+  return writeOutputFile(path, bytes);
 }
 
 }  // namespace attnscope::gui::charts

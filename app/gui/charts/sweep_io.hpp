@@ -16,6 +16,9 @@ QString loadSweepFile(const QString& path, SweepResult& out);
 // the configuration, machine, devices and date in leading '#' lines). Written atomically. Returns
 // an error message, empty on success.
 QString saveSweepData(const SweepResult& sweep, const QString& path);
+// What saveSweepData would write to `path`, into `bytes` (nothing is written). Returns an error
+// message, empty on success.
+QString sweepDataBytes(const SweepResult& sweep, const QString& path, QByteArray& bytes);
 
 // The CSV text saveSweepData writes.
 QString sweepToCsv(const SweepResult& sweep);
