@@ -509,10 +509,15 @@ std::string sweep_to_json(const SweepResult& result) {
       if (i == 0) e["problem"] = problem_to_json(p.problem);  // once per point: what ran
       benchmarks.push_back(std::move(e));
     }
+    bool problem_written = reps > 0;  // a point read back with aggregates only has none else
     const std::pair<const char*, double> aggregates[] = {
         {"median", p.median_s}, {"mean", p.mean_s}, {"min", p.min_s}, {"stddev", p.stddev_s}};
     for (const auto& [agg, seconds] : aggregates) {
       ojson e = entry(agg, -1, seconds);
+      if (!problem_written) {
+        e["problem"] = problem_to_json(p.problem);
+        problem_written = true;
+      }
       if (std::string_view(agg) == "stddev") {  // the spread of each rate, not a rate of a spread
         for (const char* rate : {"tokens_per_second", "GFLOPS", "GBps"}) {
           std::vector<double> v;
@@ -692,12 +697,27 @@ DevicePeak peak_from_json(const json& j, const std::string& path) {
   return p;
 }
 
+constexpr double kMaxSeconds = 1e9;  // about 32 years
+
 double to_seconds(double value, const std::string& unit, const std::string& path) {
-  if (unit == "ns") return value / 1e9;  // divisions by exact powers of ten round once
-  if (unit == "us") return value / 1e6;
-  if (unit == "ms") return value / 1e3;
-  if (unit == "s") return value;
-  Reader::fail(path + ".time_unit", "must be ns, us, ms or s (got \"" + unit + "\")");
+  double seconds = 0;
+  if (unit == "ns") {
+    seconds = value / 1e9;  // divisions by exact powers of ten round once
+  } else if (unit == "us") {
+    seconds = value / 1e6;
+  } else if (unit == "ms") {
+    seconds = value / 1e3;
+  } else if (unit == "s") {
+    seconds = value;
+  } else {
+    Reader::fail(path + ".time_unit", "must be ns, us, ms or s (got \"" + unit + "\")");
+  }
+  // A time no run can take would overflow the rates and the writer's milliseconds.
+  if (!(seconds >= 0 && seconds <= kMaxSeconds)) {
+    Reader::fail(path + ".real_time",
+                 "must be a time from 0 to 1e9 s (got " + std::to_string(value) + " " + unit + ")");
+  }
+  return seconds;
 }
 
 struct ParsedName {
@@ -725,6 +745,9 @@ ParsedName parse_run_name(const std::string& name, const std::string& path) {
     used = 0;
   }
   if (used == 0 || used != parts[3].size() || L < 1) bad();
+  // One spelling per point: "…/08", "…/+8" or a trailing "/" would name the same point twice,
+  // and the writer would merge them on the next read.
+  if (name != parts[0] + "/" + parts[1] + "/" + parts[2] + "/" + std::to_string(L)) bad();
   return {*mode, parts[1], parts[2], L};
 }
 
