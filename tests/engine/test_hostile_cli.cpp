@@ -107,6 +107,11 @@ class HostileCli : public ::testing::Test {
 
   void check(const Case& c) {
     SCOPED_TRACE(c.name + ": " + c.args);
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer reserves terabytes of address space for its shadow and cannot start under
+    // a `ulimit -v`; the release build runs these rows.
+    if (c.env.find("ulimit -v") != std::string::npos) return;
+#endif
     std::string args = c.args;
     for (size_t at; (at = args.find("{dir}")) != std::string::npos;) {
       args.replace(at, 5, dir_.string());
