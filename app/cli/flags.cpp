@@ -38,33 +38,26 @@ void add_problem_flags(CLI::App& cmd, ProblemFlags& f) {
                      " (bf16/fp16: inputs rounded on the device, fp32 accumulation and outputs; "
                      "cuda backend, dense and swa)")
       ->capture_default_str();
-  cmd.add_option("--window", f.window, "SWA: keys a query sees, itself included")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--sinks", f.sinks, "SWA: first keys always visible (attention sinks)")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--block-size", f.block_size, "MoBA: keys per block")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--top-k", f.top_k, "MoBA: blocks per query, own block included")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--chunk-size", f.chunk_size, "Gated DeltaNet: chunk of the WY form")
-      ->check(exact_integer<int64_t>());
+  // Every knob and dimension is an int64 flag, refused unless typed as exactly one.
+  auto integer = [&cmd](const char* name, std::optional<int64_t>& value, const char* help) {
+    cmd.add_option(name, value, help)->check(exact_integer<int64_t>());
+  };
+  integer("--window", f.window, "SWA: keys a query sees, itself included");
+  integer("--sinks", f.sinks, "SWA: first keys always visible (attention sinks)");
+  integer("--block-size", f.block_size, "MoBA: keys per block");
+  integer("--top-k", f.top_k, "MoBA: blocks per query, own block included");
+  integer("--chunk-size", f.chunk_size, "Gated DeltaNet: chunk of the WY form");
   cmd.add_flag("--qk-l2norm", f.qk_l2norm, "Gated DeltaNet: L2-normalize q and k per token");
   cmd.add_flag("--recurrent", f.recurrent, "Gated DeltaNet: recurrent instead of chunked form");
   cmd.add_flag("--absorbed", f.absorbed, "MLA: absorbed (decode) form instead of naive");
-  cmd.add_option("--batch", f.batch, "Batch size B")->check(exact_integer<int64_t>());
-  cmd.add_option("--heads", f.heads, "Query heads H")->check(exact_integer<int64_t>());
-  cmd.add_option("--kv-heads", f.kv_heads, "Key/value heads Hkv (GQA/MQA)")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--head-dim", f.head_dim, "Query/key head dimension Dk")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--v-head-dim", f.v_head_dim, "Value head dimension Dv")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--kv-lora-rank", f.kv_lora_rank, "MLA: latent width Dc")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--rope-dim", f.rope_dim, "MLA: rotary dimension Dr")
-      ->check(exact_integer<int64_t>());
-  cmd.add_option("--nope-dim", f.nope_dim, "MLA: position-free dimension Dn")
-      ->check(exact_integer<int64_t>());
+  integer("--batch", f.batch, "Batch size B");
+  integer("--heads", f.heads, "Query heads H");
+  integer("--kv-heads", f.kv_heads, "Key/value heads Hkv (GQA/MQA)");
+  integer("--head-dim", f.head_dim, "Query/key head dimension Dk");
+  integer("--v-head-dim", f.v_head_dim, "Value head dimension Dv");
+  integer("--kv-lora-rank", f.kv_lora_rank, "MLA: latent width Dc");
+  integer("--rope-dim", f.rope_dim, "MLA: rotary dimension Dr");
+  integer("--nope-dim", f.nope_dim, "MLA: position-free dimension Dn");
 }
 
 void add_input_flags(CLI::App& cmd, std::string& pattern, uint64_t& seed) {
