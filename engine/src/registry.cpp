@@ -3,6 +3,7 @@
 #include "attnscope/registry.hpp"
 
 #include <chrono>
+#include <deque>
 #include <mutex>
 
 #include "attnscope/calibrate.hpp"
@@ -200,8 +201,9 @@ class ReferenceBackend final : public Backend {
   }
 };
 
-std::vector<BackendInfo>& backend_table() {
-  static std::vector<BackendInfo> table = {
+// A deque: registering appends without moving the entries find_backend has handed out.
+std::deque<BackendInfo>& backend_table() {
+  static std::deque<BackendInfo> table = {
       cpu::backend_info(),
       {"reference", "float64 reference loops: the oracle every fast path is tested against",
        [] { return Support::yes(); },
@@ -217,9 +219,9 @@ std::mutex& backend_mutex() {
 
 }  // namespace
 
-const std::vector<BackendInfo>& backends() {
+std::vector<BackendInfo> backends() {
   std::lock_guard lock(backend_mutex());
-  return backend_table();
+  return {backend_table().begin(), backend_table().end()};
 }
 
 void register_backend(BackendInfo info) {
@@ -231,7 +233,8 @@ void register_backend(BackendInfo info) {
 }
 
 const BackendInfo* find_backend(std::string_view name) {
-  for (const BackendInfo& b : backends()) {
+  std::lock_guard lock(backend_mutex());
+  for (const BackendInfo& b : backend_table()) {
     if (b.name == name) return &b;
   }
   return nullptr;

@@ -2,10 +2,13 @@
 // The messages are what CLI and GUI users read, so the tests check their key words.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <string>
 #include <thread>
 
 #include "attnscope/error.hpp"
@@ -211,4 +214,32 @@ TEST(LargeAlloc, BigBuffersAreHugePageAlignedAndSmallOnesAreOrdinary) {
   attnscope::Tensor copy = big;  // copies go through the same allocator
   EXPECT_EQ(copy.data()[12345], 1.5f);
   EXPECT_NE(copy.data(), big.data());
+}
+
+// Registering a backend (the CUDA library does it at start-up, possibly while another thread looks
+// one up) must not move the entries find_backend handed out, nor race with backends().
+TEST(Registry, LookupsStayValidWhileBackendsRegister) {
+  const BackendInfo* reference = find_backend("reference");
+  ASSERT_NE(reference, nullptr);
+  const size_t before = backends().size();
+  static std::deque<std::string> names;  // BackendInfo holds views: the names must outlive it
+  for (int i = 0; i < 512; ++i) names.push_back("registry-test-" + std::to_string(i));
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) {
+      size_t seen = 0;
+      for (const BackendInfo& b : backends()) seen += b.name.empty() ? 0 : 1;
+      EXPECT_GE(seen, before);
+      const BackendInfo* again = find_backend("reference");
+      EXPECT_TRUE(again && again->name == "reference");
+    }
+  });
+  for (const std::string& name : names) {
+    register_backend({name, "a test entry", [] { return Support::no("a test entry"); },
+                      [] { return std::unique_ptr<Backend>(); }});
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(reference->name, "reference");  // taken before 512 registrations, still valid
+  EXPECT_EQ(backends().size(), before + names.size());
 }

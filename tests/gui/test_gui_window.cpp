@@ -47,7 +47,7 @@ class TestGuiWindow : public QObject {
     // Every unavailable backend is disabled and explains why.
     auto* model = static_cast<QStandardItemModel*>(p->backendCombo()->model());
     for (int i = 0; i < model->rowCount(); ++i) {
-      const BackendInfo& b = backends()[size_t(i)];
+      const BackendInfo b = backends()[size_t(i)];  // a copy: backends() is a snapshot
       const bool ok = b.available().ok;
       QCOMPARE(model->item(i)->isEnabled(), ok);
       if (!ok) QVERIFY(model->item(i)->toolTip().contains("Unavailable"));

@@ -61,8 +61,10 @@ struct BackendInfo {
   std::function<std::unique_ptr<Backend>()> make;
 };
 
-// Backends compiled into this build (a CUDA build adds "cuda"), in preference order.
-const std::vector<BackendInfo>& backends();
+// Backends compiled into this build (a CUDA build adds "cuda"), in preference order: a snapshot,
+// safe to iterate while another thread registers a backend.
+std::vector<BackendInfo> backends();
+// The entry stays valid for the life of the process (entries are never moved or removed).
 const BackendInfo* find_backend(std::string_view name);
 // Throws Error naming the backends that exist when `name` is unknown or unavailable.
 std::unique_ptr<Backend> make_backend(std::string_view name);
