@@ -157,6 +157,9 @@ RunResult decode_step(Backend& backend, PagedKvCache& cache, const DecodeStep& s
       cache.append(step.sequences[size_t(b)], batch_row(k, b), batch_row(v, b));
   }
   RunResult r = backend.decode(cache, step, probes, cancel);
+  // A Gated DeltaNet step whose state overflowed fails here instead of answering NaN (the length
+  // does not advance; the sequence's cached state holds the overflow, so release it).
+  check_outputs_finite(model, r);
   std::vector<int64_t> lengths;
   for (int64_t id : step.sequences) {
     if (var == VariantId::gated_delta) cache.advance(id, 1);

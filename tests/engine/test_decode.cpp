@@ -466,5 +466,34 @@ TEST(PagedDecode, CostOfAStepSumsEachRowAtItsOwnContext) {
   EXPECT_EQ(c.visible_pairs, 4 * (100 + 300));
 }
 
+// A decode step whose Gated DeltaNet state overflows fp32 is an error on every backend, never a
+// NaN answer (the run path refuses the same; docs/conventions.md).
+TEST(PagedDecode, GatedDeltaNetStateOverflowIsAnError) {
+  for (const char* name : {"reference", "cpu"}) {
+    SCOPED_TRACE(name);
+    const AttentionProblem p = small(VariantId::gated_delta);
+    PagedKvCache cache(KvCacheConfig{p, 0, 0});
+    const int64_t seq = cache.add_sequence();
+    cache.set_state(seq, attnscope::Tensor({4, 16, 16}, 3e38f));
+    DecodeStep step;
+    step.sequences = {seq};
+    step.inputs.set("q", attnscope::Tensor({1, 4, 1, 16}, 1.0f));
+    step.inputs.set("k", attnscope::Tensor({1, 4, 1, 16}, -1.0f));
+    step.inputs.set("v", attnscope::Tensor({1, 4, 1, 16}, 1.0f));
+    step.inputs.set("g", attnscope::Tensor({1, 4, 1}, 0.0f));
+    step.inputs.set("beta", attnscope::Tensor({1, 4, 1}, 0.5f));
+    auto backend = attnscope::make_backend(name);
+    try {
+      attnscope::decode_step(*backend, cache, step);
+      ADD_FAILURE() << "a non-finite decode result was returned";
+    } catch (const Error& e) {
+      // The reference meets it storing its state back ("holds a non-finite value"), the cpu
+      // backend in its output ("is not finite"): either way a refusal that says what happened.
+      EXPECT_NE(std::string(e.what()).find("finite"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(cache.length(seq), 0);  // the step did not count
+  }
+}
+
 }  // namespace
 }  // namespace attnscope_tests
