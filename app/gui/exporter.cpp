@@ -33,6 +33,40 @@ QString checkImageSize(qint64 width, qint64 height) {
   return {};
 }
 
+QString renderPng(QWidget* widget, const QString& path, double scale, int dpi, bool opaque,
+                  const QString& description, QByteArray& bytes) {
+  const QSize pixels(int(std::lround(widget->width() * scale)),
+                     int(std::lround(widget->height() * scale)));
+  if (QString e = checkImageSize(pixels.width(), pixels.height()); !e.isEmpty()) {
+    return QObject::tr("cannot write %1 at %2 dpi: %3").arg(path).arg(dpi).arg(e);
+  }
+  QImage image(pixels, opaque ? QImage::Format_RGB32 : QImage::Format_ARGB32_Premultiplied);
+  if (image.isNull()) {
+    return QObject::tr("cannot write %1: not enough memory for a %2x%3 image")
+        .arg(path)
+        .arg(pixels.width())
+        .arg(pixels.height());
+  }
+  image.setDevicePixelRatio(scale);
+  image.setDotsPerMeterX(int(dpi / 0.0254));
+  image.setDotsPerMeterY(int(dpi / 0.0254));
+  image.fill(widget->palette().window().color());
+  {
+    QPainter p;
+    if (!p.begin(&image) || !p.isActive()) {
+      return QObject::tr("cannot write %1: cannot paint the image").arg(path);
+    }
+    widget->render(&p);
+  }
+  if (!description.isEmpty()) image.setText("attnscope-configuration", description);
+  QBuffer buffer(&bytes);
+  buffer.open(QIODevice::WriteOnly);
+  if (!image.save(&buffer, "PNG")) {
+    return QObject::tr("cannot write %1: cannot encode the PNG image").arg(path);
+  }
+  return {};
+}
+
 QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
   QJsonObject o;
   o["workload"] = w.toJson();
@@ -83,32 +117,8 @@ QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonO
   buffer.open(QIODevice::WriteOnly);
   if (suffix == QLatin1String("png")) {
     const double scale = std::max(0.25, dpi / 96.0);
-    const QSize pixels(int(std::lround(size.width() * scale)),
-                       int(std::lround(size.height() * scale)));
-    if (QString e = checkImageSize(pixels.width(), pixels.height()); !e.isEmpty()) {
-      return QObject::tr("cannot write %1 at %2 dpi: %3").arg(path).arg(dpi).arg(e);
-    }
-    QImage image(pixels, QImage::Format_ARGB32_Premultiplied);
-    if (image.isNull()) {
-      return QObject::tr("cannot write %1: not enough memory for a %2x%3 image")
-          .arg(path)
-          .arg(pixels.width())
-          .arg(pixels.height());
-    }
-    image.setDevicePixelRatio(scale);
-    image.setDotsPerMeterX(int(dpi / 0.0254));
-    image.setDotsPerMeterY(int(dpi / 0.0254));
-    image.fill(widget->palette().window().color());
-    {
-      QPainter p;
-      if (!p.begin(&image) || !p.isActive()) {
-        return QObject::tr("cannot write %1: cannot paint the image").arg(path);
-      }
-      widget->render(&p);
-    }
-    if (!config.isEmpty()) image.setText("attnscope-configuration", description);
-    if (!image.save(&buffer, "PNG")) {
-      return QObject::tr("cannot write %1: cannot encode the PNG image").arg(path);
+    if (QString e = renderPng(widget, path, scale, dpi, false, description, bytes); !e.isEmpty()) {
+      return e;
     }
   } else if (suffix == QLatin1String("svg")) {
     QSvgGenerator svg;

@@ -2,6 +2,7 @@
 // always with the full run configuration so any figure can be reproduced.
 #pragma once
 
+#include <QByteArray>
 #include <QJsonObject>
 #include <QString>
 
@@ -20,6 +21,13 @@ constexpr int kMaxImageSide = 16384;
 constexpr qint64 kMaxImagePixels = qint64(kMaxImageSide) * kMaxImageSide;
 // Empty when a width x height image is within those limits, else a message saying why not.
 QString checkImageSize(qint64 width, qint64 height);
+
+// The widget rendered at `scale` (device pixels per widget pixel) and encoded as PNG into `bytes`,
+// tagged `dpi` and, when not empty, with `description` as its configuration; the image's size and
+// allocation are checked before anything is painted. `opaque` drops the alpha channel (window
+// screenshots). Returns an error message naming `path`, empty on success.
+QString renderPng(QWidget* widget, const QString& path, double scale, int dpi, bool opaque,
+                  const QString& description, QByteArray& bytes);
 
 // Everything needed to reproduce a figure: the workload (every parameter, seed, pattern,
 // backend, describe()), the view and its request, and what the run reported.

@@ -2,12 +2,9 @@
 // grabbed after the worker answers; names are checked first so a typo exits with one clear line.
 #include "headless.hpp"
 
-#include <QBuffer>
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QFileInfo>
-#include <QImage>
-#include <QPainter>
 #include <QRegularExpression>
 #include <QThread>
 #include <cmath>
@@ -26,34 +23,11 @@ namespace {
 // written atomically.
 QString grabToPng(QWidget& window, const QString& file) {
   const double dpr = window.devicePixelRatioF();
-  const QSize pixels(int(std::lround(window.width() * dpr)),
-                     int(std::lround(window.height() * dpr)));
-  if (QString e = checkImageSize(pixels.width(), pixels.height()); !e.isEmpty()) {
-    return QStringLiteral("cannot write %1: %2").arg(file, e);
-  }
-  QImage image(pixels, QImage::Format_RGB32);
-  if (image.isNull()) {
-    return QStringLiteral("cannot write %1: not enough memory for a %2x%3 image")
-        .arg(file)
-        .arg(pixels.width())
-        .arg(pixels.height());
-  }
-  image.setDevicePixelRatio(dpr);
-  image.fill(window.palette().window().color());
-  {
-    QPainter painter;
-    if (!painter.begin(&image) || !painter.isActive()) {
-      return QStringLiteral("cannot write %1: cannot paint the image").arg(file);
-    }
-    window.render(&painter);
-  }
   QByteArray bytes;
-  QBuffer buffer(&bytes);
-  buffer.open(QIODevice::WriteOnly);
-  if (!image.save(&buffer, "PNG")) {
-    return QStringLiteral("cannot write %1: cannot encode the PNG image").arg(file);
+  if (QString e = renderPng(&window, file, dpr, int(std::lround(96 * dpr)), true, {}, bytes);
+      !e.isEmpty()) {
+    return e;
   }
-  buffer.close();
   return writeOutputFile(file, bytes);
 }
 
