@@ -193,8 +193,8 @@ void register_all(bool smoke) {
   for (bool recurrent : {false, true}) {
     AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
     p.shape = {1, 8, 8, 8192, 8192, 128, 128};
-    p.gdn.qk_l2norm = true;
-    p.gdn.recurrent = recurrent;
+    p.gated_delta.qk_l2norm = true;
+    p.gated_delta.recurrent = recurrent;
     add(std::string("gdn/") + (recurrent ? "recurrent" : "chunked") + "/D128/L8192", p);
   }
 }

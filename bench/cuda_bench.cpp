@@ -128,16 +128,16 @@ std::vector<Case> make_cases(bool smoke, const std::vector<Precision>& precision
            "/D" + num(p.shape.head_dim) + "/W" + num(p.swa.window) + "/S" + num(p.swa.sinks) +
            "/L" + num(p.shape.q_len);
   };
-  auto gdn = [](int64_t H, int64_t L, int64_t D, bool recurrent) {
+  auto gated_delta = [](int64_t H, int64_t L, int64_t D, bool recurrent) {
     AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
     p.shape = {1, H, H, L, L, D, D};
-    p.gdn.qk_l2norm = true;
-    p.gdn.recurrent = recurrent;
+    p.gated_delta.qk_l2norm = true;
+    p.gated_delta.recurrent = recurrent;
     return p;
   };
-  auto gdn_name = [](const AttentionProblem& p) {
+  auto gated_delta_name = [](const AttentionProblem& p) {
     return "prefill/gated_delta/fp32/B1/H" + num(p.shape.heads) + "/D" + num(p.shape.head_dim) +
-           (p.gdn.recurrent ? "/recurrent" : "/chunked") + "/L" + num(p.shape.q_len);
+           (p.gated_delta.recurrent ? "/recurrent" : "/chunked") + "/L" + num(p.shape.q_len);
   };
 
   if (smoke) {
@@ -154,7 +154,8 @@ std::vector<Case> make_cases(bool smoke, const std::vector<Precision>& precision
     mla.shape.heads = 4;
     add_decode(mla);
     add_paged(mla, 64);
-    for (bool rec : {false, true}) add_run(gdn_name(gdn(4, 128, 32, rec)), gdn(4, 128, 32, rec));
+    for (bool rec : {false, true})
+      add_run(gated_delta_name(gated_delta(4, 128, 32, rec)), gated_delta(4, 128, 32, rec));
     return cases;
   }
   // The targets first, so they are timed whatever the budget cuts.
@@ -177,7 +178,7 @@ std::vector<Case> make_cases(bool smoke, const std::vector<Precision>& precision
     add_dense(dense(1, 4, 4, L, L, 128, true, Precision::fp32));  // "our dense causal"
   }
   for (bool rec : {false, true})
-    add_run(gdn_name(gdn(16, 16384, 128, rec)), gdn(16, 16384, 128, rec));
+    add_run(gated_delta_name(gated_delta(16, 16384, 128, rec)), gated_delta(16, 16384, 128, rec));
   // The sweeps.
   for (Precision pr : precisions) {
     for (bool causal : {true, false}) {

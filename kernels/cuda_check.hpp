@@ -1,5 +1,6 @@
 // Host-side CUDA plumbing shared by the kernel launchers and the backend: error checks that throw
-// attnscope::Error (never abort), and RAII owners for device buffers, streams and cuBLAS handles.
+// attnscope::Error (never abort), and RAII owners for device buffers, streams, events and cuBLAS
+// handles.
 #pragma once
 
 #include <cublas_v2.h>
@@ -124,6 +125,22 @@ class Stream {
 
  private:
   cudaStream_t s_ = nullptr;
+};
+
+// A CUDA event, destroyed with its owner.
+class Event {
+ public:
+  Event() { check_cuda(cudaEventCreate(&e_), "cudaEventCreate"); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  Event(Event&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  ~Event() {
+    if (e_) (void)cudaEventDestroy(e_);
+  }
+  cudaEvent_t get() const { return e_; }
+
+ private:
+  cudaEvent_t e_ = nullptr;
 };
 
 // A cuBLAS handle bound to one stream, in pedantic fp32 math (no TF32), so that GEMM results stay

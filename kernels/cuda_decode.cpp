@@ -7,92 +7,43 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
-#include <deque>
+#include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/mask.hpp"
 #include "cuda_check.hpp"
+#include "cuda_host.hpp"
+#include "cuda_variant.hpp"
 #include "launchers.hpp"
 
 namespace attnscope::cuda {
 namespace {
 
-std::string str(int64_t x) {
-  return std::to_string(x);
-}
-
-// The cache model fields the page layout and the kernels depend on.
+// The cache model fields the page layout, the block means and the kernels depend on.
 bool same_model(const AttentionProblem& a, const AttentionProblem& b) {
-  return a.variant == b.variant && a.shape.heads == b.shape.heads &&
-         a.shape.kv_heads == b.shape.kv_heads && a.shape.head_dim == b.shape.head_dim &&
-         a.shape.v_head_dim == b.shape.v_head_dim && a.mla.kv_lora_rank == b.mla.kv_lora_rank &&
-         a.mla.rope_dim == b.mla.rope_dim && a.moba.block_size == b.moba.block_size;
+  if (a.variant != b.variant || a.shape.heads != b.shape.heads ||
+      a.shape.kv_heads != b.shape.kv_heads || a.shape.head_dim != b.shape.head_dim ||
+      a.shape.v_head_dim != b.shape.v_head_dim) {
+    return false;
+  }
+  const VariantInfo& info = variant_info(a.variant);
+  const CacheSpec x = info.cache(a), y = info.cache(b);
+  if (x.layout != y.layout || x.heads != y.heads || x.key_width != y.key_width ||
+      x.value_width != y.value_width || x.mean_block != y.mean_block) {
+    return false;
+  }
+  if (!info.has_selection()) return true;
+  const std::optional<BlockSelection> sa = info.selection(a), sb = info.selection(b);
+  return sa.has_value() == sb.has_value() && (!sa || sa->block_size == sb->block_size);
 }
 
-// Device memory of one decode step. Declared before the SyncGuard in decode(), so that on any exit
-// the stream is drained before the memory its kernels use is freed.
-struct StepBuffers {
-  std::deque<DeviceBuffer<float>> floats;
-  std::deque<DeviceBuffer<int32_t>> ints;
-  std::deque<DeviceBuffer<const float*>> pointers;
-
-  float* upload(const Tensor& t, cudaStream_t s) {
-    floats.emplace_back(t.numel()).upload(t.data(), s);
-    return floats.back().get();
-  }
-  float* upload(const std::vector<float>& x, cudaStream_t s) {
-    floats.emplace_back(int64_t(x.size())).upload(x.data(), s);
-    return floats.back().get();
-  }
-  int32_t* upload(const std::vector<int32_t>& x, cudaStream_t s) {
-    ints.emplace_back(int64_t(x.size())).upload(x.data(), s);
-    return ints.back().get();
-  }
-  const float* const* upload(const std::vector<const float*>& x, cudaStream_t s) {
-    pointers.emplace_back(int64_t(x.size())).upload(x.data(), s);
-    return pointers.back().get();
-  }
-  float* floats_of(int64_t n) { return floats.emplace_back(n).get(); }
-  int32_t* ints_of(int64_t n) { return ints.emplace_back(n).get(); }
-};
-
-struct SyncGuard {
-  cudaStream_t s;
-  ~SyncGuard() { (void)cudaStreamSynchronize(s); }
-};
-
-void download(const float* dev, float* host, int64_t n, cudaStream_t s) {
-  if (n > 0) {
-    check_cuda(cudaMemcpyAsync(host, dev, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, s),
-               "cudaMemcpyAsync device->host");
-  }
-}
-
-// A step tensor with the shape decode_step checked (also checked here: decode may be called
-// directly).
-const Tensor& step_input(const DecodeStep& step, const char* name, const Shape& shape) {
-  if (!step.inputs.has(name)) {
-    throw Error(std::string("cuda decode: missing step input '") + name + "' " + shape_str(shape));
-  }
-  const Tensor& t = step.inputs.at(name);
-  if (t.shape() != shape) {
-    throw Error(std::string("cuda decode: step input '") + name + "' has shape " +
-                shape_str(t.shape()) + ", expected " + shape_str(shape));
-  }
-  return t;
-}
-
-size_t device_free_bytes() {
-  size_t free_bytes = 0, total_bytes = 0;
-  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  return free_bytes;
-}
-
-// The device buffer of one sequence's MoBA block means, [capacity][Hkv][Dk], first `blocks` valid.
+// The device buffer of one sequence's block means, [capacity][Hkv][Dk], first `blocks` valid.
 struct MeansMirror {
   DeviceBuffer<float> buf;
   int64_t blocks = 0;
@@ -102,7 +53,7 @@ struct MeansMirror {
 }  // namespace
 
 // The device copy of one cache's page pool (physical page p at pool + p * page_floats) and of its
-// MoBA block means. Pages are immutable between the generations that stamp them, and block means
+// block means. Pages are immutable between the generations that stamp them, and block means
 // never change once written, so both mirrors only ever add what is new.
 struct PagedDecoder::Mirror {
   const PagedKvCache* cache = nullptr;
@@ -144,7 +95,7 @@ struct PagedDecoder::Mirror {
 
   void grow(int64_t needed, cudaStream_t s) {
     int64_t cap = std::max({needed, capacity + capacity / 2, int64_t(16)});
-    const double free_bytes = double(device_free_bytes());
+    const double free_bytes = double(free_device_bytes());
     if (double(cap) * double(page_floats) * 4 > 0.9 * free_bytes) cap = needed;
     if (double(cap) * double(page_floats) * 4 > 0.9 * free_bytes) {
       throw Error("cuda decode: mirroring the KV cache's " + str(needed) + " pages needs " +
@@ -206,7 +157,7 @@ struct PagedDecoder::Mirror {
     seen = gen;
   }
 
-  // Device block means of one MoBA sequence ([blocks][Hkv][Dk]), uploading new blocks only; null
+  // Device block means of one sequence ([blocks][Hkv][Dk]), uploading new blocks only; null
   // while no block is complete.
   const float* means_of(const PagedKvCache& c, int64_t seq, cudaStream_t s) {
     const int64_t blocks = c.complete_blocks(seq);
@@ -219,7 +170,7 @@ struct PagedDecoder::Mirror {
       if (m.blocks > 0) {
         check_cuda(cudaMemcpyAsync(bigger.get(), m.buf.get(), size_t(m.blocks * row) * 4,
                                    cudaMemcpyDeviceToDevice, s),
-                   "cudaMemcpyAsync (MoBA means growth)");
+                   "cudaMemcpyAsync (block means growth)");
       }
       retired.push_back(std::move(m.buf));
       m.buf = std::move(bigger);
@@ -228,12 +179,12 @@ struct PagedDecoder::Mirror {
     if (blocks > m.blocks) {
       const std::span<const float> host = c.block_means(seq);
       if (int64_t(host.size()) < blocks * row) {
-        throw Error("cuda decode: the cache holds fewer MoBA block means than complete blocks");
+        throw Error("cuda decode: the cache holds fewer block means than complete blocks");
       }
       // From pageable memory: returns once the values are staged, before the next append.
       check_cuda(cudaMemcpyAsync(m.buf.get() + m.blocks * row, host.data() + m.blocks * row,
                                  size_t((blocks - m.blocks) * row) * 4, cudaMemcpyHostToDevice, s),
-                 "cudaMemcpyAsync (MoBA means)");
+                 "cudaMemcpyAsync (block means)");
       m.blocks = blocks;
     }
     return m.buf.get();
@@ -253,36 +204,81 @@ struct PagedDecoder::Mirror {
   }
 };
 
+Support paged_fits(int64_t dk, int64_t dv, bool v_from_k, const char* what, size_t smem_max) {
+  // + the kernel's static key-address arrays (3 x 32 int64).
+  if (dk > kPagedMaxHeadDim ||
+      paged_attention_smem_bytes(int(dk), int(dv), v_from_k) + 3 * kPagedKeys * 8 > smem_max) {
+    return Support::no(std::string(what) + " " + str(dk) +
+                       " is too wide for the CUDA paged decode kernel (at most " +
+                       str(kPagedMaxHeadDim) + " and the device's shared memory)");
+  }
+  return Support::yes();
+}
+
 Support paged_decode_support(const AttentionProblem& p) {
   const ProblemShape& s = p.shape;
+  const VariantInfo& info = variant_info(p.variant);
+  const CudaVariant* cv = find_cuda_variant(p.variant);
+  if (!cv) return Support::no(std::string(info.name) + " has no CUDA kernels");
   if (s.heads > 65535) return Support::no("heads must be at most 65535 on CUDA (grid limits)");
   const size_t smem_max = max_shared_memory_per_block();
-  auto fits = [&](int64_t dk, int64_t dv, bool v_from_k, const char* what) -> Support {
-    // + the kernel's static key-address arrays (3 x 32 int64).
-    if (dk > kPagedMaxHeadDim ||
-        paged_attention_smem_bytes(int(dk), int(dv), v_from_k) + 3 * kPagedKeys * 8 > smem_max) {
-      return Support::no(std::string(what) + " " + str(dk) +
-                         " is too wide for the CUDA paged decode kernel (at most " +
-                         str(kPagedMaxHeadDim) + " and the device's shared memory)");
-    }
-    return Support::yes();
-  };
-  switch (p.variant) {
-    case VariantId::dense:
-    case VariantId::swa:
-    case VariantId::moba:
-      return fits(s.head_dim, s.v_head_dim, false, "head_dim");
-    case VariantId::mla:
-      return fits(p.mla.kv_lora_rank + p.mla.rope_dim, p.mla.kv_lora_rank, true,
-                  "MLA latent width kv_lora_rank + rope_dim");
-    case VariantId::gated_delta:
-      if (s.head_dim > kGdnMaxHeadDim) {
-        return Support::no("Gated DeltaNet decode on CUDA handles head_dim up to " +
-                           str(kGdnMaxHeadDim) + " (got " + str(s.head_dim) + ")");
-      }
+  if (cv->decode_supports) return cv->decode_supports(p, smem_max);
+  if (info.has_selection() && !cv->decode_select) {
+    return Support::no(std::string(info.name) + " has no CUDA decode selection");
+  }
+  const CacheSpec c = info.cache(p);
+  switch (c.layout) {
+    case CacheLayout::kv:
+      return paged_fits(s.head_dim, s.v_head_dim, false, "head_dim", smem_max);
+    case CacheLayout::latent:
+      return paged_fits(c.key_width + c.value_width, c.key_width, true,
+                        "latent width (latent + rope)", smem_max);
+    case CacheLayout::state:
       return Support::yes();
   }
   return Support::yes();
+}
+
+void set_paged_layout(PagedAttentionArgs& a, const CacheSpec& c, int page_size,
+                      int64_t page_floats) {
+  const int heads = int(c.heads), kw = int(c.key_width), vw = int(c.value_width);
+  if (c.layout == CacheLayout::latent) {
+    a.Hkv = heads, a.Dk = kw + vw, a.Dv = kw;
+    a.layout = paged_latent_layout(page_size, page_floats, kw, vw);
+  } else {
+    a.Hkv = heads, a.Dk = kw, a.Dv = vw;
+    a.layout = paged_kv_layout(page_size, page_floats, heads, kw, vw);
+  }
+}
+
+int64_t paged_visible_keys(int64_t length, int64_t window, int64_t sinks) {
+  const int64_t p = length - 1;  // KeyMask::count for the row at p
+  const int64_t lo = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
+  return std::min<int64_t>(sinks, lo) + (p + 1 - lo);
+}
+
+const Tensor& step_input(const DecodeStep& step, const std::string& name, const Shape& shape) {
+  if (!step.inputs.has(name)) {
+    throw Error("cuda decode: missing step input '" + name + "' " + shape_str(shape));
+  }
+  const Tensor& t = step.inputs.at(name);
+  if (t.shape() != shape) {
+    throw Error("cuda decode: step input '" + name + "' has shape " + shape_str(t.shape()) +
+                ", expected " + shape_str(shape));
+  }
+  return t;
+}
+
+void paged_forward(const PagedRun& r) {
+  const CudaVariant* cv = find_cuda_variant(r.problem.variant);
+  if (cv && cv->paged_step) {
+    cv->paged_step(r);
+    return;
+  }
+  PagedAttentionArgs a = r.args;
+  a.q = r.inputs.at("q");
+  a.o = r.o;
+  paged_attention_forward(a, r.splits, r.max_keys, r.stream);
 }
 
 PagedDecoder::PagedDecoder() = default;
@@ -302,22 +298,35 @@ RunResult PagedDecoder::decode(PagedKvCache& cache, const DecodeStep& step, cons
   }
   cancel.throw_if_cancelled();
   const cudaStream_t s = ctx.stream;
-  const int H = int(sh.heads), Dv = int(sh.v_head_dim);
+  const int H = int(sh.heads);
+  const VariantInfo& info = variant_info(P.variant);
+  const CacheSpec spec = info.cache(P);
 
-  StepBuffers buf;
+  Arena buf;
   SyncGuard guard{s};                     // destroyed before buf: drains the stream first
   if (mirror_) mirror_->retired.clear();  // the previous step synchronized its stream
+
+  // The step as a problem of its own: B rows of one token, in the form decode computes.
+  AttentionProblem sp = decode_form(P);
+  sp.shape.batch = B, sp.shape.q_len = 1, sp.shape.kv_len = 1;
+  // Its tensors but those the cache holds (appended by decode_step), checked and uploaded.
+  DeviceTensors inputs;
+  for (const TensorSpec& t : info.inputs(sp)) {
+    if (t.optional) continue;
+    if (spec.layout != CacheLayout::state &&
+        (t.name == spec.key_tensor || t.name == spec.value_tensor)) {
+      continue;
+    }
+    inputs.add(t.name, buf.upload(step_input(step, t.name, t.shape), s));
+  }
 
   RunResult r;
   r.o = Tensor({B, sh.heads, 1, sh.v_head_dim});
   std::vector<int64_t> context(static_cast<size_t>(B));
 
-  if (P.variant == VariantId::gated_delta) {
-    // One recurrent step from the cached state (gated_delta.cu with L = 1): S ← e^g S,
-    // u = β (v − Sᵀk), S += k uᵀ, o = Sᵀ (scale · q), q and k L2-normalized first when asked.
-    const int Dk = int(sh.head_dim);
-    const Shape qk{B, sh.heads, 1, sh.head_dim}, gb{B, sh.heads, 1};
-    const int64_t state_floats = int64_t(H) * Dk * Dv;
+  if (spec.layout == CacheLayout::state) {
+    // One token of the variant's own forward pass, from each sequence's cached state.
+    const int64_t state_floats = sh.heads * sh.head_dim * sh.v_head_dim;  // [H, Dk, Dv]
     std::vector<float> states(static_cast<size_t>(B * state_floats));
     for (int64_t b = 0; b < B; ++b) {
       const int64_t seq = step.sequences[size_t(b)];
@@ -326,22 +335,17 @@ RunResult PagedDecoder::decode(PagedKvCache& cache, const DecodeStep& step, cons
       std::memcpy(states.data() + b * state_floats, st.data(), size_t(state_floats) * 4);
       context[size_t(b)] = cache.length(seq) + 1;  // the token this step adds
     }
-    GdnArgs a;
-    a.q = buf.upload(step_input(step, "q", qk), s);
-    a.k = buf.upload(step_input(step, "k", qk), s);
-    a.v = buf.upload(step_input(step, "v", {B, sh.heads, 1, sh.v_head_dim}), s);
-    a.g = buf.upload(step_input(step, "g", gb), s);
-    a.beta = buf.upload(step_input(step, "beta", gb), s);
-    a.initial_state = buf.upload(states, s);
-    a.o = buf.floats_of(r.o.numel());
-    a.final_state = buf.floats_of(B * state_floats);
-    a.B = int(B), a.H = H, a.L = 1, a.Dk = Dk, a.Dv = Dv;
-    a.scale = float(P.effective_scale());
-    a.qk_l2norm = P.gdn.qk_l2norm;
-    a.recurrent = true;
-    gated_delta_forward(a, s, cancel);
-    download(a.o, r.o.data(), r.o.numel(), s);
-    download(a.final_state, states.data(), B * state_floats, s);
+    DeviceRun run{.problem = sp, .inputs = inputs, .cancel = cancel};
+    run.initial_state = buf.upload(states, s);
+    run.o = buf.floats_of(r.o.numel());
+    run.final_state = buf.floats_of(B * state_floats);
+    run.stream = s;
+    run.blas = ctx.blas;
+    run.sm_count = ctx.sm_count;
+    run.kv_splits = ctx.kv_splits;
+    launch_forward(run);
+    download(run.o, r.o.data(), r.o.numel(), s);
+    download(run.final_state, states.data(), B * state_floats, s);
     check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");
     for (int64_t b = 0; b < B; ++b) {
       Tensor next({sh.heads, sh.head_dim, sh.v_head_dim});
@@ -396,79 +400,55 @@ RunResult PagedDecoder::decode(PagedKvCache& cache, const DecodeStep& step, cons
     float* o = buf.floats_of(r.o.numel());
     r.lse = Tensor({B, sh.heads, 1});
     a.lse = buf.floats_of(r.lse.numel());
+    set_paged_layout(a, spec, int(cache.page_size()), mirror_->page_floats);
+    const KeyMask mask = KeyMask::of(P);
+    a.window = int(std::min<int64_t>(mask.window, INT_MAX / 2));
+    a.sinks = int(std::min<int64_t>(mask.sinks, INT_MAX / 2));
     int64_t max_keys = 0;  // the longest row's visible keys
-    const int page_size = int(cache.page_size());
-
-    if (P.variant == VariantId::mla) {
-      // Absorbed form over the latent pages: q̃ = (w_ukᵀ q_nope | q_rope), x = Σ p c_kv,
-      // o = w_uv x.
-      const int Dn = int(P.mla.nope_dim), Dr = int(P.mla.rope_dim), Dc = int(P.mla.kv_lora_rank);
-      const float* q = buf.upload(step_input(step, "q", {B, sh.heads, 1, Dn + Dr}), s);
-      const float* w_uk = buf.upload(step_input(step, "w_uk", {sh.heads, Dn, Dc}), s);
-      const float* w_uv = buf.upload(step_input(step, "w_uv", {sh.heads, Dv, Dc}), s);
-      float* q_abs = buf.floats_of(B * H * int64_t(Dc + Dr));
-      mla_absorb_queries(q, w_uk, q_abs, int(B), H, Dn, Dr, Dc, ctx.blas, s);
-      float* x = buf.floats_of(B * H * int64_t(Dc));
-      a.q = q_abs;
-      a.o = x;
-      a.Hkv = 1, a.Dk = Dc + Dr, a.Dv = Dc;
-      a.layout = paged_latent_layout(page_size, mirror_->page_floats, Dc, Dr);
-      for (int32_t len : lengths) max_keys = std::max<int64_t>(max_keys, len);
-      const int splits = ctx.kv_splits > 0 ? ctx.kv_splits
-                                           : choose_paged_splits(paged_attention_blocks(a),
-                                                                 max_keys, ctx.sm_count);
-      paged_attention_forward(a, splits, max_keys, s);
-      cancel.throw_if_cancelled();
-      mla_project_out(x, w_uv, o, int(B), H, Dc, Dv, ctx.blas);
+    const std::optional<BlockSelection> sel =
+        info.has_selection() ? info.selection(P) : std::optional<BlockSelection>();
+    if (sel) {
+      // The variant chooses each row's blocks; the row attends to those blocks' keys only.
+      const int bs = int(sel->block_size), top_k = int(sel->top_k);
+      for (int32_t len : lengths) {
+        max_keys = std::max<int64_t>(max_keys, std::min<int64_t>(len, int64_t(top_k) * bs));
+      }
+      int32_t* selection = buf.ints_of(B * H * int64_t(top_k));
+      find_cuda_variant(P.variant)->decode_select(
+          {.problem = P,
+           .step = step,
+           .lengths = lengths,
+           .selection = *sel,
+           .q = inputs.at("q"),
+           .device_lengths = a.lengths,
+           .block_means = [&](int64_t seq) { return mirror_->means_of(cache, seq, s); },
+           .arena = buf,
+           .out = selection,
+           .stream = s});
+      a.selection = selection;
+      a.block_size = bs, a.top_k = top_k;
+      if (probes.selection) {
+        IndexTensor sel_host({B, sh.heads, 1, int64_t(top_k)}, -1);
+        download(selection, sel_host, s);
+        r.selection = std::move(sel_host);
+      }
     } else {
-      const int Hkv = int(sh.kv_heads), Dk = int(sh.head_dim);
-      a.q = buf.upload(step_input(step, "q", {B, sh.heads, 1, sh.head_dim}), s);
-      a.o = o;
-      a.Hkv = Hkv, a.Dk = Dk, a.Dv = Dv;
-      a.layout = paged_kv_layout(page_size, mirror_->page_floats, Hkv, Dk, Dv);
-      if (P.variant == VariantId::swa) {
-        a.window = int(std::min<int64_t>(P.swa.window, INT_MAX / 2));
-        a.sinks = int(std::min<int64_t>(P.swa.sinks, INT_MAX / 2));
+      for (int32_t len : lengths) {
+        max_keys = std::max<int64_t>(max_keys, paged_visible_keys(len, a.window, a.sinks));
       }
-      if (P.variant == VariantId::moba) {
-        // Gate and top-k over the cached block means, then attention over the selected blocks.
-        const int bs = int(P.moba.block_size), top_k = int(P.moba.top_k);
-        std::vector<const float*> means(static_cast<size_t>(B));
-        for (int64_t b = 0; b < B; ++b) {
-          const int own = (lengths[b] - 1) / bs;
-          if (top_k - 1 > kMobaMaxRanked && own > top_k - 1) {
-            throw Error("cuda decode: MoBA on CUDA ranks at most " + str(kMobaMaxRanked) +
-                        " past blocks per query; sequence " + str(step.sequences[size_t(b)]) +
-                        " has " + str(own) + " past blocks and top_k - 1 = " + str(top_k - 1));
-          }
-          means[size_t(b)] = mirror_->means_of(cache, step.sequences[size_t(b)], s);
-          max_keys =
-              std::max<int64_t>(max_keys, std::min<int64_t>(lengths[b], int64_t(top_k) * bs));
-        }
-        int32_t* selection = buf.ints_of(B * H * int64_t(top_k));
-        launch_paged_moba_select(a.q, buf.upload(means, s), a.lengths, int(B), H, Hkv, Dk, bs,
-                                 top_k, selection, s);
-        a.selection = selection;
-        a.block_size = bs, a.top_k = top_k;
-        if (probes.selection) {
-          IndexTensor sel({B, sh.heads, 1, int64_t(top_k)}, -1);
-          check_cuda(cudaMemcpyAsync(sel.data(), selection, size_t(sel.bytes()),
-                                     cudaMemcpyDeviceToHost, s),
-                     "cudaMemcpyAsync selection");
-          r.selection = std::move(sel);
-        }
-      } else {
-        for (int32_t len : lengths) {  // KeyMask::count for the row at p = len - 1
-          const int64_t p = len - 1;
-          const int64_t lo = a.window > 0 ? std::max<int64_t>(0, p - a.window + 1) : 0;
-          max_keys = std::max<int64_t>(max_keys, std::min<int64_t>(a.sinks, lo) + (p + 1 - lo));
-        }
-      }
-      const int splits = ctx.kv_splits > 0 ? ctx.kv_splits
-                                           : choose_paged_splits(paged_attention_blocks(a),
-                                                                 max_keys, ctx.sm_count);
-      paged_attention_forward(a, splits, max_keys, s);
     }
+    const int splits = ctx.kv_splits > 0
+                           ? ctx.kv_splits
+                           : choose_paged_splits(paged_attention_blocks(a), max_keys, ctx.sm_count);
+    const CudaVariant& cv = *find_cuda_variant(P.variant);
+    PagedRun run{.problem = sp, .inputs = inputs, .cancel = cancel, .args = a};
+    run.splits = splits;
+    run.max_keys = max_keys;
+    run.o = o;
+    run.scratch = buf.floats_of(cv.paged_scratch_floats ? cv.paged_scratch_floats(sp, B) : 0);
+    run.stream = s;
+    run.blas = ctx.blas;
+    paged_forward(run);
     download(o, r.o.data(), r.o.numel(), s);
     download(a.lse, r.lse.data(), r.lse.numel(), s);
     check_cuda(cudaStreamSynchronize(s), "cudaStreamSynchronize");

@@ -1,29 +1,57 @@
 // The CUDA backend's attention-map probe: uploads only what the region needs (its keys once, its
-// queries, lse and MoBA selection in bands of output rows), pools each band on the device
+// queries, lse and block selection in bands of output rows), pools each band on the device
 // (map_probe.cu) and copies the pooled cells back. Memory is O(region keys + one band).
 #include "cuda_map.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "attnscope/error.hpp"
 #include "attnscope/mask.hpp"
 #include "attnscope/probes.hpp"
 #include "attnscope/registry.hpp"
-#include "cuda_check.hpp"
+#include "cuda_host.hpp"
+#include "cuda_variant.hpp"
 #include "launchers.hpp"
 #include "map_probe_plan.hpp"
 
 namespace attnscope::cuda {
 namespace {
 
-struct SyncGuard {
-  cudaStream_t s;
-  ~SyncGuard() { (void)cudaStreamSynchronize(s); }
+// Scores q · k of the q and k inputs, one kv head's keys for each query head (contiguous GQA
+// groups).
+class QkScores final : public MapScores {
+ public:
+  QkScores(const AttentionProblem& p, const Inputs& in, int64_t b, int64_t h)
+      : p_(p), in_(in), b_(b), h_(h) {}
+
+  int64_t width() const override { return p_.shape.head_dim; }
+  double extra_floats(int64_t) const override { return 0; }
+  void allocate(int64_t) override {}
+  void upload_keys(float* keys, int64_t col0, int64_t cols, cudaStream_t st) override {
+    const ProblemShape& s = p_.shape;
+    const int64_t D = width();
+    const int64_t kvh = h_ / (s.heads / s.kv_heads);
+    const float* k =
+        map_input(p_, in_, "k").data() + ((b_ * s.kv_heads + kvh) * s.kv_len + col0) * D;
+    map_upload(keys, k, cols * D, st);
+    q_head_ = map_input(p_, in_, "q").data() + (b_ * s.heads + h_) * s.q_len * D;
+  }
+  void upload_queries(float* queries, int64_t row, int64_t n, cudaStream_t st) override {
+    map_upload(queries, q_head_ + row * width(), n * width(), st);
+  }
+
+ private:
+  const AttentionProblem& p_;
+  const Inputs& in_;
+  int64_t b_, h_;
+  const float* q_head_ = nullptr;
 };
 
-// An input the map reads directly, checked for presence and shape: reading a misshapen tensor
-// would run past its end.
+}  // namespace
+
 const Tensor& map_input(const AttentionProblem& p, const Inputs& in, const std::string& name) {
   for (const TensorSpec& spec : variant_info(p.variant).inputs(p)) {
     if (spec.name != name) continue;
@@ -37,16 +65,6 @@ const Tensor& map_input(const AttentionProblem& p, const Inputs& in, const std::
   throw Error("attention map: the variant has no input '" + name + "'");
 }
 
-template <class T>
-void upload(T* dev, const T* host, int64_t count, cudaStream_t s) {
-  if (count > 0) {
-    check_cuda(cudaMemcpyAsync(dev, host, size_t(count) * sizeof(T), cudaMemcpyHostToDevice, s),
-               "cudaMemcpyAsync host->device (attention map)");
-  }
-}
-
-// rows x width floats from a host matrix with row stride src_stride into columns
-// [0, width) of a device matrix with row stride dst_stride.
 void upload_columns(float* dev, int64_t dst_stride, const float* host, int64_t src_stride,
                     int64_t width, int64_t rows, cudaStream_t s) {
   if (width <= 0 || rows <= 0) return;
@@ -55,25 +73,8 @@ void upload_columns(float* dev, int64_t dst_stride, const float* host, int64_t s
              "cudaMemcpy2DAsync host->device (attention map)");
 }
 
-size_t free_device_bytes() {
-  size_t free_bytes = 0, total_bytes = 0;
-  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  return free_bytes;
-}
-
-}  // namespace
-
 bool map_on_device(const AttentionProblem& p) {
-  switch (p.variant) {  // the backend's own dispatch over the registry's variants
-    case VariantId::dense:
-    case VariantId::swa:
-    case VariantId::moba:
-    case VariantId::mla:
-      return true;
-    case VariantId::gated_delta:
-      return false;
-  }
-  return false;
+  return find_cuda_variant(p.variant) && variant_info(p.variant).map_kind == MapKind::softmax;
 }
 
 Tensor device_attention_map(const AttentionProblem& p, const Inputs& in, const RunResult& r,
@@ -81,16 +82,19 @@ Tensor device_attention_map(const AttentionProblem& p, const Inputs& in, const R
   const MapRegion region = resolve_map_region(p, r, req);
   if (!map_on_device(p)) return attention_map(p, in, r, req, cancel);
   const ProblemShape& s = p.shape;
-  const bool mla = p.variant == VariantId::mla, moba = p.variant == VariantId::moba;
-  const int64_t Dn = p.mla.nope_dim, Dr = p.mla.rope_dim, Dc = p.mla.kv_lora_rank;
-  const int64_t Dq = mla ? Dn + Dr : s.head_dim;  // query row width in the inputs
-  const int64_t D = mla ? Dc + Dr : s.head_dim;   // score width on the device
-  const int64_t top_k = p.moba.top_k;
-  if (moba && r.selection->shape() != Shape{s.batch, s.heads, s.q_len, top_k}) {
+  const VariantInfo& info = variant_info(p.variant);
+  const std::optional<BlockSelection> sel =
+      info.has_selection() ? info.selection(p) : std::optional<BlockSelection>();
+  const int64_t top_k = sel ? sel->top_k : 0;
+  if (sel && r.selection->shape() != Shape{s.batch, s.heads, s.q_len, top_k}) {
     throw Error(
-        "attention map: the run result's MoBA selection does not match the problem (rerun "
-        "it)");
+        "attention map: the run result's block selection does not match the problem (rerun it)");
   }
+  const int64_t b = req.batch, h = req.head;
+  const CudaVariant& cv = *find_cuda_variant(p.variant);
+  const std::unique_ptr<MapScores> scores =
+      cv.map_scores ? cv.map_scores(p, in, b, h) : std::make_unique<QkScores>(p, in, b, h);
+  const int64_t D = scores->width();  // score width on the device
   if (region.rows() > INT32_MAX || region.cols() > INT32_MAX || D > INT32_MAX / 2) {
     return attention_map(p, in, r, req, cancel);
   }
@@ -103,47 +107,31 @@ Tensor device_attention_map(const AttentionProblem& p, const Inputs& in, const R
       std::min(region.out_rows, groups_per_band * int64_t(plan.group_rows));
   const int64_t cols = region.cols();
   const double need =
-      4.0 * (double(cols) * double(D) + double(band_rows) * double(D + (mla ? Dq : 0) + 1) +
-             (moba ? double(band_rows) * double(top_k) : 0.0) +
-             double(band_out_rows) * double(region.out_cols) + (mla ? double(Dn * Dc) : 0.0));
+      4.0 * (double(cols) * double(D) + double(band_rows) * double(D + 1) +
+             (sel ? double(band_rows) * double(top_k) : 0.0) +
+             double(band_out_rows) * double(region.out_cols) + scores->extra_floats(band_rows));
   if (need > 0.8 * double(free_device_bytes())) {
     return attention_map(p, in, r, req, cancel);  // the host streams tiles in O(tile) memory
   }
 
-  const int64_t b = req.batch, h = req.head;
   const int64_t bh = b * s.heads + h;
-  DeviceBuffer<float> keys(cols * D);                         // [cols, D]
-  DeviceBuffer<float> queries(band_rows * D);                 // [band rows, D]
-  DeviceBuffer<float> raw_queries(mla ? band_rows * Dq : 0);  // MLA: [band rows, Dn + Dr]
-  DeviceBuffer<float> w_uk(mla ? Dn * Dc : 0);                // MLA: this head's [Dn, Dc]
+  DeviceBuffer<float> keys(cols * D);          // [cols, D]
+  DeviceBuffer<float> queries(band_rows * D);  // [band rows, D]
+  scores->allocate(band_rows);
   DeviceBuffer<float> lse(band_rows);
-  DeviceBuffer<int32_t> selection(moba ? band_rows * top_k : 0);
+  DeviceBuffer<int32_t> selection(sel ? band_rows * top_k : 0);
   DeviceBuffer<float> pooled(band_out_rows * region.out_cols);
   SyncGuard guard{st};  // destroyed first: the stream drains before the buffers are freed
 
-  // The region's keys, once: q·k for the q/k variants; [c_kv | k_rope] for MLA, whose scores the
-  // host map tile forms in the absorbed form (reference/mla.cpp mla_map_tile), either run form.
-  if (mla) {
-    const int64_t first = b * s.kv_len + region.col0;
-    upload_columns(keys.get(), D, map_input(p, in, "c_kv").data() + first * Dc, Dc, Dc, cols, st);
-    upload_columns(keys.get() + Dc, D, map_input(p, in, "k_rope").data() + first * Dr, Dr, Dr, cols,
-                   st);
-    upload(w_uk.get(), map_input(p, in, "w_uk").data() + h * Dn * Dc, Dn * Dc, st);
-  } else {
-    const int64_t kvh = h / (s.heads / s.kv_heads);  // contiguous GQA groups
-    const float* k =
-        map_input(p, in, "k").data() + ((b * s.kv_heads + kvh) * s.kv_len + region.col0) * D;
-    upload(keys.get(), k, cols * D, st);
-  }
-  const float* q_head = map_input(p, in, "q").data() + bh * s.q_len * Dq;
+  scores->upload_keys(keys.get(), region.col0, cols, st);  // the region's keys, once
   const float* lse_head = r.lse.data() + bh * s.q_len;
-  const int32_t* sel_head = moba ? r.selection->data() + bh * s.q_len * top_k : nullptr;
+  const int32_t* sel_head = sel ? r.selection->data() + bh * s.q_len * top_k : nullptr;
 
   MapProbeArgs a;
   a.k = keys.get();
   a.q = queries.get();
   a.lse = lse.get();
-  a.selection = moba ? selection.get() : nullptr;
+  a.selection = sel ? selection.get() : nullptr;
   a.out = pooled.get();
   a.row0 = region.row0, a.col0 = region.col0;
   a.rows = region.rows(), a.cols = cols;
@@ -153,7 +141,7 @@ Tensor device_attention_map(const AttentionProblem& p, const Inputs& in, const R
   a.D = int(D);
   a.scale = float(p.effective_scale());
   a.mask = device_mask(KeyMask::of(p));
-  if (moba) a.block_size = int(p.moba.block_size), a.top_k = int(top_k);
+  if (sel) a.block_size = int(sel->block_size), a.top_k = int(top_k);
   a.mean = req.pool == Pool::mean;
 
   Tensor out({region.out_rows, region.out_cols});
@@ -162,15 +150,9 @@ Tensor device_attention_map(const AttentionProblem& p, const Inputs& in, const R
     const MapBand band = map_band(plan, g0, groups_per_band);
     const int64_t n = band.q_end - band.q_first;
     const int64_t row = region.row0 + band.q_first;  // absolute first query of the band
-    if (mla) {
-      upload(raw_queries.get(), q_head + row * Dq, n * Dq, st);
-      launch_map_absorb_queries(raw_queries.get(), w_uk.get(), queries.get(), n, int(Dn), int(Dr),
-                                int(Dc), st);
-    } else {
-      upload(queries.get(), q_head + row * D, n * D, st);
-    }
-    upload(lse.get(), lse_head + row, n, st);
-    if (moba) upload(selection.get(), sel_head + row * top_k, n * top_k, st);
+    scores->upload_queries(queries.get(), row, n, st);
+    map_upload(lse.get(), lse_head + row, n, st);
+    if (sel) map_upload(selection.get(), sel_head + row * top_k, n * top_k, st);
     a.q_first = band.q_first;
     a.orow_first = band.orow_first;
     a.row_groups = band.group1 - band.group0;

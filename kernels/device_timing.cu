@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,14 +21,12 @@
 #include "attnscope/registry.hpp"
 #include "cuda_check.hpp"
 #include "cuda_decode.hpp"
+#include "cuda_host.hpp"
+#include "cuda_variant.hpp"
 #include "launchers.hpp"
 
 namespace attnscope::cuda {
 namespace {
-
-std::string str(int64_t x) {
-  return std::to_string(x);
-}
 
 // ---- inputs generated on the device -------------------------------------------------------
 
@@ -57,58 +56,21 @@ void fill(float* x, int64_t n, uint64_t seed, bool normal, float a, float b, cud
   check_launch("fill_kernel");
 }
 
-// Random values shaped like the workload's "random" pattern (workload.cpp): unit normals, MLA
-// up-projections N(0, 1/Dc), Gated DeltaNet keys N(0, 1/Dk), decays with exp(g) in 0.9..0.999 and
-// beta in (0.05, 0.95).
+// Random values shaped like the workload's "random" pattern (workload.cpp): unit normals unless
+// the variant draws an input otherwise (CudaVariant::input_fill).
 void fill_input(const std::string& name, const AttentionProblem& p, float* x, int64_t n,
                 uint64_t seed, cudaStream_t s) {
-  if (name == "w_uk" || name == "w_uv") {
-    fill(x, n, seed, true, float(1.0 / std::sqrt(double(p.mla.kv_lora_rank))), 0.0f, s);
-  } else if (name == "k" && p.variant == VariantId::gated_delta) {
-    fill(x, n, seed, true, float(1.0 / std::sqrt(double(p.shape.head_dim))), 0.0f, s);
-  } else if (name == "g") {
-    fill(x, n, seed, false, -0.1f, -0.001f, s);
-  } else if (name == "beta") {
-    fill(x, n, seed, false, 0.05f, 0.95f, s);
-  } else {
-    fill(x, n, seed, true, 1.0f, 0.0f, s);
-  }
+  const CudaVariant* cv = find_cuda_variant(p.variant);
+  const InputFill f = cv && cv->input_fill ? cv->input_fill(p, name) : InputFill{};
+  fill(x, n, seed, f.normal, f.a, f.b, s);
 }
 
 // ---- timing plumbing -----------------------------------------------------------------------
-
-class Event {
- public:
-  Event() { check_cuda(cudaEventCreate(&e_), "cudaEventCreate"); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  Event(Event&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
-  ~Event() {
-    if (e_) (void)cudaEventDestroy(e_);
-  }
-  cudaEvent_t get() const { return e_; }
-
- private:
-  cudaEvent_t e_ = nullptr;
-};
 
 double elapsed_ms(const Event& a, const Event& b) {
   float ms = 0;
   check_cuda(cudaEventElapsedTime(&ms, a.get(), b.get()), "cudaEventElapsedTime");
   return double(ms);
-}
-
-int device_attribute(cudaDeviceAttr attr, const char* what) {
-  int device = 0, value = 0;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&value, attr, device), what);
-  return value;
-}
-
-size_t free_bytes() {
-  size_t free_b = 0, total = 0;
-  check_cuda(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
-  return free_b;
 }
 
 // The launchers' stream-ordered scratch (cudaMallocAsync) stays in the pool between repetitions
@@ -129,7 +91,7 @@ int sets_for(double set_bytes, const TimingOptions& o) {
   const double l2 = double(device_attribute(cudaDevAttrL2CacheSize, "cudaDevAttrL2CacheSize"));
   const double want = o.rotate_bytes > 0 ? o.rotate_bytes : 2 * l2;
   int n = std::max(o.min_sets, int(std::ceil(want / std::max(set_bytes, 1.0))));
-  const double budget = o.max_set_fraction * double(free_bytes());
+  const double budget = o.max_set_fraction * double(free_device_bytes());
   if (set_bytes > budget) {
     throw Error("cuda timing: one input set needs " + str(int64_t(set_bytes / (1 << 20))) +
                 " MiB, more than the " + str(int64_t(budget / (1 << 20))) +
@@ -177,13 +139,6 @@ std::vector<double> run_timed(Launch&& launch, int sets, const TimingOptions& o,
   return ms;
 }
 
-void download(const float* dev, Tensor& host, cudaStream_t s) {
-  if (host.numel() > 0) {
-    check_cuda(cudaMemcpyAsync(host.data(), dev, size_t(host.bytes()), cudaMemcpyDeviceToHost, s),
-               "cudaMemcpyAsync device->host");
-  }
-}
-
 void upload_checked(const Inputs& in, const std::string& name, const Shape& shape, float* dev,
                     cudaStream_t s) {
   const Tensor& t = in.at(name);
@@ -215,14 +170,16 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
   const cudaStream_t st = stream.get();
   const ProblemShape& s = p.shape;
   const int sm_count = device_attribute(cudaDevAttrMultiProcessorCount, "SM count");
+  const VariantInfo& info = variant_info(p.variant);
 
-  // One set: every required input in fp32; for bf16/fp16 (dense and SWA: q, k, v only) just the
-  // 16-bit tensors the kernel reads, made through one fp32 staging buffer as CudaBackend does.
+  // One set: every required input in fp32; for bf16/fp16 (tensor-core variants: q, k, v only)
+  // just the 16-bit tensors the kernel reads, made through one fp32 staging buffer as CudaBackend
+  // does.
   std::vector<TensorSpec> specs;
   double set_bytes = 0;
   int64_t largest = 0;
-  for (const TensorSpec& spec : variant_info(p.variant).inputs(p)) {
-    if (spec.optional) continue;  // Gated DeltaNet's initial_state: zeros, as run() without it
+  for (const TensorSpec& spec : info.inputs(p)) {
+    if (spec.optional) continue;  // an initial state: zeros, as run() without it
     specs.push_back(spec);
     const int64_t n = shape_numel(spec.shape);
     set_bytes += (lowp ? 2.0 : 4.0) * double(n);
@@ -263,63 +220,38 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
   }
 
   const int64_t rows = s.batch * s.heads * s.q_len;
+  const std::optional<BlockSelection> sel =
+      info.has_selection() ? info.selection(p) : std::optional<BlockSelection>();
   DeviceBuffer<float> o_dev(rows * s.v_head_dim), lse_dev(rows);
-  DeviceBuffer<int32_t> selection(p.variant == VariantId::moba ? rows * p.moba.top_k : 0);
-  DeviceBuffer<float> state(
-      p.variant == VariantId::gated_delta ? s.batch * s.heads * s.head_dim * s.v_head_dim : 0);
+  DeviceBuffer<int32_t> selection(sel ? rows * sel->top_k : 0);
+  DeviceBuffer<float> state(info.has_state ? s.batch * s.heads * s.head_dim * s.v_head_dim : 0);
   const CancelToken cancel;
-  const int splits = o.kv_splits > 0 ? o.kv_splits
-                                     : choose_kv_splits(int(s.batch), int(s.heads), int(s.q_len),
-                                                        int(s.kv_len), int(s.v_head_dim), sm_count);
-  auto in = [&](int set, const char* name) { return f32[size_t(set)].at(name).get(); };
+  std::vector<DeviceTensors> inputs(static_cast<size_t>(sets));
+  for (int set = 0; set < sets && !lowp; ++set) {
+    for (const auto& [name, buffer] : f32[size_t(set)]) inputs[size_t(set)].add(name, buffer.get());
+  }
   std::string path;
-  auto launch = [&](int set) {
-    switch (p.variant) {  // as CudaBackend::run
-      case VariantId::dense:
-      case VariantId::swa:
-        if (lowp) {
-          FlashTcArgs a = flash_tc_args_of(p);
-          a.q = f16[size_t(set)].at("q").get();
-          a.k = f16[size_t(set)].at("k").get();
-          a.v = f16[size_t(set)].at("v").get();
-          a.o = o_dev.get(), a.lse = lse_dev.get();
-          launch_flash_attention_tc(a, st);
-          path = "flash tensor-core " + std::string(precision_name(p.precision));
-        } else {
-          FlashArgs a = flash_args_of(p);
-          a.q = in(set, "q"), a.k = in(set, "k"), a.v = in(set, "v");
-          a.o = o_dev.get(), a.lse = lse_dev.get();
-          attention_forward(a, splits, st);
-          path = "flash fp32, " + str(splits) + " key split" + (splits == 1 ? "" : "s");
-        }
-        break;
-      case VariantId::moba: {
-        MobaArgs a = moba_args_of(p);
-        a.q = in(set, "q"), a.k = in(set, "k"), a.v = in(set, "v");
-        a.o = o_dev.get(), a.lse = lse_dev.get(), a.selection = selection.get();
-        moba_forward(a, st, cancel);
-        path = "moba fp32: block means, warp top-k gate, block attention";
-        break;
-      }
-      case VariantId::mla: {
-        MlaArgs a = mla_args_of(p, sm_count, o.kv_splits);
-        a.q = in(set, "q"), a.c_kv = in(set, "c_kv"), a.k_rope = in(set, "k_rope");
-        a.w_uk = in(set, "w_uk"), a.w_uv = in(set, "w_uv");
-        a.o = o_dev.get(), a.lse = lse_dev.get();
-        mla_forward(a, blas.get(), st, cancel);
-        path = p.mla.absorbed ? "mla absorbed fp32" : "mla naive fp32 (cuBLAS expansion + flash)";
-        break;
-      }
-      case VariantId::gated_delta: {
-        GdnArgs a = gdn_args_of(p);
-        a.q = in(set, "q"), a.k = in(set, "k"), a.v = in(set, "v");
-        a.g = in(set, "g"), a.beta = in(set, "beta");
-        a.o = o_dev.get(), a.final_state = state.get();
-        gated_delta_forward(a, st, cancel);
-        path = p.gdn.recurrent ? "gdn recurrent fp32" : "gdn chunked fp32";
-        break;
-      }
+  auto launch = [&](int set) {  // as CudaBackend::run
+    if (lowp) {
+      FlashTcArgs a = flash_tc_args_of(p);
+      a.q = f16[size_t(set)].at("q").get();
+      a.k = f16[size_t(set)].at("k").get();
+      a.v = f16[size_t(set)].at("v").get();
+      a.o = o_dev.get(), a.lse = lse_dev.get();
+      launch_flash_attention_tc(a, st);
+      path = "flash tensor-core " + std::string(precision_name(p.precision));
+      return;
     }
+    DeviceRun run{.problem = p, .inputs = inputs[size_t(set)], .cancel = cancel};
+    run.o = o_dev.get();
+    if (info.has_lse) run.lse = lse_dev.get();
+    if (sel) run.selection = selection.get();
+    if (info.has_state) run.final_state = state.get();
+    run.stream = st;
+    run.blas = blas.get();
+    run.sm_count = sm_count;
+    run.kv_splits = o.kv_splits;
+    path = launch_forward(run);
   };
 
   Timing t;
@@ -331,11 +263,12 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
     launch(0);
     t.output.o = Tensor({s.batch, s.heads, s.q_len, s.v_head_dim});
     download(o_dev.get(), t.output.o, st);
-    if (p.variant == VariantId::gated_delta) {
+    if (info.has_state) {
       Tensor fs({s.batch, s.heads, s.head_dim, s.v_head_dim});
       download(state.get(), fs, st);
       t.output.final_state = std::move(fs);
-    } else {
+    }
+    if (info.has_lse) {
       t.output.lse = Tensor({s.batch, s.heads, s.q_len});
       download(lse_dev.get(), t.output.lse, st);
     }
@@ -347,9 +280,21 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
 
 Timing time_paged_decode(const AttentionProblem& model, int64_t batch, int64_t context,
                          int64_t page_size, const TimingOptions& o) {
-  const bool mla = model.variant == VariantId::mla;
-  if (model.variant != VariantId::dense && model.variant != VariantId::swa && !mla) {
-    throw Error("cuda timing: paged decode is timed for dense/GQA/MQA, SWA and MLA only");
+  // Timed: the variants whose step attends over K/V or latent pages without choosing blocks.
+  auto timed = [](const VariantInfo& v) {
+    return find_cuda_variant(v.id) && !v.has_state && !v.has_selection();
+  };
+  const VariantInfo& info = variant_info(model.variant);
+  if (!timed(info)) {
+    std::vector<std::string> names;
+    for (const VariantInfo& v : variants()) {
+      if (timed(v)) names.emplace_back(v.name);
+    }
+    std::string list;
+    for (size_t i = 0; i < names.size(); ++i) {
+      list += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+    }
+    throw Error("cuda timing: paged decode is timed for " + list + " only");
   }
   if (model.precision != Precision::fp32) {
     throw Error("cuda timing: paged decode runs in fp32 only");
@@ -357,10 +302,9 @@ Timing time_paged_decode(const AttentionProblem& model, int64_t batch, int64_t c
   if (batch < 1 || batch > 65535 || context < 1 || context > INT_MAX / 2 || page_size < 1) {
     throw Error("cuda timing: batch, context or page size out of range");
   }
-  AttentionProblem p = model;  // the step: one query per sequence at position context - 1
+  AttentionProblem p = decode_form(model);  // the step: one query per sequence at context - 1
   p.causal = true;
   p.shape.batch = batch, p.shape.q_len = 1, p.shape.kv_len = context;
-  p.mla.absorbed = true;
   p.check();
   require_device();
   if (const Support sup = paged_decode_support(p); !sup.ok) {
@@ -372,19 +316,25 @@ Timing time_paged_decode(const AttentionProblem& model, int64_t batch, int64_t c
   const cudaStream_t st = stream.get();
   const ProblemShape& s = p.shape;
   const int sm_count = device_attribute(cudaDevAttrMultiProcessorCount, "SM count");
-  const int B = int(batch), H = int(s.heads), Hkv = mla ? 1 : int(s.kv_heads);
-  const int Dn = int(p.mla.nope_dim), Dr = int(p.mla.rope_dim), Dc = int(p.mla.kv_lora_rank);
-  const int Dk = mla ? Dc + Dr : int(s.head_dim), Dv = int(s.v_head_dim);
-  const int Dq = mla ? Dn + Dr : Dk;
+  const CudaVariant& cv = *find_cuda_variant(p.variant);
+  const CacheSpec cache = info.cache(p);
+  const int B = int(batch), H = int(s.heads), Dv = int(s.v_head_dim);
+  const int64_t heads = cache.heads, kw = cache.key_width, vw = cache.value_width;
   const int ps = int(page_size);
-  const int64_t page_floats = mla ? int64_t(ps) * (Dc + Dr) : int64_t(ps) * Hkv * (Dk + Dv);
-  const PagedKvLayout layout = mla ? paged_latent_layout(ps, page_floats, Dc, Dr)
-                                   : paged_kv_layout(ps, page_floats, Hkv, Dk, Dv);
+  // A page holds part 0 (key_width per head and token) of every head, then part 1.
+  const int64_t page_floats = int64_t(ps) * heads * (kw + vw);
   const int64_t pages_per_seq = (context + ps - 1) / ps;
   const int64_t pool_floats = int64_t(B) * pages_per_seq * page_floats;
-  const int64_t q_floats = int64_t(B) * H * Dq;
-  const int64_t w_floats = mla ? int64_t(H) * (Dn + Dv) * Dc : 0;
-  const double set_bytes = 4.0 * double(pool_floats + q_floats + w_floats);
+  // The step's tensors beyond the cached ones: its queries and any weights.
+  std::vector<TensorSpec> cached, step_specs;
+  for (const TensorSpec& spec : info.inputs(p)) {
+    if (spec.optional) continue;
+    const bool in_cache = spec.name == cache.key_tensor || spec.name == cache.value_tensor;
+    (in_cache ? cached : step_specs).push_back(spec);
+  }
+  int64_t step_floats = 0;
+  for (const TensorSpec& spec : step_specs) step_floats += shape_numel(spec.shape);
+  const double set_bytes = 4.0 * double(pool_floats + step_floats);
   const int sets = o.inputs ? 1 : sets_for(set_bytes, o);  // validation needs no rotation
 
   // Logical page t of sequence b is physical page t * B + b: a batch that grows together takes
@@ -401,118 +351,94 @@ Timing time_paged_decode(const AttentionProblem& model, int64_t batch, int64_t c
   lengths_dev.upload(lengths.data(), st);
 
   struct Set {
-    DeviceBuffer<float> pool, q, w_uk, w_uv;
+    DeviceBuffer<float> pool;
+    std::vector<DeviceBuffer<float>> step;  // step_specs' tensors
+    DeviceTensors inputs;
   };
   std::vector<Set> data(static_cast<size_t>(sets));
   std::vector<float> packed;  // validation: the host inputs in the page layout
   for (int set = 0; set < sets; ++set) {
     Set& d = data[size_t(set)];
     d.pool = DeviceBuffer<float>(pool_floats);
-    d.q = DeviceBuffer<float>(q_floats);
-    d.w_uk = DeviceBuffer<float>(mla ? int64_t(H) * Dn * Dc : 0);
-    d.w_uv = DeviceBuffer<float>(mla ? int64_t(H) * Dv * Dc : 0);
+    for (const TensorSpec& spec : step_specs) {
+      d.step.emplace_back(shape_numel(spec.shape));
+      d.inputs.add(spec.name, d.step.back().get());
+    }
     const uint64_t seed = o.seed * 1000003u + uint64_t(set) * 131u;
     if (set == 0 && o.inputs) {
       const Inputs& in = *o.inputs;
-      auto check = [&](const char* name, const Shape& shape) {
-        if (in.at(name).shape() != shape) {
-          throw Error(std::string("cuda timing: input '") + name + "' has shape " +
-                      shape_str(in.at(name).shape()) + ", expected " + shape_str(shape));
+      for (const TensorSpec& spec : cached) {
+        if (in.at(spec.name).shape() != spec.shape) {
+          throw Error("cuda timing: input '" + spec.name + "' has shape " +
+                      shape_str(in.at(spec.name).shape()) + ", expected " + shape_str(spec.shape));
         }
-      };
-      if (mla) {
-        check("c_kv", {batch, context, Dc});
-        check("k_rope", {batch, context, Dr});
-      } else {
-        check("k", {batch, Hkv, context, Dk});
-        check("v", {batch, Hkv, context, Dv});
       }
+      // Token j of head g of sequence b, as [B, heads, context, width] (heads = 1 may omit its
+      // axis), goes to row j % ps of its head in the page: part 0 then part 1.
       packed.assign(size_t(pool_floats), 0.0f);
-      auto page_base = [&](int b, int64_t j) {
-        return (j / ps * B + b) * page_floats;  // physical page of token j of sequence b
-      };
+      const float* part0 = in.at(cache.key_tensor).data();
+      const float* part1 = in.at(cache.value_tensor).data();
       for (int b = 0; b < B; ++b) {
-        for (int64_t j = 0; j < context; ++j) {
-          const int64_t base = page_base(b, j), r = j % ps;
-          if (mla) {
-            const float* c = in.at("c_kv").data() + (int64_t(b) * context + j) * Dc;
-            const float* kr = in.at("k_rope").data() + (int64_t(b) * context + j) * Dr;
-            std::copy(c, c + Dc, packed.begin() + base + layout.k_offset + r * layout.k_row_stride);
-            std::copy(kr, kr + Dr,
-                      packed.begin() + base + layout.k2_offset + r * layout.k2_row_stride);
-            continue;
-          }
-          for (int g = 0; g < Hkv; ++g) {
-            const float* k = in.at("k").data() + ((int64_t(b) * Hkv + g) * context + j) * Dk;
-            const float* v = in.at("v").data() + ((int64_t(b) * Hkv + g) * context + j) * Dv;
-            std::copy(k, k + Dk,
-                      packed.begin() + base + layout.k_offset + g * layout.k_head_stride +
-                          r * layout.k_row_stride);
-            std::copy(v, v + Dv,
-                      packed.begin() + base + layout.v_offset + g * layout.v_head_stride +
-                          r * layout.v_row_stride);
+        for (int64_t g = 0; g < heads; ++g) {
+          for (int64_t j = 0; j < context; ++j) {
+            const int64_t base = (j / ps * B + b) * page_floats;  // physical page of token j
+            const int64_t row = g * ps + j % ps, src = (int64_t(b) * heads + g) * context + j;
+            std::copy(part0 + src * kw, part0 + (src + 1) * kw, packed.begin() + base + row * kw);
+            std::copy(part1 + src * vw, part1 + (src + 1) * vw,
+                      packed.begin() + base + heads * ps * kw + row * vw);
           }
         }
       }
       d.pool.upload(packed.data(), st);
-      upload_checked(in, "q", {batch, s.heads, 1, Dq}, d.q.get(), st);
-      if (mla) {
-        upload_checked(in, "w_uk", {s.heads, Dn, Dc}, d.w_uk.get(), st);
-        upload_checked(in, "w_uv", {s.heads, Dv, Dc}, d.w_uv.get(), st);
+      for (size_t i = 0; i < step_specs.size(); ++i) {
+        upload_checked(in, step_specs[i].name, step_specs[i].shape, d.step[i].get(), st);
       }
     } else {
       fill(d.pool.get(), pool_floats, seed + 1, true, 1.0f, 0.0f, st);
-      fill(d.q.get(), q_floats, seed + 2, true, 1.0f, 0.0f, st);
-      const float w = float(1.0 / std::sqrt(double(std::max(Dc, 1))));
-      fill(d.w_uk.get(), d.w_uk.size(), seed + 3, true, w, 0.0f, st);
-      fill(d.w_uv.get(), d.w_uv.size(), seed + 4, true, w, 0.0f, st);
+      for (size_t i = 0; i < step_specs.size(); ++i) {
+        fill_input(step_specs[i].name, p, d.step[i].get(), d.step[i].size(), seed + 2 + i, st);
+      }
     }
   }
   check_cuda(cudaStreamSynchronize(st), "cudaStreamSynchronize");  // packed may go
 
   DeviceBuffer<float> o_dev(int64_t(B) * H * Dv), lse_dev(int64_t(B) * H);
-  DeviceBuffer<float> q_abs(mla ? int64_t(B) * H * (Dc + Dr) : 0), x(mla ? int64_t(B) * H * Dc : 0);
+  DeviceBuffer<float> scratch(cv.paged_scratch_floats ? cv.paged_scratch_floats(p, B) : 0);
   PagedAttentionArgs base;
   base.pool = nullptr;
   base.tables = tables_dev.get();
   base.lengths = lengths_dev.get();
   base.lse = lse_dev.get();
-  base.B = B, base.H = H, base.Hkv = Hkv, base.Dk = Dk, base.Dv = mla ? Dc : Dv;
+  base.B = B, base.H = H;
   base.table_stride = int(pages_per_seq);
-  base.layout = layout;
+  set_paged_layout(base, cache, ps, page_floats);
   base.scale = float(p.effective_scale());
-  int64_t max_keys = context;  // KeyMask::count of the row at p = context - 1
-  if (p.variant == VariantId::swa) {
-    base.window = int(std::min<int64_t>(p.swa.window, INT_MAX / 2));
-    base.sinks = int(std::min<int64_t>(p.swa.sinks, INT_MAX / 2));
-    const int64_t lo = std::max<int64_t>(0, context - base.window);
-    max_keys = std::min<int64_t>(base.sinks, lo) + (context - lo);
-  }
+  const KeyMask mask = KeyMask::of(p);
+  base.window = int(std::min<int64_t>(mask.window, INT_MAX / 2));
+  base.sinks = int(std::min<int64_t>(mask.sinks, INT_MAX / 2));
+  const int64_t max_keys = paged_visible_keys(context, base.window, base.sinks);
   const int splits = o.kv_splits > 0
                          ? o.kv_splits
                          : choose_paged_splits(paged_attention_blocks(base), max_keys, sm_count);
+  const CancelToken cancel;
   auto launch = [&](int set) {  // as PagedDecoder::decode
     Set& d = data[size_t(set)];
-    PagedAttentionArgs a = base;
-    a.pool = d.pool.get();
-    if (mla) {
-      mla_absorb_queries(d.q.get(), d.w_uk.get(), q_abs.get(), B, H, Dn, Dr, Dc, blas.get(), st);
-      a.q = q_abs.get();
-      a.o = x.get();
-      paged_attention_forward(a, splits, max_keys, st);
-      mla_project_out(x.get(), d.w_uv.get(), o_dev.get(), B, H, Dc, Dv, blas.get());
-    } else {
-      a.q = d.q.get();
-      a.o = o_dev.get();
-      paged_attention_forward(a, splits, max_keys, st);
-    }
+    PagedRun run{.problem = p, .inputs = d.inputs, .cancel = cancel, .args = base};
+    run.args.pool = d.pool.get();
+    run.splits = splits;
+    run.max_keys = max_keys;
+    run.o = o_dev.get();
+    run.scratch = scratch.get();
+    run.stream = st;
+    run.blas = blas.get();
+    paged_forward(run);
   };
 
   Timing t;
   t.ms = run_timed(launch, sets, o, st);
   t.sets = sets;
   t.set_bytes = set_bytes;
-  t.path = std::string(mla ? "paged MLA absorbed fp32" : "paged attention fp32") + ", " +
+  t.path = std::string(cv.paged_path.empty() ? "paged attention fp32" : cv.paged_path) + ", " +
            str(splits) + " key split" + (splits == 1 ? "" : "s") + ", page " + str(ps);
   if (o.inputs) {
     launch(0);

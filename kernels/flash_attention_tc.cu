@@ -1,5 +1,6 @@
-// bf16/fp16 attention forward on tensor cores (FlashAttention-2 style) for dense MHA/GQA/MQA and
-// sliding-window attention with sinks: 16-bit inputs, fp32 accumulation, fp32 o and lse out.
+// bf16/fp16 attention forward on tensor cores (FlashAttention-2 style) for the variants that allow
+// it (VariantInfo::low_precision: q, k, v under a KeyMask with window and sinks, GQA/MQA): 16-bit
+// inputs, fp32 accumulation, fp32 o and lse out.
 // The block body lives in flash_tc_body.hpp so that a host emulation runs the same code on CPU.
 //
 // Versions (speed-ups to be measured on a GPU; none of these has run on one yet):
@@ -20,6 +21,7 @@
 #include <algorithm>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "attnscope/cuda/tensor_core.hpp"
 #include "attnscope/registry.hpp"
@@ -150,6 +152,16 @@ void launch_tc(const tc::TcArgs& a, cudaStream_t stream) {
   check_launch("flash_attention_tc_kernel");
 }
 
+// "a, b and c".
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " and " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 Support tensor_core_support(const AttentionProblem& p) {
@@ -157,10 +169,13 @@ Support tensor_core_support(const AttentionProblem& p) {
   if (p.precision == Precision::fp32) {
     return Support::no("the tensor-core path computes in bf16/fp16; fp32 runs on the fp32 kernels");
   }
-  if (p.variant != VariantId::dense && p.variant != VariantId::swa) {
-    return Support::no(prec + " on CUDA covers dense (MHA/GQA/MQA) and swa only; " +
-                       std::string(variant_info(p.variant).name) +
-                       " runs in fp32 only, like mla, moba and gated_delta (use --precision fp32)");
+  const VariantInfo& info = variant_info(p.variant);
+  if (!info.low_precision) {
+    std::vector<std::string> lowp, fp32;
+    for (const VariantInfo& v : variants()) (v.low_precision ? lowp : fp32).emplace_back(v.name);
+    return Support::no(prec + " on CUDA covers " + join_names(lowp) + " only; " +
+                       std::string(info.name) + " runs in fp32 only, like " + join_names(fp32) +
+                       " (use --precision fp32)");
   }
   const ProblemShape& s = p.shape;
   if (s.head_dim != s.v_head_dim) {

@@ -18,19 +18,21 @@
 
 #include "common.cuh"
 #include "cuda_check.hpp"
+#include "gated_delta.hpp"
 
 namespace attnscope::cuda {
 namespace {
 
-constexpr int kSlice = 32;                         // state columns per block of the chunked kernel
-constexpr int kChunkThreads = 256;                 // threads of the chunked kernel
-constexpr int kStateChunks = kGdnMaxHeadDim / 32;  // state values per lane in the recurrence
+constexpr int kSlice = 32;          // state columns per block of the chunked kernel
+constexpr int kChunkThreads = 256;  // threads of the chunked kernel
+constexpr int kStateChunks = kGatedDeltaMaxHeadDim / 32;  // state values per lane in the recurrence
 
 // q' = scale · q / sqrt(Σq² + 1e-6) and k' = k / sqrt(Σk² + 1e-6) (fla's l2norm) when l2norm;
 // otherwise q' = scale · q and k' = k. One warp per token row.
-__global__ void gdn_prepare_qk_kernel(const float* __restrict__ q, const float* __restrict__ k,
-                                      float* __restrict__ q_out, float* __restrict__ k_out,
-                                      int64_t rows, int Dk, float scale, int l2norm) {
+__global__ void gated_delta_prepare_qk_kernel(const float* __restrict__ q,
+                                              const float* __restrict__ k,
+                                              float* __restrict__ q_out, float* __restrict__ k_out,
+                                              int64_t rows, int Dk, float scale, int l2norm) {
   const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
@@ -56,7 +58,7 @@ __global__ void gdn_prepare_qk_kernel(const float* __restrict__ q, const float* 
 //   S = e^{g_t} S;  u_t = β_t (v_t[e] − S[:, e] · k_t);  S[:, e] += k_t u_t;  o_t[e] = S[:, e] ·
 //   q_t.
 __global__ void __launch_bounds__(128)
-    gdn_recurrent_kernel(const GdnArgs a, const float* qp, const float* kp) {
+    gated_delta_recurrent_kernel(const GatedDeltaArgs a, const float* qp, const float* kp) {
   const int e = blockIdx.x * 4 + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (e >= a.Dv) return;  // whole warp; no block-level synchronization below
@@ -111,7 +113,7 @@ __host__ __device__ inline size_t chunk_smem_floats(int Dk, int C) {
 }
 
 __global__ void __launch_bounds__(kChunkThreads)
-    gdn_chunked_kernel(const GdnArgs a, const float* qp, const float* kp) {
+    gated_delta_chunked_kernel(const GatedDeltaArgs a, const float* qp, const float* kp) {
   extern __shared__ float smem[];
   const int C = a.chunk_size, Dk = a.Dk;
   float* Ks = smem;              // [C][Dk] keys of the chunk
@@ -221,38 +223,39 @@ __global__ void __launch_bounds__(kChunkThreads)
 
 }  // namespace
 
-size_t gdn_chunk_smem_bytes(int Dk, int chunk_size) {
+size_t gated_delta_chunk_smem_bytes(int Dk, int chunk_size) {
   return sizeof(float) * chunk_smem_floats(Dk, chunk_size);
 }
 
-void gated_delta_forward(const GdnArgs& a, cudaStream_t stream, const CancelToken& cancel) {
+void gated_delta_forward(const GatedDeltaArgs& a, cudaStream_t stream, const CancelToken& cancel) {
   const int64_t rows = int64_t(a.B) * a.H * a.L;  // tokens over all heads
   if (int64_t(a.B) * a.H == 0 || a.Dv == 0) return;
-  if (a.Dk < 1 || a.Dk > kGdnMaxHeadDim) throw Error("gated_delta: head_dim above 256 on CUDA");
-  if (!a.recurrent && (a.chunk_size < 1 || a.chunk_size > kGdnMaxChunk)) {
+  if (a.Dk < 1 || a.Dk > kGatedDeltaMaxHeadDim)
+    throw Error("gated_delta: head_dim above 256 on CUDA");
+  if (!a.recurrent && (a.chunk_size < 1 || a.chunk_size > kGatedDeltaMaxChunk)) {
     throw Error("gated_delta: chunk_size above 64 is not supported on CUDA");
   }
   StreamScratch<float> qp(rows * a.Dk, stream);  // [B, H, L, Dk] scaled (normalized) queries
   StreamScratch<float> kp(rows * a.Dk, stream);  // [B, H, L, Dk] (normalized) keys
   if (rows > 0) {
-    gdn_prepare_qk_kernel<<<unsigned((rows + 3) / 4), 128, 0, stream>>>(
+    gated_delta_prepare_qk_kernel<<<unsigned((rows + 3) / 4), 128, 0, stream>>>(
         a.q, a.k, qp.get(), kp.get(), rows, a.Dk, a.scale, a.qk_l2norm ? 1 : 0);
-    check_launch("gdn_prepare_qk_kernel");
+    check_launch("gated_delta_prepare_qk_kernel");
   }
   cancel.throw_if_cancelled();
   if (a.recurrent) {
     const dim3 grid(unsigned((a.Dv + 3) / 4), unsigned(a.H), unsigned(a.B));
-    gdn_recurrent_kernel<<<grid, 128, 0, stream>>>(a, qp.get(), kp.get());
-    check_launch("gdn_recurrent_kernel");
+    gated_delta_recurrent_kernel<<<grid, 128, 0, stream>>>(a, qp.get(), kp.get());
+    check_launch("gated_delta_recurrent_kernel");
     return;
   }
-  const size_t smem = gdn_chunk_smem_bytes(a.Dk, a.chunk_size);
-  check_cuda(cudaFuncSetAttribute(gdn_chunked_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  int(smem)),
-             "cudaFuncSetAttribute(gdn_chunked_kernel)");
+  const size_t smem = gated_delta_chunk_smem_bytes(a.Dk, a.chunk_size);
+  check_cuda(cudaFuncSetAttribute(gated_delta_chunked_kernel,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+             "cudaFuncSetAttribute(gated_delta_chunked_kernel)");
   const dim3 grid(unsigned((a.Dv + kSlice - 1) / kSlice), unsigned(a.H), unsigned(a.B));
-  gdn_chunked_kernel<<<grid, kChunkThreads, smem, stream>>>(a, qp.get(), kp.get());
-  check_launch("gdn_chunked_kernel");
+  gated_delta_chunked_kernel<<<grid, kChunkThreads, smem, stream>>>(a, qp.get(), kp.get());
+  check_launch("gated_delta_chunked_kernel");
 }
 
 }  // namespace attnscope::cuda

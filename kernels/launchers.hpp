@@ -1,14 +1,13 @@
-// Host launchers of the CUDA kernels: plain device pointers and sizes in, work queued on a stream.
-// The backend (cuda_backend.cpp) owns all memory; each .cu file implements one concept's launchers.
+// Host launchers of the shared CUDA kernels: plain device pointers and sizes in, work queued on a
+// stream. The backend (cuda_backend.cpp) owns all memory; each .cu file implements one concept's
+// launchers. A variant's own kernels declare theirs in its own header (<variant>.hpp).
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <cstdint>
 
-#include "attnscope/cancel.hpp"
 #include "attnscope/mask.hpp"
 #include "attnscope/problem.hpp"
 
@@ -26,12 +25,12 @@ inline DeviceMask device_mask(const KeyMask& m) {
   return {m.causal ? 1 : 0, m.offset, m.window, m.sinks};
 }
 
-// ---- flash_attention.cu: tiled online-softmax attention (dense, GQA/MQA, SWA + sinks) -------
+// ---- flash_attention.cu: tiled online-softmax attention (any KeyMask, GQA/MQA) ---------------
 
 inline constexpr int kFlashRows = 32;      // query rows per block (4 warps x 8 rows)
 inline constexpr int kFlashKeys = 32;      // keys per shared-memory tile (one per lane)
 inline constexpr int kFlashDvSlice = 256;  // output columns per block; wider Dv uses more blocks
-inline constexpr int kFlashMaxHeadDim = 1024;  // Dk bound (K tile in shared memory; MLA is 576)
+inline constexpr int kFlashMaxHeadDim = 1024;  // Dk bound (K tile in shared memory)
 
 struct FlashArgs {
   const float* q = nullptr;  // [B, H, Lq, Dk]
@@ -50,7 +49,7 @@ struct FlashArgs {
 size_t flash_smem_bytes(int Dk);
 void launch_flash_attention(const FlashArgs& a, cudaStream_t stream);
 
-// ---- flash_attention_tc.cu: bf16/fp16 tensor-core attention (dense, GQA/MQA, SWA + sinks) ----
+// ---- flash_attention_tc.cu: bf16/fp16 tensor-core attention (any KeyMask, GQA/MQA) ----------
 
 struct FlashTcArgs {
   const uint16_t* q = nullptr;  // [B, H, Lq, D] bf16/fp16 bit patterns
@@ -84,79 +83,18 @@ void launch_merge_partials(const float* o_part, const float* lse_part, int split
 // through a temporary workspace when splits > 1. a.splits and a.split_len are ignored.
 void attention_forward(FlashArgs a, int splits, cudaStream_t stream);
 
-// ---- moba.cu: Mixture of Block Attention ---------------------------------------------------
-
-inline constexpr int kMobaMaxDv = 256;     // output accumulators per lane (8 x 32)
-inline constexpr int kMobaMaxRanked = 32;  // top_k - 1 bound when ranking is needed
-
-struct MobaArgs {
-  const float* q = nullptr;      // [B, H, Lq, Dk]
-  const float* k = nullptr;      // [B, Hkv, Lk, Dk]
-  const float* v = nullptr;      // [B, Hkv, Lk, Dv]
-  float* o = nullptr;            // [B, H, Lq, Dv]
-  float* lse = nullptr;          // [B, H, Lq]
-  int32_t* selection = nullptr;  // [B, H, Lq, top_k] ascending, -1 padded
-  int B = 0, H = 0, Hkv = 0, Lq = 0, Lk = 0, Dk = 0, Dv = 0;
-  int block_size = 0, top_k = 0;
-  float scale = 1.0f;
-};
-void moba_forward(const MobaArgs& a, cudaStream_t stream, const CancelToken& cancel);
-
-// ---- mla.cu: multi-head latent attention, naive and absorbed ---------------------------------
-
-struct MlaArgs {
-  const float* q = nullptr;       // [B, H, Lq, Dn + Dr]
-  const float* c_kv = nullptr;    // [B, Lk, Dc]
-  const float* k_rope = nullptr;  // [B, Lk, Dr]
-  const float* w_uk = nullptr;    // [H, Dn, Dc]
-  const float* w_uv = nullptr;    // [H, Dv, Dc]
-  float* o = nullptr;             // [B, H, Lq, Dv]
-  float* lse = nullptr;           // [B, H, Lq]
-  int B = 0, H = 0, Lq = 0, Lk = 0, Dn = 0, Dr = 0, Dc = 0, Dv = 0;
-  float scale = 1.0f;
-  DeviceMask mask;
-  bool absorbed = false;
-  int sm_count = 1;   // for the split-KV choice of the attention core
-  int kv_splits = 0;  // > 0 forces that many key splits (tests); 0 chooses by shape
-};
-void mla_forward(const MlaArgs& a, cublasHandle_t blas, cudaStream_t stream,
-                 const CancelToken& cancel);
-
-// ---- gated_delta.cu: Gated DeltaNet, recurrent and chunked ----------------------------------
-
-inline constexpr int kGdnMaxHeadDim = 256;  // Dk bound: 8 state values per lane (recurrent)
-inline constexpr int kGdnMaxChunk = 64;     // chunk bound of the chunked kernel
-
-struct GdnArgs {
-  const float* q = nullptr;              // [B, H, L, Dk]
-  const float* k = nullptr;              // [B, H, L, Dk]
-  const float* v = nullptr;              // [B, H, L, Dv]
-  const float* g = nullptr;              // [B, H, L] log decay
-  const float* beta = nullptr;           // [B, H, L]
-  const float* initial_state = nullptr;  // [B, H, Dk, Dv] or null (zeros)
-  float* o = nullptr;                    // [B, H, L, Dv]
-  float* final_state = nullptr;          // [B, H, Dk, Dv]
-  int B = 0, H = 0, L = 0, Dk = 0, Dv = 0;
-  float scale = 1.0f;
-  bool qk_l2norm = false;
-  bool recurrent = false;
-  int chunk_size = 64;
-};
-size_t gdn_chunk_smem_bytes(int Dk, int chunk_size);
-void gated_delta_forward(const GdnArgs& a, cudaStream_t stream, const CancelToken& cancel);
-
 // ---- paged_decode.cu: one query row per (sequence, head) over a paged KV cache -------------
 
 inline constexpr int kPagedKeys = 32;          // keys per shared-memory tile (one per lane)
 inline constexpr int kPagedRowsPerWarp = 8;    // query heads a warp carries through the keys
 inline constexpr int kPagedMaxWarps = 4;       // so at most 32 query heads of a group per block
 inline constexpr int kPagedDvSlice = 256;      // output columns per block; wider Dv uses more
-inline constexpr int kPagedMaxHeadDim = 1024;  // Dk bound (K tile in shared memory; MLA is 576)
+inline constexpr int kPagedMaxHeadDim = 1024;  // Dk bound (K tile in shared memory)
 
 // Where token r of physical page `page` keeps its key and value in the device pool (offsets in
 // floats; PagedKvCache::page documents the host layout these mirror). A key is one or two
 // contiguous pieces: [0, k_split) at k_offset + kvh * k_head_stride + r * k_row_stride, then
-// [k_split, Dk) at k2_offset + r * k2_row_stride (MLA's k_rope, shared by the kv heads).
+// [k_split, Dk) at k2_offset + r * k2_row_stride (a latent cache's rotary key).
 struct PagedKvLayout {
   int64_t page_floats = 0;
   int page_size = 0;
@@ -164,10 +102,11 @@ struct PagedKvLayout {
   int64_t k_offset = 0, k_head_stride = 0, k_row_stride = 0;
   int64_t k2_offset = 0, k2_row_stride = 0;
   int64_t v_offset = 0, v_head_stride = 0, v_row_stride = 0;
-  bool v_from_k = false;  // the value is the key's columns [0, Dv) (MLA: x = Σ p c_kv)
+  bool v_from_k = false;  // the value is the key's columns [0, Dv) (a latent: x = Σ p c)
 };
 
-// The layouts of the cache's variants: dense/GQA/MQA/SWA/MoBA pages and MLA's latent pages.
+// The page layouts of CacheLayout::kv (K and V per kv head) and CacheLayout::latent (one latent
+// row then one rotary key per token; the key is [latent | rope], the value the latent).
 PagedKvLayout paged_kv_layout(int page_size, int64_t page_floats, int Hkv, int Dk, int Dv);
 PagedKvLayout paged_latent_layout(int page_size, int64_t page_floats, int Dc, int Dr);
 
@@ -176,9 +115,9 @@ struct PagedAttentionArgs {
   const float* pool = nullptr;       // [pages, page_floats] device mirror of the page pool
   const int32_t* tables = nullptr;   // [B, table_stride] physical page ids, -1 evicted / absent
   const int32_t* lengths = nullptr;  // [B] tokens in the sequence; the query sits at length - 1
-  // MoBA: [B, H, top_k] selected blocks (ascending, own block last, -1 padding). When set, a row
-  // attends to its selected blocks' keys only (the own block up to the query) and each block
-  // carries one query head; when null, the G heads of a kv head share every K/V tile.
+  // Block selection: [B, H, top_k] selected blocks (ascending, own block last, -1 padding). When
+  // set, a row attends to its selected blocks' keys only (the own block up to the query) and each
+  // block carries one query head; when null, the G heads of a kv head share every K/V tile.
   const int32_t* selection = nullptr;
   float* o = nullptr;    // [splits, B, H, Dv] (splits = 1: the final output)
   float* lse = nullptr;  // [splits, B, H] natural log; -inf for a row that saw no key
@@ -186,8 +125,8 @@ struct PagedAttentionArgs {
   int table_stride = 0;
   PagedKvLayout layout;
   float scale = 1.0f;
-  int window = 0, sinks = 0;      // SWA: keys (p - window, p] and [0, sinks); window 0 = all keys
-  int block_size = 0, top_k = 0;  // MoBA
+  int window = 0, sinks = 0;      // keys (p - window, p] and [0, sinks); window 0 = all keys
+  int block_size = 0, top_k = 0;  // of the block selection
   int splits = 1, split_len = 0;  // each split takes split_len visible keys (multiple of 32)
 };
 
@@ -203,23 +142,9 @@ void paged_attention_forward(PagedAttentionArgs a, int splits, int64_t max_keys,
 // Blocks of the paged kernel before splitting (for choose_paged_splits).
 int64_t paged_attention_blocks(const PagedAttentionArgs& a);
 
-// MoBA decode selection: one warp per (sequence, head) gates q against the sequence's block means
-// (means[b] points at [blocks][Hkv][Dk] on the device) and writes selection [B, H, top_k].
-void launch_paged_moba_select(const float* q, const float* const* means, const int32_t* lengths,
-                              int B, int H, int Hkv, int Dk, int block_size, int top_k,
-                              int32_t* selection, cudaStream_t stream);
-
 // pool[ids[i]] = staged[i] for n pages of page_floats floats (incremental mirror upload).
 void launch_scatter_pages(const float* staged, const int32_t* ids, int n, int64_t page_floats,
                           float* pool, cudaStream_t stream);
-
-// MLA decode projections over R = B query rows per head, rows of head h at stride H:
-//   q_abs [R, H, Dc + Dr] = (w_uk[h]ᵀ q_nope | q_rope) from q [R, H, Dn + Dr];
-//   o [R, H, Dv] = w_uv[h] x from x [R, H, Dc].
-void mla_absorb_queries(const float* q, const float* w_uk, float* q_abs, int R, int H, int Dn,
-                        int Dr, int Dc, cublasHandle_t blas, cudaStream_t stream);
-void mla_project_out(const float* x, const float* w_uv, float* o, int R, int H, int Dc, int Dv,
-                     cublasHandle_t blas);
 
 // ---- map_probe.cu: the attention-map probe, P = exp(s * scale - lse) pooled on the device -----
 
@@ -229,7 +154,7 @@ struct MapProbeArgs {
   const float* q = nullptr;            // [launch rows, D]: region row i at (i - q_first) * D
   const float* k = nullptr;            // [region cols, D]: region column j at j * D
   const float* lse = nullptr;          // [launch rows], indexed like q
-  const int32_t* selection = nullptr;  // MoBA [launch rows, top_k] indexed like q; else null
+  const int32_t* selection = nullptr;  // [launch rows, top_k] indexed like q; else null
   float* out = nullptr;        // [launch out rows, out_cols]: output row o at o - orow_first
   int64_t q_first = 0;         // region row of q[0]
   int64_t orow_first = 0;      // first output row of the launch (a row group's first)
@@ -237,18 +162,13 @@ struct MapProbeArgs {
   int64_t rows = 0, cols = 0, out_rows = 0, out_cols = 0;
   int group_rows = 1, group_cols = 1;
   int64_t row_groups = 0, col_groups = 0;  // this launch's row groups; all column groups
-  int D = 0;                               // score width (MLA: kv_lora_rank + rope_dim)
+  int D = 0;                               // score width
   float scale = 1.0f;
-  DeviceMask mask;                // offset = kv_len - q_len for MoBA too
-  int block_size = 0, top_k = 0;  // MoBA when block_size > 0
+  DeviceMask mask;                // offset = kv_len - q_len with a block selection too
+  int block_size = 0, top_k = 0;  // a block selection when block_size > 0
   bool mean = false;              // mean pooling, else max
 };
 void launch_map_probe(const MapProbeArgs& a, cudaStream_t stream);
-
-// MLA's map queries, the absorbed form the host map tile uses: out [rows, Dc + Dr] =
-// (q_nope w_uk | q_rope) from q [rows, Dn + Dr] and one head's w_uk [Dn, Dc].
-void launch_map_absorb_queries(const float* q, const float* w_uk, float* out, int64_t rows, int Dn,
-                               int Dr, int Dc, cudaStream_t stream);
 
 // Largest dynamic shared memory a block may opt into on the current device.
 size_t max_shared_memory_per_block();
@@ -275,42 +195,6 @@ inline FlashTcArgs flash_tc_args_of(const AttentionProblem& p) {
   a.scale = p.effective_scale();
   a.mask = device_mask(KeyMask::of(p));
   a.precision = p.precision;
-  return a;
-}
-
-inline MobaArgs moba_args_of(const AttentionProblem& p) {
-  const ProblemShape& s = p.shape;
-  MobaArgs a;
-  a.B = int(s.batch), a.H = int(s.heads), a.Hkv = int(s.kv_heads);
-  a.Lq = int(s.q_len), a.Lk = int(s.kv_len), a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
-  a.block_size = int(p.moba.block_size), a.top_k = int(p.moba.top_k);
-  a.scale = float(p.effective_scale());
-  return a;
-}
-
-inline MlaArgs mla_args_of(const AttentionProblem& p, int sm_count, int kv_splits) {
-  const ProblemShape& s = p.shape;
-  MlaArgs a;
-  a.B = int(s.batch), a.H = int(s.heads), a.Lq = int(s.q_len), a.Lk = int(s.kv_len);
-  a.Dn = int(p.mla.nope_dim), a.Dr = int(p.mla.rope_dim), a.Dc = int(p.mla.kv_lora_rank);
-  a.Dv = int(s.v_head_dim);
-  a.scale = float(p.effective_scale());
-  a.mask = device_mask(KeyMask::of(p));
-  a.absorbed = p.mla.absorbed;
-  a.sm_count = sm_count;
-  a.kv_splits = kv_splits;
-  return a;
-}
-
-inline GdnArgs gdn_args_of(const AttentionProblem& p) {
-  const ProblemShape& s = p.shape;
-  GdnArgs a;
-  a.B = int(s.batch), a.H = int(s.heads), a.L = int(s.q_len);
-  a.Dk = int(s.head_dim), a.Dv = int(s.v_head_dim);
-  a.scale = float(p.effective_scale());
-  a.qk_l2norm = p.gdn.qk_l2norm;
-  a.recurrent = p.gdn.recurrent;
-  a.chunk_size = int(p.gdn.chunk_size);
   return a;
 }
 

@@ -35,14 +35,14 @@ __device__ __forceinline__ void pool_into(double* cells, int cell, float mx, dou
   }
 }
 
-template <bool kMean, bool kMoba>
+template <bool kMean, bool kSelection>
 __global__ void __launch_bounds__(kThreads) map_probe_kernel(const MapProbeArgs a) {
   __shared__ __align__(16) float qs[kChunk][kPad];  // [d][row] query slice of the tile
   __shared__ __align__(16) float ks[kChunk][kPad];  // [d][col] key slice of the tile
   // Mean: float64 sums per cell. Max: the first kMapMaxCells ints hold float bits.
   __shared__ double cells[kMapMaxCells];
   __shared__ float lse_s[kMapTile];
-  __shared__ uint64_t row_bits[kMapTile];  // MoBA: the tile's selected blocks per row
+  __shared__ uint64_t row_bits[kMapTile];  // a block selection's chosen blocks per tile row
 
   MapPlan plan;
   plan.rows = a.rows, plan.cols = a.cols, plan.out_rows = a.out_rows, plan.out_cols = a.out_cols;
@@ -60,20 +60,21 @@ __global__ void __launch_bounds__(kThreads) map_probe_kernel(const MapProbeArgs 
     for (int64_t j0 = g.c0; j0 < g.c1; j0 += kMapTile) {
       const int64_t j1 = min(g.c1, j0 + kMapTile);
       const int64_t ia0 = a.row0 + i0, ja0 = a.col0 + j0;
-      if (map_tile_hidden(a.mask, kMoba, ia0, a.row0 + i1, ja0, a.col0 + j1)) continue;
-      const int64_t kb0 = kMoba ? ja0 / a.block_size : 0;
+      if (map_tile_hidden(a.mask, kSelection, ia0, a.row0 + i1, ja0, a.col0 + j1)) continue;
+      const int64_t kb0 = kSelection ? ja0 / a.block_size : 0;
 
       __syncthreads();  // the previous tile's readers of qs/ks/lse_s/row_bits are done
       if (tid < kMapTile) {
         const int64_t i = i0 + tid;
         lse_s[tid] = i < i1 ? a.lse[i - a.q_first] : ATTNSCOPE_NEG_INF;
-        if constexpr (kMoba) {
-          row_bits[tid] = i < i1 ? map_moba_row_bits(a.selection + (i - a.q_first) * a.top_k,
-                                                     a.top_k, kb0, (a.col0 + j1 - 1) / a.block_size)
-                                 : 0;
+        if constexpr (kSelection) {
+          row_bits[tid] =
+              i < i1 ? map_selection_row_bits(a.selection + (i - a.q_first) * a.top_k, a.top_k, kb0,
+                                              (a.col0 + j1 - 1) / a.block_size)
+                     : 0;
         }
       }
-      if constexpr (kMoba) {
+      if constexpr (kSelection) {
         // A tile none of whose rows chose any of its blocks holds only zeros.
         if (!__syncthreads_or(tid < kMapTile && row_bits[tid] != 0)) continue;
       }
@@ -102,7 +103,7 @@ __global__ void __launch_bounds__(kThreads) map_probe_kernel(const MapProbeArgs 
         __syncthreads();
       }
 
-      // This thread's output cells and MoBA block shifts, once per row and column: int64
+      // This thread's output cells and block shifts, once per row and column: int64
       // divisions are slow on the GPU.
       int crow[4], ccol[4], shift[4];
 #pragma unroll
@@ -110,7 +111,7 @@ __global__ void __launch_bounds__(kThreads) map_probe_kernel(const MapProbeArgs 
         const int64_t i = min(i0 + ty * 4 + x, i1 - 1), j = min(j0 + tx * 4 + x, j1 - 1);
         crow[x] = int(map_bin_of(i, a.rows, a.out_rows) - g.orow0);
         ccol[x] = int(map_bin_of(j, a.cols, a.out_cols) - g.ocol0);
-        shift[x] = kMoba ? int((a.col0 + j) / a.block_size - kb0) : 0;
+        shift[x] = kSelection ? int((a.col0 + j) / a.block_size - kb0) : 0;
       }
       // Probabilities in place (kMasked where the entry is not pooled), and this thread's
       // partial: its entries' cell when they all share one (single), their max and sum.
@@ -123,12 +124,13 @@ __global__ void __launch_bounds__(kThreads) map_probe_kernel(const MapProbeArgs 
         const int64_t i = i0 + ty * 4 + r;
         const float l = lse_s[ty * 4 + r];
         const bool row_ok = i < i1 && isfinite(l);
-        const uint64_t bits = kMoba ? row_bits[ty * 4 + r] : 0;
+        const uint64_t bits = kSelection ? row_bits[ty * 4 + r] : 0;
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           const int64_t j = j0 + tx * 4 + c;
-          const bool on = row_ok && j < j1 &&
-                          map_entry_visible(a.mask, kMoba, a.row0 + i, a.col0 + j, bits, shift[c]);
+          const bool on =
+              row_ok && j < j1 &&
+              map_entry_visible(a.mask, kSelection, a.row0 + i, a.col0 + j, bits, shift[c]);
           if (!on) {
             acc[r][c] = kMasked;
             continue;
@@ -207,33 +209,6 @@ __global__ void __launch_bounds__(kThreads) map_probe_kernel(const MapProbeArgs 
   }
 }
 
-// out[r, c] = Σ_n q[r, n] w_uk[n, c] for c < Dc, q[r, Dn + c - Dc] after: 16 rows per block so
-// each w_uk element is read once per 16 rows.
-constexpr int kAbsorbRows = 16;
-
-__global__ void map_absorb_kernel(const float* __restrict__ q, const float* __restrict__ w_uk,
-                                  float* __restrict__ out, int64_t rows, int Dn, int Dr, int Dc) {
-  const int64_t r0 = int64_t(blockIdx.x) * kAbsorbRows;
-  const int Dq = Dn + Dr, Dl = Dc + Dr;
-  for (int c = threadIdx.x; c < Dl; c += blockDim.x) {
-    float acc[kAbsorbRows] = {};
-    if (c < Dc) {
-      for (int n = 0; n < Dn; ++n) {
-        const float w = w_uk[int64_t(n) * Dc + c];
-#pragma unroll
-        for (int r = 0; r < kAbsorbRows; ++r) {
-          if (r0 + r < rows) acc[r] = fmaf(q[(r0 + r) * Dq + n], w, acc[r]);
-        }
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < kAbsorbRows; ++r) {
-      if (r0 + r >= rows) break;
-      out[(r0 + r) * Dl + c] = c < Dc ? acc[r] : q[(r0 + r) * Dq + Dn + (c - Dc)];
-    }
-  }
-}
-
 }  // namespace
 
 void launch_map_probe(const MapProbeArgs& a, cudaStream_t stream) {
@@ -242,29 +217,21 @@ void launch_map_probe(const MapProbeArgs& a, cudaStream_t stream) {
     throw Error("map probe: launch grid too large (split the region into bands)");
   }
   const dim3 grid(unsigned(a.col_groups), unsigned(a.row_groups));
-  const bool moba = a.block_size > 0;
+  const bool selection = a.block_size > 0;
   if (a.mean) {
-    if (moba) {
+    if (selection) {
       map_probe_kernel<true, true><<<grid, kThreads, 0, stream>>>(a);
     } else {
       map_probe_kernel<true, false><<<grid, kThreads, 0, stream>>>(a);
     }
   } else {
-    if (moba) {
+    if (selection) {
       map_probe_kernel<false, true><<<grid, kThreads, 0, stream>>>(a);
     } else {
       map_probe_kernel<false, false><<<grid, kThreads, 0, stream>>>(a);
     }
   }
   check_launch("map_probe_kernel");
-}
-
-void launch_map_absorb_queries(const float* q, const float* w_uk, float* out, int64_t rows, int Dn,
-                               int Dr, int Dc, cudaStream_t stream) {
-  if (rows <= 0) return;
-  const int64_t blocks = (rows + kAbsorbRows - 1) / kAbsorbRows;
-  map_absorb_kernel<<<unsigned(blocks), 256, 0, stream>>>(q, w_uk, out, rows, Dn, Dr, Dc);
-  check_launch("map_absorb_kernel");
 }
 
 }  // namespace attnscope::cuda

@@ -40,20 +40,21 @@ ATTNSCOPE_HD bool map_key_visible(const DeviceMask& m, int64_t i, int64_t j) {
 
 // Whether every entry of rows [i0, i1) x keys [j0, j1) (absolute) is masked, so the tile can be
 // skipped: its entries are 0, which neither pool changes (both start at 0 for probabilities).
-// MoBA (moba = true) always hides keys after the query's position; its block routing is decided
-// per row inside the tile. Conservative: false means "maybe visible".
-ATTNSCOPE_HD bool map_tile_hidden(const DeviceMask& m, bool moba, int64_t i0, int64_t i1,
+// A block selection (selection = true) always hides keys after the query's position; its blocks
+// are decided per row inside the tile. Conservative: false means "maybe visible".
+ATTNSCOPE_HD bool map_tile_hidden(const DeviceMask& m, bool selection, int64_t i0, int64_t i1,
                                   int64_t j0, int64_t j1) {
   const int64_t pmin = i0 + m.offset, pmax = i1 - 1 + m.offset;
-  if ((m.causal || moba) && j0 > pmax) return true;  // in every row's future
-  if (moba || !m.causal || m.window <= 0) return false;
+  if ((m.causal || selection) && j0 > pmax) return true;  // in every row's future
+  if (selection || !m.causal || m.window <= 0) return false;
   return j1 - 1 <= pmin - m.window && j0 >= m.sinks;  // before every row's window, no sink
 }
 
-// MoBA: bit c - kb0 set when the row's selection (top_k block ids, -1 padded) holds block c, for
-// the blocks kb0..kb1 a tile's keys fall in (kb1 - kb0 < 64 because a tile has <= 64 keys).
-ATTNSCOPE_HD uint64_t map_moba_row_bits(const int32_t* selection, int top_k, int64_t kb0,
-                                        int64_t kb1) {
+// Block selection: bit c - kb0 set when the row's selection (top_k block ids, -1 padded) holds
+// block c, for the blocks kb0..kb1 a tile's keys fall in (kb1 - kb0 < 64 because a tile has <= 64
+// keys).
+ATTNSCOPE_HD uint64_t map_selection_row_bits(const int32_t* selection, int top_k, int64_t kb0,
+                                             int64_t kb1) {
   uint64_t bits = 0;
   for (int t = 0; t < top_k; ++t) {
     const int64_t c = selection[t];
@@ -63,11 +64,11 @@ ATTNSCOPE_HD uint64_t map_moba_row_bits(const int32_t* selection, int top_k, int
 }
 
 // Whether entry (i, j) (absolute) enters the map, the lse being finite: the host map tiles' rule
-// (reference/dense.cpp scores_to_probabilities; reference/moba.cpp moba_map_tile). MoBA passes
-// its row bits and block_shift = j / block_size - kb0 (per column, so it is computed once).
-ATTNSCOPE_HD bool map_entry_visible(const DeviceMask& m, bool moba, int64_t i, int64_t j,
+// (the variants' map_tile hooks). A block selection passes its row bits and block_shift =
+// j / block_size - kb0 (per column, so it is computed once).
+ATTNSCOPE_HD bool map_entry_visible(const DeviceMask& m, bool selection, int64_t i, int64_t j,
                                     uint64_t row_bits, int block_shift) {
-  if (moba) return j <= i + m.offset && ((row_bits >> block_shift) & 1u) != 0;
+  if (selection) return j <= i + m.offset && ((row_bits >> block_shift) & 1u) != 0;
   return map_key_visible(m, i, j);
 }
 

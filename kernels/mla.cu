@@ -15,6 +15,7 @@
 
 #include "common.cuh"
 #include "cuda_check.hpp"
+#include "mla.hpp"
 
 namespace attnscope::cuda {
 namespace {
@@ -135,6 +136,33 @@ void mla_naive(const MlaArgs& a, cublasHandle_t blas, cudaStream_t stream,
   attention_forward(f, splits_for(a, a.Dv), stream);
 }
 
+// out[r, c] = Σ_n q[r, n] w_uk[n, c] for c < Dc, q[r, Dn + c - Dc] after: 16 rows per block so
+// each w_uk element is read once per 16 rows.
+constexpr int kAbsorbRows = 16;
+
+__global__ void map_absorb_kernel(const float* __restrict__ q, const float* __restrict__ w_uk,
+                                  float* __restrict__ out, int64_t rows, int Dn, int Dr, int Dc) {
+  const int64_t r0 = int64_t(blockIdx.x) * kAbsorbRows;
+  const int Dq = Dn + Dr, Dl = Dc + Dr;
+  for (int c = threadIdx.x; c < Dl; c += blockDim.x) {
+    float acc[kAbsorbRows] = {};
+    if (c < Dc) {
+      for (int n = 0; n < Dn; ++n) {
+        const float w = w_uk[int64_t(n) * Dc + c];
+#pragma unroll
+        for (int r = 0; r < kAbsorbRows; ++r) {
+          if (r0 + r < rows) acc[r] = fmaf(q[(r0 + r) * Dq + n], w, acc[r]);
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kAbsorbRows; ++r) {
+      if (r0 + r >= rows) break;
+      out[(r0 + r) * Dl + c] = c < Dc ? acc[r] : q[(r0 + r) * Dq + Dn + (c - Dc)];
+    }
+  }
+}
+
 }  // namespace
 
 // Decode rows: R rows per head, row r of head h at (r * H + h) * width ([R, H, width] layout), so
@@ -167,6 +195,14 @@ void mla_forward(const MlaArgs& a, cublasHandle_t blas, cudaStream_t stream,
   } else {
     mla_naive(a, blas, stream, cancel);
   }
+}
+
+void launch_map_absorb_queries(const float* q, const float* w_uk, float* out, int64_t rows, int Dn,
+                               int Dr, int Dc, cudaStream_t stream) {
+  if (rows <= 0) return;
+  const int64_t blocks = (rows + kAbsorbRows - 1) / kAbsorbRows;
+  map_absorb_kernel<<<unsigned(blocks), 256, 0, stream>>>(q, w_uk, out, rows, Dn, Dr, Dc);
+  check_launch("map_absorb_kernel");
 }
 
 }  // namespace attnscope::cuda

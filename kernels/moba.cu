@@ -16,6 +16,7 @@
 //       collect-and-densify).
 #include "common.cuh"
 #include "cuda_check.hpp"
+#include "moba.hpp"
 #include "moba_select.cuh"
 
 namespace attnscope::cuda {
@@ -149,6 +150,35 @@ __global__ void __launch_bounds__(kThreads) moba_attention_kernel(const MobaArgs
   if (lane == 0) a.lse[row] = w.lse;
 }
 
+constexpr int kSelectWarps = 4;
+
+// selection[b, h, :] for the query of sequence b at position lengths[b] - 1.
+__global__ void __launch_bounds__(kSelectWarps * 32)
+    paged_moba_select_kernel(const float* __restrict__ q, const float* const* __restrict__ means,
+                             const int32_t* __restrict__ lengths, int B, int H, int Hkv, int Dk,
+                             int block_size, int top_k, int32_t* __restrict__ selection) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row = int64_t(blockIdx.x) * kSelectWarps + warp;
+  if (row >= int64_t(B) * H) return;  // whole warp
+  const int b = int(row / H), h = int(row % H);
+  const int kvh = h / (H / Hkv);
+  int32_t* out = selection + row * top_k;
+  const int len = lengths[b];
+  if (len <= 0) {
+    for (int x = lane; x < top_k; x += 32) out[x] = -1;
+    return;
+  }
+  const float* qi = q + row * Dk;  // broadcast reads
+  const float* mb = means[b];      // [blocks][Hkv][Dk]; null when no block is complete
+  auto gate_score = [&](int c) {   // q · k̄_c, no scale
+    const float* mc = mb + (int64_t(c) * Hkv + kvh) * Dk;
+    float s = 0.0f;
+    for (int d = 0; d < Dk; ++d) s = fmaf(qi[d], mc[d], s);
+    return s;
+  };
+  moba_select_row((len - 1) / block_size, top_k, lane, gate_score, out);
+}
+
 }  // namespace
 
 void moba_forward(const MobaArgs& a, cudaStream_t stream, const CancelToken& cancel) {
@@ -172,6 +202,18 @@ void moba_forward(const MobaArgs& a, cudaStream_t stream, const CancelToken& can
   cancel.throw_if_cancelled();
   moba_attention_kernel<<<grid, kThreads, 0, stream>>>(a);
   check_launch("moba_attention_kernel");
+}
+
+void launch_paged_moba_select(const float* q, const float* const* means, const int32_t* lengths,
+                              int B, int H, int Hkv, int Dk, int block_size, int top_k,
+                              int32_t* selection, cudaStream_t stream) {
+  const int64_t rows = int64_t(B) * H;
+  if (rows == 0 || top_k < 1) return;
+  if (Hkv < 1 || H % Hkv != 0 || block_size < 1) throw Error("paged_moba_select: bad shape");
+  const unsigned grid = unsigned((rows + kSelectWarps - 1) / kSelectWarps);
+  paged_moba_select_kernel<<<grid, kSelectWarps * 32, 0, stream>>>(q, means, lengths, B, H, Hkv, Dk,
+                                                                   block_size, top_k, selection);
+  check_launch("paged_moba_select_kernel");
 }
 
 }  // namespace attnscope::cuda

@@ -1,27 +1,25 @@
 // Decode attention through a paged KV cache (vLLM's block tables, FlashDecoding's key splits): one
 // query row per (sequence, head) reads K/V through its sequence's page table in the device mirror
-// of the cache's page pool. Dense/GQA/MQA, SWA (+ sinks), MLA's latent pages and MoBA's selected
-// blocks all run the same kernel; they differ in the page layout and in the list of keys a row
-// sees. Also here: MoBA's decode gate/top-k over the cached block means, and the page scatter of
-// the incremental mirror upload.
+// of the cache's page pool. K/V pages (with a window and sinks, or a block selection) and latent
+// pages all run the same kernel; they differ in the page layout and in the list of keys a row
+// sees. Also here: the page scatter of the incremental mirror upload.
 //
 // Versions (none has run on a GPU yet):
 //   v1: a row's visible keys are enumerated as a "virtual" list v = 0 .. n-1 mapped to absolute
-//       positions j: SWA's sinks [0, min(sinks, lo)) then its window [lo, p]; MoBA's selected past
+//       positions j: the sinks [0, min(sinks, lo)) then the window [lo, p]; the selected past
 //       blocks then its own block up to p; dense all of [0, p]. So masking never runs per element
 //       (every listed key is visible), evicted pages are never visited, and key splits divide the
 //       visible work evenly. One block per (sequence, group of <= 32 query heads sharing a kv head,
 //       slice of <= 256 output columns, key split): per tile of 32 keys, 32 threads resolve the
 //       keys' page-table entries, the block loads the K/V rows into shared memory, then each warp
 //       carries up to 8 of the group's heads through an online softmax (lane = key for scores,
-//       lane = output column for P·V). MoBA rows select different blocks, so a MoBA block carries
-//       one head (one warp). Split partials merge by log-sum-exp (decode_merge.cu). Plain fp32
-//       FMAs; no tensor cores, no cp.async prefetch of the next tile yet.
+//       lane = output column for P·V). With a block selection, rows select different blocks, so
+//       a block carries one head (one warp). Split partials merge by log-sum-exp (decode_merge.cu).
+//       Plain fp32 FMAs; no tensor cores, no cp.async prefetch of the next tile yet.
 #include <algorithm>
 
 #include "common.cuh"
 #include "cuda_check.hpp"
-#include "moba_select.cuh"
 
 namespace attnscope::cuda {
 namespace {
@@ -36,12 +34,13 @@ __host__ __device__ inline int k_tile_stride(int Dk) {
 }
 
 // The keys one row sees, in order: v < head maps to a sink (v) or to a selected past block's key
-// (MoBA), v >= head to base + (v - head), the window / own-block run that ends at the query.
+// (block selection), v >= head to base + (v - head), the window / own-block run that ends at the
+// query.
 struct VirtualKeys {
   int n = 0;
   int head = 0;
   int base = 0;
-  const int32_t* blocks = nullptr;  // MoBA: selected past blocks, ascending
+  const int32_t* blocks = nullptr;  // block selection: selected past blocks, ascending
   int block_size = 1;
   __device__ int key(int v) const {
     if (v >= head) return base + (v - head);
@@ -49,7 +48,7 @@ struct VirtualKeys {
   }
 };
 
-// Warps per block: one per query head up to 4; MoBA blocks carry a single head.
+// Warps per block: one per query head up to 4; block-selection blocks carry a single head.
 __host__ __device__ inline int paged_warps(const PagedAttentionArgs& a) {
   const int group = a.H / a.Hkv;
   return a.selection ? 1 : (group < kPagedMaxWarps ? group : kPagedMaxWarps);
@@ -87,7 +86,7 @@ __global__ void __launch_bounds__(kPagedMaxWarps * 32)
   const int kvh = h0 / group;  // contiguous GQA groups, as repeat_interleave
   const int e0 = dv_slice * kPagedDvSlice, dv_w = min(kPagedDvSlice, a.Dv - e0);
 
-  // The row's visible keys (identical for every head of a non-MoBA block).
+  // The row's visible keys (identical for every head of a block without a selection).
   VirtualKeys vk;
   const int len = a.lengths[b];
   if (len > 0) {
@@ -214,35 +213,6 @@ __global__ void __launch_bounds__(kPagedMaxWarps * 32)
   }
 }
 
-constexpr int kSelectWarps = 4;
-
-// selection[b, h, :] for the query of sequence b at position lengths[b] - 1.
-__global__ void __launch_bounds__(kSelectWarps * 32)
-    paged_moba_select_kernel(const float* __restrict__ q, const float* const* __restrict__ means,
-                             const int32_t* __restrict__ lengths, int B, int H, int Hkv, int Dk,
-                             int block_size, int top_k, int32_t* __restrict__ selection) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t row = int64_t(blockIdx.x) * kSelectWarps + warp;
-  if (row >= int64_t(B) * H) return;  // whole warp
-  const int b = int(row / H), h = int(row % H);
-  const int kvh = h / (H / Hkv);
-  int32_t* out = selection + row * top_k;
-  const int len = lengths[b];
-  if (len <= 0) {
-    for (int x = lane; x < top_k; x += 32) out[x] = -1;
-    return;
-  }
-  const float* qi = q + row * Dk;  // broadcast reads
-  const float* mb = means[b];      // [blocks][Hkv][Dk]; null when no block is complete
-  auto gate_score = [&](int c) {   // q · k̄_c, no scale
-    const float* mc = mb + (int64_t(c) * Hkv + kvh) * Dk;
-    float s = 0.0f;
-    for (int d = 0; d < Dk; ++d) s = fmaf(qi[d], mc[d], s);
-    return s;
-  };
-  moba_select_row((len - 1) / block_size, top_k, lane, gate_score, out);
-}
-
 __global__ void scatter_pages_kernel(const float* __restrict__ staged,
                                      const int32_t* __restrict__ ids, int64_t page_floats,
                                      float* __restrict__ pool) {
@@ -310,7 +280,7 @@ void launch_paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
     throw Error("paged_attention: bad page size or key splits");
   }
   if (a.selection && (a.block_size < 1 || a.top_k < 1)) {
-    throw Error("paged_attention: MoBA needs block_size and top_k");
+    throw Error("paged_attention: a block selection needs block_size and top_k");
   }
   if (a.layout.v_from_k && a.Dv > a.layout.k_split) {
     throw Error("paged_attention: the value is wider than the key part it is read from");
@@ -349,18 +319,6 @@ void paged_attention_forward(PagedAttentionArgs a, int splits, int64_t max_keys,
   a.lse = lse_part.get();
   launch_paged_attention(a, stream);
   launch_merge_partials(o_part.get(), lse_part.get(), a.splits, rows, a.Dv, o, lse, stream);
-}
-
-void launch_paged_moba_select(const float* q, const float* const* means, const int32_t* lengths,
-                              int B, int H, int Hkv, int Dk, int block_size, int top_k,
-                              int32_t* selection, cudaStream_t stream) {
-  const int64_t rows = int64_t(B) * H;
-  if (rows == 0 || top_k < 1) return;
-  if (Hkv < 1 || H % Hkv != 0 || block_size < 1) throw Error("paged_moba_select: bad shape");
-  const unsigned grid = unsigned((rows + kSelectWarps - 1) / kSelectWarps);
-  paged_moba_select_kernel<<<grid, kSelectWarps * 32, 0, stream>>>(q, means, lengths, B, H, Hkv, Dk,
-                                                                   block_size, top_k, selection);
-  check_launch("paged_moba_select_kernel");
 }
 
 void launch_scatter_pages(const float* staged, const int32_t* ids, int n, int64_t page_floats,

@@ -16,6 +16,7 @@
 
 #include "attnscope/cuda/device.hpp"
 #include "cuda_check.hpp"
+#include "cuda_host.hpp"
 
 namespace attnscope::cuda {
 namespace {
@@ -39,18 +40,6 @@ void fill(float* x, int64_t n, uint32_t salt, cudaStream_t s) {
   fill_pattern_kernel<<<1024, 256, 0, s>>>(x, n, salt);
   check_launch("fill_pattern_kernel");
 }
-
-class Event {
- public:
-  Event() { check_cuda(cudaEventCreate(&e_), "cudaEventCreate"); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  ~Event() { (void)cudaEventDestroy(e_); }
-  cudaEvent_t get() const { return e_; }
-
- private:
-  cudaEvent_t e_ = nullptr;
-};
 
 // Best (shortest) time in seconds of `repeats` runs of op after one warm-up run.
 template <class Op>
@@ -94,9 +83,8 @@ DevicePeak measure_cuda_peak(const CancelToken& cancel) {
   if (!dev.ok) throw Error("cuda backend: cannot measure the device's peak: " + dev.why_not);
   const auto t0 = std::chrono::steady_clock::now();
   cancel.throw_if_cancelled();
-  size_t free_bytes = 0, total_bytes = 0;
-  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  const double budget = 0.5 * double(free_bytes);  // leave room for other work on the device
+  const double budget =
+      0.5 * double(free_device_bytes());  // leave room for other work on the device
 
   Stream stream;
   const cudaStream_t s = stream.get();

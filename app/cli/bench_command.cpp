@@ -221,7 +221,8 @@ std::function<int()> add_bench_command(CLI::App& app) {
   add_problem_flags(*cmd, o->f);
   cmd->get_option("--causal")->description("Causal mask (the default for bench)");
   cmd->get_option("--non-causal")
-      ->description("No mask: encoder-style dense and MLA (causal-only variants refuse it)");
+      ->description("No mask: encoder-style " + unmasked_variants() +
+                    " (causal-only variants refuse it)");
   cmd->add_option("--repetitions", o->repetitions, "Timed runs per point, after one warm-up")
       ->check(exact_integer<int>())
       ->capture_default_str();

@@ -2,6 +2,7 @@
 #include "flags.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <iostream>
 #include <limits>
@@ -29,35 +30,108 @@ template CLI::Validator exact_integer<int>();
 template CLI::Validator exact_integer<int64_t>();
 template CLI::Validator exact_integer<uint64_t>();
 
+namespace {
+
+// Variants whose knobs are tensor widths come last, so their flags sit next to the dimensions in
+// --help and their note follows the others.
+std::vector<const VariantInfo*> flag_order() {
+  std::vector<const VariantInfo*> order;
+  for (const VariantInfo& v : variants()) order.push_back(&v);
+  std::stable_partition(order.begin(), order.end(),
+                        [](const VariantInfo* v) { return !sets_widths(*v); });
+  return order;
+}
+
+// "dense and MLA", "a, b and c".
+std::string join_and(const std::vector<std::string>& items) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) {
+    s += (i == 0 ? "" : i + 1 == items.size() ? " and " : ", ") + items[i];
+  }
+  return s;
+}
+
+// A sentence continued after "Title: ": "Keys a query sees" -> "keys a query sees"; a first word
+// with more capitals ("W_UK", "RoPE") stays.
+std::string lower_first(std::string_view text) {
+  std::string s(text);
+  const size_t word_end = std::min(s.find(' '), s.size());
+  const bool plain =
+      std::none_of(s.begin() + std::min<size_t>(1, s.size()), s.begin() + word_end,
+                   [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
+  if (plain && !s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+void add_knob(CLI::App& cmd, KnobFlag& knob) {
+  std::vector<std::string> owners;
+  for (const auto& [info, spec] : knob.owners) owners.emplace_back(info->short_title);
+  const ParamSpec& spec = knob.spec();
+  const std::string help = join_and(owners) + ": " + lower_first(spec.help);
+  if (spec.type == ParamSpec::Type::boolean) {
+    cmd.add_flag(spec.flag(), knob.on, help);
+  } else {
+    cmd.add_option(spec.flag(), knob.value, help)->check(exact_integer<int64_t>());
+  }
+}
+
+// The knob flags in --help order: non-width knobs first, then (after the dimensions) widths.
+void collect_knobs(ProblemFlags& f) {
+  for (bool widths : {false, true}) {
+    for (const VariantInfo* info : flag_order()) {
+      for (const ParamSpec& spec : info->params) {
+        if (spec.shape != widths) continue;
+        auto same = std::find_if(f.knobs.begin(), f.knobs.end(),
+                                 [&](const KnobFlag& k) { return k.spec().key == spec.key; });
+        if (same == f.knobs.end()) same = f.knobs.insert(f.knobs.end(), KnobFlag{});
+        same->owners.emplace_back(info, &spec);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string unmasked_variants() {
+  std::vector<std::string> names;
+  for (const VariantInfo& v : variants()) {
+    if (!v.causal_only) names.emplace_back(v.short_title);
+  }
+  return join_and(names);
+}
+
 void add_problem_flags(CLI::App& cmd, ProblemFlags& f) {
+  std::vector<std::string> low_precision;
+  for (const VariantInfo& v : variants()) {
+    if (v.low_precision) low_precision.emplace_back(v.name);
+  }
   cmd.add_flag("--causal", f.causal, "Causal mask (bottom-right aligned when q_len != kv_len)");
-  cmd.add_flag("--non-causal,--no-causal", f.non_causal, "No mask (dense and MLA only)");
+  cmd.add_flag("--non-causal,--no-causal", f.non_causal,
+               "No mask (" + unmasked_variants() + " only)");
   cmd.add_option("--scale", f.scale, "Softmax scale (default 1/sqrt(head_dim))");
   cmd.add_option("--precision", f.precision,
                  "Element type computed in: " + precision_names() +
                      " (bf16/fp16: inputs rounded on the device, fp32 accumulation and outputs; "
-                     "cuda backend, dense and swa)")
+                     "cuda backend, " +
+                     join_and(low_precision) + ")")
       ->capture_default_str();
-  // Every knob and dimension is an int64 flag, refused unless typed as exactly one.
+  f.knobs.clear();
+  collect_knobs(f);
+  for (KnobFlag& knob : f.knobs) {
+    if (!knob.spec().shape) add_knob(cmd, knob);
+  }
+  // Every dimension is an int64 flag, refused unless typed as exactly one.
   auto integer = [&cmd](const char* name, std::optional<int64_t>& value, const char* help) {
     cmd.add_option(name, value, help)->check(exact_integer<int64_t>());
   };
-  integer("--window", f.window, "SWA: keys a query sees, itself included");
-  integer("--sinks", f.sinks, "SWA: first keys always visible (attention sinks)");
-  integer("--block-size", f.block_size, "MoBA: keys per block");
-  integer("--top-k", f.top_k, "MoBA: blocks per query, own block included");
-  integer("--chunk-size", f.chunk_size, "Gated DeltaNet: chunk of the WY form");
-  cmd.add_flag("--qk-l2norm", f.qk_l2norm, "Gated DeltaNet: L2-normalize q and k per token");
-  cmd.add_flag("--recurrent", f.recurrent, "Gated DeltaNet: recurrent instead of chunked form");
-  cmd.add_flag("--absorbed", f.absorbed, "MLA: absorbed (decode) form instead of naive");
   integer("--batch", f.batch, "Batch size B");
   integer("--heads", f.heads, "Query heads H");
   integer("--kv-heads", f.kv_heads, "Key/value heads Hkv (GQA/MQA)");
   integer("--head-dim", f.head_dim, "Query/key head dimension Dk");
   integer("--v-head-dim", f.v_head_dim, "Value head dimension Dv");
-  integer("--kv-lora-rank", f.kv_lora_rank, "MLA: latent width Dc");
-  integer("--rope-dim", f.rope_dim, "MLA: rotary dimension Dr");
-  integer("--nope-dim", f.nope_dim, "MLA: position-free dimension Dn");
+  for (KnobFlag& knob : f.knobs) {
+    if (knob.spec().shape) add_knob(cmd, knob);
+  }
 }
 
 void add_input_flags(CLI::App& cmd, std::string& pattern, uint64_t& seed) {
@@ -81,14 +155,16 @@ void apply_knobs(const ProblemFlags& f, AttentionProblem& p) {
     throw Error("--precision must be one of " + precision_names() + " (got '" + f.precision + "')");
   }
   p.precision = *precision;
-  if (f.window) p.swa.window = *f.window;
-  if (f.sinks) p.swa.sinks = *f.sinks;
-  if (f.block_size) p.moba.block_size = *f.block_size;
-  if (f.top_k) p.moba.top_k = *f.top_k;
-  if (f.chunk_size) p.gdn.chunk_size = *f.chunk_size;
-  p.gdn.qk_l2norm = f.qk_l2norm;
-  p.gdn.recurrent = f.recurrent;
-  p.mla.absorbed = f.absorbed;
+  for (const KnobFlag& knob : f.knobs) {
+    if (knob.spec().shape) continue;  // widths: apply_shape_flags
+    for (const auto& [info, spec] : knob.owners) {
+      if (spec->type == ParamSpec::Type::boolean) {
+        spec->set(p, knob.on);
+      } else if (knob.value) {
+        spec->set(p, *knob.value);
+      }
+    }
+  }
 }
 
 void apply_dim(const std::optional<int64_t>& flag, int64_t& field, const char* name, bool loaded) {
@@ -102,35 +178,54 @@ void apply_dim(const std::optional<int64_t>& flag, int64_t& field, const char* n
 }
 
 void apply_shape_flags(const ProblemFlags& f, AttentionProblem& p, bool loaded) {
-  const bool mla = p.variant == VariantId::mla;
-  if (!loaded && f.heads && !f.kv_heads && !mla) p.shape.kv_heads = *f.heads;
+  // A variant whose knobs set its widths (a shared latent, say) has its own kv_heads and head_dim.
+  const bool derived = sets_widths(variant_info(p.variant));
+  if (!loaded && f.heads && !f.kv_heads && !derived) p.shape.kv_heads = *f.heads;
   apply_dim(f.batch, p.shape.batch, "batch", loaded);
   apply_dim(f.heads, p.shape.heads, "heads", loaded);
   apply_dim(f.kv_heads, p.shape.kv_heads, "kv_heads", loaded);
-  apply_dim(f.kv_lora_rank, p.mla.kv_lora_rank, "kv_lora_rank", loaded);
-  apply_dim(f.rope_dim, p.mla.rope_dim, "rope_dim", loaded);
-  apply_dim(f.nope_dim, p.mla.nope_dim, "nope_dim", loaded);
-  if (mla && !loaded && !f.head_dim) p.shape.head_dim = p.mla.q_head_dim();
+  for (const KnobFlag& knob : f.knobs) {
+    if (!knob.spec().shape) continue;
+    for (const auto& [info, spec] : knob.owners) {
+      int64_t value = spec->get(p);
+      apply_dim(knob.value, value, std::string(spec->key).c_str(), loaded);
+      spec->set(p, value);
+    }
+  }
+  if (derived && !loaded && !f.head_dim) {
+    // Only the query width follows the knobs: a kv_heads given by flag stays for check() to judge.
+    AttentionProblem implied = p;
+    normalize_shape(implied);
+    p.shape.head_dim = implied.shape.head_dim;
+  }
   apply_dim(f.head_dim, p.shape.head_dim, "head_dim", loaded);
-  if (!loaded && f.head_dim && !f.v_head_dim && !mla) p.shape.v_head_dim = *f.head_dim;
+  if (!loaded && f.head_dim && !f.v_head_dim && !derived) p.shape.v_head_dim = *f.head_dim;
   apply_dim(f.v_head_dim, p.shape.v_head_dim, "v_head_dim", loaded);
 }
 
 // Flags that the chosen variants ignore: say so rather than silently doing nothing.
 void note_ignored_flags(const ProblemFlags& f, const std::vector<VariantId>& chosen) {
-  auto unused = [&](VariantId owner) {
-    return std::find(chosen.begin(), chosen.end(), owner) == chosen.end();
+  const auto is_chosen = [&](const VariantInfo* info) {
+    return std::find(chosen.begin(), chosen.end(), info->id) != chosen.end();
   };
-  auto note = [](const char* flag, const char* owner) {
-    std::cerr << "attnscope-cli: note: " << flag << " only applies to " << owner << "; ignored\n";
-  };
-  if (unused(VariantId::swa) && (f.window || f.sinks)) note("--window/--sinks", "swa");
-  if (unused(VariantId::moba) && (f.block_size || f.top_k)) note("--block-size/--top-k", "moba");
-  if (unused(VariantId::gated_delta) && (f.chunk_size || f.qk_l2norm || f.recurrent)) {
-    note("--chunk-size/--qk-l2norm/--recurrent", "gated_delta");
-  }
-  if (unused(VariantId::mla) && (f.absorbed || f.kv_lora_rank || f.rope_dim || f.nope_dim)) {
-    note("--absorbed/--kv-lora-rank/--rope-dim/--nope-dim", "mla");
+  for (const VariantInfo* info : flag_order()) {
+    if (is_chosen(info)) continue;
+    std::string flags;
+    bool ignored = false;
+    for (const KnobFlag& knob : f.knobs) {
+      const auto& owners = knob.owners;
+      const bool mine =
+          std::any_of(owners.begin(), owners.end(), [&](const auto& o) { return o.first == info; });
+      if (!mine) continue;
+      flags += (flags.empty() ? "" : "/") + knob.spec().flag();
+      const bool used = std::any_of(owners.begin(), owners.end(),
+                                    [&](const auto& o) { return is_chosen(o.first); });
+      ignored |= knob.given() && !used;
+    }
+    if (ignored) {
+      std::cerr << "attnscope-cli: note: " << flags << " only applies to " << info->name
+                << "; ignored\n";
+    }
   }
 }
 

@@ -5,22 +5,33 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attnscope/problem.hpp"
+#include "attnscope/variant.hpp"
 
 namespace attnscope::cli {
+
+// A variant knob's flag, made from its ParamSpec. Variants that share a key share the flag.
+struct KnobFlag {
+  std::vector<std::pair<const VariantInfo*, const ParamSpec*>> owners;
+  std::optional<int64_t> value;  // integer knobs
+  bool on = false;               // boolean knobs
+  const ParamSpec& spec() const { return *owners.front().second; }
+  bool given() const { return value.has_value() || on; }
+};
 
 struct ProblemFlags {
   bool causal = false, non_causal = false;
   std::optional<double> scale;
-  std::optional<int64_t> window, sinks, block_size, top_k, chunk_size;
-  bool qk_l2norm = false, recurrent = false, absorbed = false;
   std::optional<int64_t> batch, heads, kv_heads, head_dim, v_head_dim;
-  std::optional<int64_t> kv_lora_rank, rope_dim, nope_dim;
   std::string precision = "fp32";  // element type the backend computes in
+  // Every knob of the registry's variants, in --help order; CLI11 keeps pointers into it.
+  std::deque<KnobFlag> knobs;
 };
 
 // Refuses an integer flag's value unless it is exactly one integer of T's range: CLI11 alone
@@ -31,27 +42,34 @@ extern template CLI::Validator exact_integer<int>();
 extern template CLI::Validator exact_integer<int64_t>();
 extern template CLI::Validator exact_integer<uint64_t>();
 
-// Registers --causal, --non-causal (alias --no-causal), --scale, --precision, the SWA/MoBA/Gated
-// DeltaNet/MLA knobs and --batch, --heads, --kv-heads, --head-dim, --v-head-dim, --kv-lora-rank,
-// --rope-dim, --nope-dim.
+// Registers --causal, --non-causal (alias --no-causal), --scale, --precision, a flag for every
+// variant knob (ParamSpec::flag(); a boolean knob takes no value) and --batch, --heads,
+// --kv-heads, --head-dim, --v-head-dim. Knobs that are tensor widths (ParamSpec::shape) follow the
+// dimensions. `f` must outlive the parse.
 void add_problem_flags(CLI::App& cmd, ProblemFlags& f);
+
+// The variants that run without a mask, for help texts: "dense and MLA".
+std::string unmasked_variants();
 
 // Registers --pattern and --seed (a negative seed is refused rather than wrapped around).
 void add_input_flags(CLI::App& cmd, std::string& pattern, uint64_t& seed);
 
-// Sets the mask, scale, precision and every variant's knobs on `p` (not the shape). Throws Error
-// when --causal and --non-causal are both given or the precision is unknown.
+// Sets the mask, scale, precision and every variant's knobs on `p` (not the shape, nor the knobs
+// that are tensor widths). Throws Error when --causal and --non-causal are both given or the
+// precision is unknown.
 void apply_knobs(const ProblemFlags& f, AttentionProblem& p);
 
 // Applies a shape flag: sets it on generated inputs, checks it against loaded ones.
 void apply_dim(const std::optional<int64_t>& flag, int64_t& field, const char* name, bool loaded);
 
-// Applies batch, heads, kv_heads, head_dim, v_head_dim and MLA's dims to p (whose variant is set).
-// For generated inputs, kv_heads follows --heads and v_head_dim follows --head-dim unless given,
-// and MLA's head_dim is nope_dim + rope_dim (its latent is shared: kv_heads stays 1).
+// Applies batch, heads, kv_heads, head_dim, v_head_dim and the knobs that are tensor widths to p
+// (whose variant is set); with loaded inputs each must agree with the tensors. For generated
+// inputs, kv_heads follows --heads and v_head_dim follows --head-dim unless given, except for a
+// variant whose knobs set its widths: there head_dim is what the knobs imply (normalize_shape).
 void apply_shape_flags(const ProblemFlags& f, AttentionProblem& p, bool loaded);
 
-// Notes on stderr each knob flag that none of `chosen` uses ("--window only applies to swa").
+// Notes on stderr, per variant, the knob flags that none of `chosen` uses
+// ("--window/--sinks only applies to swa; ignored").
 void note_ignored_flags(const ProblemFlags& f, const std::vector<VariantId>& chosen);
 
 // Exactly `count` comma-separated integers ("256,256"); throws Error naming the flag.

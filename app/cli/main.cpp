@@ -6,6 +6,7 @@
 #include <new>
 
 #include "attnscope/error.hpp"
+#include "attnscope/registry.hpp"
 #include "commands.hpp"
 #ifdef ATTNSCOPE_WITH_CUDA
 #include "attnscope/cuda/backend.hpp"
@@ -15,9 +16,12 @@ int main(int argc, char** argv) {
 #ifdef ATTNSCOPE_WITH_CUDA
   attnscope::cuda::register_cuda_backend();  // listed always; unavailable without a device
 #endif
-  CLI::App app{
-      "attnscope-cli: run, benchmark and inspect attention variants (dense, SWA, MLA, MoBA, Gated "
-      "DeltaNet) headless"};
+  std::string names;
+  for (const attnscope::VariantInfo& v : attnscope::variants()) {
+    names += (names.empty() ? "" : ", ") + std::string(v.name);
+  }
+  CLI::App app{"attnscope-cli: run, benchmark and inspect attention variants (" + names +
+               ") headless"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("attnscope ") + ATTNSCOPE_VERSION);
   auto run = attnscope::cli::add_run_command(app);

@@ -51,7 +51,8 @@ AttentionProblem build_problem(const RunOptions& o, const VariantInfo& info, con
   }
   apply_dim(o.q_len, p.shape.q_len, "q_len", from_file);
   apply_dim(o.kv_len, p.shape.kv_len, "kv_len", from_file);
-  if (info.id == VariantId::gated_delta && !from_file) {
+  // A recurrent state runs over one token sequence: its keys are the queries' tokens.
+  if (info.has_state && !from_file) {
     if (o.q_len && !o.kv_len) p.shape.kv_len = p.shape.q_len;
     if (o.kv_len && !o.q_len) p.shape.q_len = p.shape.kv_len;
   }

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/mask.hpp"
 #include "attnscope/probes.hpp"
 #include "attnscope/registry.hpp"
 
@@ -31,10 +33,6 @@ Region clampRegion(Region r, const AttentionProblem& p) {
   return r;
 }
 
-int clampHead(int h, const AttentionProblem& p) {
-  return std::clamp<int>(h, 0, static_cast<int>(p.shape.heads) - 1);
-}
-
 // Streams rows [0, q_len) of one head's full map in bands; fn(i, row pointer, kv_len).
 template <class F>
 void forEachRow(const AttentionProblem& p, const Inputs& in, const RunResult& run, int64_t head,
@@ -50,37 +48,17 @@ void forEachRow(const AttentionProblem& p, const Inputs& in, const RunResult& ru
   }
 }
 
+}  // namespace
+
+int clampHead(int h, const AttentionProblem& p) {
+  return std::clamp<int>(h, 0, static_cast<int>(p.shape.heads) - 1);
+}
+
 Inputs subset(const Inputs& in, std::initializer_list<const char*> names) {
   Inputs out;
   for (const char* n : names) out.set(n, in.at(n));
   return out;
 }
-
-Tensor sliceTokens(const Tensor& t, int64_t t0, int64_t t1) {
-  // Along axis 2 of [B, H, L] or [B, H, L, D].
-  const int64_t b = t.dim(0), h = t.dim(1), l = t.dim(2);
-  const int64_t d = t.rank() == 4 ? t.dim(3) : 1;
-  Shape shape = t.shape();
-  shape[2] = t1 - t0;
-  Tensor out(shape);
-  for (int64_t bh = 0; bh < b * h; ++bh) {
-    std::copy_n(t.data() + (bh * l + t0) * d, (t1 - t0) * d, out.data() + bh * (t1 - t0) * d);
-  }
-  return out;
-}
-
-double frobenius(const Tensor& s, int64_t head) {
-  // final_state [B, H, Dk, Dv], batch 0.
-  const int64_t n = s.dim(2) * s.dim(3);
-  double acc = 0;
-  for (int64_t x = 0; x < n; ++x) {
-    const double v = s.data()[head * n + x];
-    acc += v * v;
-  }
-  return std::sqrt(acc);
-}
-
-}  // namespace
 
 MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inputs& inputs,
                     const RunResult& run, const ViewRequest& request, const CancelToken& cancel,
@@ -177,14 +155,22 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
 
 void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out) {
   const AttentionProblem& p = ctx.problem;
-  if (p.variant != VariantId::moba || !ctx.run.selection) {
+  const VariantInfo& info = variant_info(p.variant);
+  const std::optional<BlockSelection> routing =
+      info.has_selection() ? info.selection(p) : std::nullopt;
+  if (!routing || !ctx.run.selection) {
+    QStringList sparse;
+    for (const VariantInfo& v : variants()) {
+      if (v.has_selection()) sparse << QString::fromUtf8(v.name.data(), qsizetype(v.name.size()));
+    }
     out.note = QObject::tr(
-        "Block selection is MoBA's routing: choose the moba variant (or the "
-        "\"MoBA routing on a needle\" demo) to see it.");
+                   "Block selection shows how a sparse variant routes each query to key blocks: "
+                   "choose %1 (or its demo in the Learn tab) to see it.")
+                   .arg(sparse.join(QObject::tr(" or ")));
     return;
   }
   const int64_t lq = p.shape.q_len, lk = p.shape.kv_len, dk = p.shape.head_dim;
-  const int64_t bs = p.moba.block_size;
+  const int64_t bs = routing->block_size;
   const int64_t nkb = (lk + bs - 1) / bs, nqb = (lq + bs - 1) / bs;
   const IndexTensor& sel = *ctx.run.selection;
   const int64_t topk = sel.dim(3);
@@ -283,7 +269,7 @@ void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out) {
              });
   out.recall = total / double(lq);
   const double densePairs = double(visible_pairs_dense(dense));
-  out.sparsity = densePairs > 0 ? 1.0 - double(visible_pairs_moba(p)) / densePairs : 0.0;
+  out.sparsity = densePairs > 0 ? 1.0 - double(visible_pairs(p)) / densePairs : 0.0;
 }
 
 Inputs meanPoolKv(const Inputs& mha, int64_t heads, int64_t kvHeads) {
@@ -314,42 +300,42 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
   AttentionProblem a = AttentionProblem::defaults(VariantId::dense);
   a.shape = w.shape;
   a.shape.kv_heads = w.shape.heads;
-  if (w.variant == VariantId::gated_delta || w.variant == VariantId::mla) {
-    a.shape.kv_len = w.shape.kv_len;
-  }
   a.scale = w.scale;
   a.causal = true;
   AttentionProblem b = a;
   const int64_t heads = w.shape.heads;
-  switch (ctx.request.pair) {
-    case ComparePair::dense_vs_moba:
-      b.variant = VariantId::moba;
-      b.moba = w.moba;
-      out.labelA = QObject::tr("dense causal");
-      out.labelB = QObject::tr("MoBA (block %1, top-%2)").arg(w.moba.block_size).arg(w.moba.top_k);
-      break;
-    case ComparePair::dense_vs_swa:
-      b.variant = VariantId::swa;
-      b.swa = w.swa;
-      out.labelA = QObject::tr("dense causal");
-      out.labelB = QObject::tr("sliding window %1, sinks %2").arg(w.swa.window).arg(w.swa.sinks);
-      break;
-    case ComparePair::mha_vs_gqa: {
-      a.causal = b.causal = w.causal;
-      int64_t g = w.shape.kv_heads;
-      if (g >= heads || heads % g != 0) g = heads % 4 == 0 ? heads / 4 : 1;
-      b.shape.kv_heads = g;
-      out.labelA = QObject::tr("MHA (%1 kv heads)").arg(heads);
-      out.labelB = g == 1 ? QObject::tr("MQA (1 kv head, mean-pooled K/V)")
-                          : QObject::tr("GQA (%1 kv heads, mean-pooled K/V)").arg(g);
-      break;
+  if (const VariantInfo* v = comparePairVariant(ctx.request.pair)) {
+    // Dense attention restricted to the variant's keys, with the workload's knobs.
+    b.variant = v->id;
+    for (const ParamSpec& spec : v->params) spec.set(b, spec.get(w));
+    out.labelA = QObject::tr("dense causal");
+    const QString title =
+        QString::fromUtf8(v->short_title.data(), qsizetype(v->short_title.size()));
+    if (const auto routing = v->has_selection() ? v->selection(b) : std::nullopt) {
+      out.labelB = QObject::tr("%1 (block %2, top-%3)")
+                       .arg(title)
+                       .arg(routing->block_size)
+                       .arg(routing->top_k);
+    } else {
+      const KeyMask mask = KeyMask::of(b);
+      out.labelB = QObject::tr("%1 %2, sinks %3")
+                       .arg(midSentence(v->short_title))
+                       .arg(mask.window)
+                       .arg(mask.sinks);
     }
-    case ComparePair::causal_vs_bidirectional:
-      a.causal = false;
-      b.causal = true;
-      out.labelA = QObject::tr("bidirectional");
-      out.labelB = QObject::tr("causal");
-      break;
+  } else if (ctx.request.pair == QLatin1String("mha_vs_gqa")) {
+    a.causal = b.causal = w.causal;
+    int64_t g = w.shape.kv_heads;
+    if (g >= heads || heads % g != 0) g = heads % 4 == 0 ? heads / 4 : 1;
+    b.shape.kv_heads = g;
+    out.labelA = QObject::tr("MHA (%1 kv heads)").arg(heads);
+    out.labelB = g == 1 ? QObject::tr("MQA (1 kv head, mean-pooled K/V)")
+                        : QObject::tr("GQA (%1 kv heads, mean-pooled K/V)").arg(g);
+  } else {  // causal_vs_bidirectional
+    a.causal = false;
+    b.causal = true;
+    out.labelA = QObject::tr("bidirectional");
+    out.labelB = QObject::tr("causal");
   }
   // Inputs: the workload's file when it has MHA-shaped q/k/v, else the pattern at A's shape.
   std::shared_ptr<const Inputs> inA;
@@ -392,7 +378,8 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
   out.relError = den > 0 ? std::sqrt(num / den) : 0.0;
 
   // Mass overlap Σ_j min(P_A, P_B), averaged over the shown head's queries. When B only masks A
-  // (MoBA, SWA, causal), B's row is A's row renormalized on B's keys, so this is exactly recall.
+  // (a block selection, a window, causal), B's row is A's row renormalized on B's keys, so this is
+  // exactly recall.
   ctx.phase(QObject::tr("attention-mass overlap"), 0.8, 1.0);
   const int64_t h = clampHead(ctx.request.head, w);
   const int64_t lq = a.shape.q_len, lk = a.shape.kv_len;
@@ -408,7 +395,7 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
     }
   }
   out.massRecall = overlap / double(lq);
-  out.note = ctx.request.pair == ComparePair::mha_vs_gqa
+  out.note = ctx.request.pair == QLatin1String("mha_vs_gqa")
                  ? QObject::tr(
                        "GQA/MQA keys and values are the mean of each group's MHA heads, so "
                        "both sides see the same tokens; overlap = mean over queries of "
@@ -418,69 +405,25 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
                        "the share of A's attention mass B keeps (recall).");
 }
 
-void analyzeDeltaNet(const AnalysisContext& ctx, ViewResult& out) {
-  const AttentionProblem& p = ctx.problem;
-  if (p.variant != VariantId::gated_delta) {
-    out.note = QObject::tr(
-        "This view shows Gated DeltaNet internals: choose the gated_delta "
-        "variant (or the \"Gated DeltaNet memory\" demo).");
-    return;
-  }
-  const int64_t h = clampHead(ctx.request.head, p);
-  const int64_t len = p.shape.q_len;
-  ViewRequest r = ctx.request;
-  r.headMode = HeadMode::single;
-  r.region = {};
-  ctx.phase(QObject::tr("implicit attention"), 0.3, 0.45);
-  MapImage implicit = computeMap(ctx.backend, p, ctx.inputs, ctx.run, r, ctx.cancel, Pool::mean);
-  implicit.title = QObject::tr("Gated DeltaNet implicit attention, head %1").arg(h);
-
-  AttentionProblem dense = AttentionProblem::defaults(VariantId::dense);
-  dense.shape = p.shape;
-  dense.causal = true;
-  const auto qkv = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
-  ctx.phase(QObject::tr("softmax attention on the same q, k, v"), 0.45, 0.6);
-  const auto denseRun = ctx.runProblem(dense, qkv, true);
-  MapImage soft = computeMap(ctx.backend, dense, *qkv, *denseRun, r, ctx.cancel, Pool::mean);
-  soft.title = QObject::tr("softmax attention (dense causal), head %1").arg(h);
-  out.maps = {implicit, soft};
-
-  // ||S_t||_F over time: the engine runs segment by segment, each starting from the previous
-  // segment's final state, so the curve comes from the same arithmetic as the run itself.
-  const int64_t segments = std::min<int64_t>(len, 96);
-  Tensor state;
-  if (ctx.inputs.has("initial_state")) state = ctx.inputs.at("initial_state");
-  out.stateT.push_back(0);
-  out.stateNorm.push_back(state.empty() ? 0.0 : frobenius(state, h));
-  int64_t t0 = 0;
-  for (int64_t s = 0; s < segments; ++s) {
-    const int64_t t1 = (s + 1) * len / segments;
-    if (t1 <= t0) continue;
-    ctx.phase(QObject::tr("state norm over time"), 0.6 + 0.4 * s / segments,
-              0.6 + 0.4 * (s + 1) / segments);
-    AttentionProblem seg = p;
-    seg.shape.q_len = seg.shape.kv_len = t1 - t0;
-    seg.gdn.chunk_size = std::min(p.gdn.chunk_size, t1 - t0);
-    auto in = std::make_shared<Inputs>();
-    for (const char* name : {"q", "k", "v", "g", "beta"}) {
-      in->set(name, sliceTokens(ctx.inputs.at(name), t0, t1));
-    }
-    if (!state.empty()) in->set("initial_state", state);
-    const auto segRun = ctx.runProblem(seg, in, false);
-    if (!segRun->final_state) throw Error("the backend returned no final state for Gated DeltaNet");
-    state = *segRun->final_state;
-    out.stateT.push_back(double(t1));
-    out.stateNorm.push_back(frobenius(state, h));
-    t0 = t1;
-  }
-
-  const Tensor& g = ctx.inputs.at("g");
-  const Tensor& beta = ctx.inputs.at("beta");
-  out.gate.resize(len);
-  out.beta.resize(len);
-  for (int64_t t = 0; t < len; ++t) {
-    out.gate[t] = std::exp(g.data()[h * len + t]);
-    out.beta[t] = beta.data()[h * len + t];
+void analyze(const AnalysisContext& ctx, ViewResult& out) {
+  switch (ctx.request.view) {
+    case ViewKind::map:
+      analyzeMap(ctx, out);
+      break;
+    case ViewKind::blocks:
+      analyzeBlocks(ctx, out);
+      break;
+    case ViewKind::compare:
+      analyzeCompare(ctx, out);
+      break;
+    case ViewKind::state:
+      analyzeState(ctx, out);
+      break;
+    case ViewKind::learn:
+    case ViewKind::kv:  // the KV, throughput and benchmark views run their own work
+    case ViewKind::throughput:
+    case ViewKind::benchmark:
+      break;
   }
 }
 

@@ -1,8 +1,10 @@
 // The computations behind each view, run on the worker thread over the engine: pooled maps through
-// the map probe, MoBA routing statistics, variant comparisons and Gated DeltaNet's state over time.
+// the map probe, block-selection routing statistics, variant comparisons and a recurrent state
+// over time.
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 
 #include "attnscope/backend.hpp"
 #include "attnscope/cancel.hpp"
@@ -43,10 +45,18 @@ MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inp
                     const RunResult& run, const ViewRequest& request, const CancelToken& cancel,
                     Pool pool = Pool::max);
 
+// The analysis of ctx.request.view; nothing for the views that run their own work.
+void analyze(const AnalysisContext& ctx, ViewResult& out);
+
 void analyzeMap(const AnalysisContext& ctx, ViewResult& out);
 void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out);
 void analyzeCompare(const AnalysisContext& ctx, ViewResult& out);
-void analyzeDeltaNet(const AnalysisContext& ctx, ViewResult& out);
+// The state view (ViewKind::state), defined by the variant that has one (gated_delta_analysis.cpp).
+void analyzeState(const AnalysisContext& ctx, ViewResult& out);
+
+int clampHead(int h, const AttentionProblem& p);
+// The named tensors of `in`.
+Inputs subset(const Inputs& in, std::initializer_list<const char*> names);
 
 // GQA K/V from MHA K/V: each group's kv head is the mean of its query heads' k (and v) heads.
 Inputs meanPoolKv(const Inputs& mha, int64_t heads, int64_t kvHeads);

@@ -1,16 +1,16 @@
-// The worker's job loop: inputs and runs are cached (zooming only re-probes the map), progress is
-// throttled to about 20 updates a second, and every engine exception becomes a signal.
+// The explorer's jobs: inputs and runs are cached (zooming only re-probes the map) and progress is
+// throttled to about 20 updates a second. Failures are exceptions; the GuiWorker delivers them.
 #include "engine_worker.hpp"
 
 #include <QJsonDocument>
 #include <QThread>
-#include <new>
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
+#include "worker.hpp"
 
 namespace attnscope::gui {
 namespace {
@@ -28,17 +28,6 @@ QString problemKey(const AttentionProblem& p, const QString& backend, const Inpu
   return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 }  // namespace
-
-EngineWorker::EngineWorker(QObject* parent) : QObject(parent) {}
-EngineWorker::~EngineWorker() = default;
-
-Backend& EngineWorker::backend(const QString& name) {
-  auto it = backends_.find(name);
-  if (it == backends_.end()) {
-    it = backends_.emplace(name, make_backend(name.toStdString())).first;
-  }
-  return *it->second;
-}
 
 InputsPtr EngineWorker::inputsFor(const Workload& w, const AttentionProblem& p) {
   Workload key = w;
@@ -68,7 +57,7 @@ std::shared_ptr<const RunResult> EngineWorker::run(const Workload& w, const Atte
       }
     }
   }
-  Backend& b = backend(backendName);
+  Backend& b = backends_.get(backendName);
   if (Support s = b.supports(p); !s.ok) {
     throw Error("backend '" + backendName.toStdString() +
                 "' cannot run this problem: " + s.why_not);
@@ -81,117 +70,78 @@ std::shared_ptr<const RunResult> EngineWorker::run(const Workload& w, const Atte
   return result;
 }
 
-void EngineWorker::reportProgress(quint64 id, double fraction) {
-  // Called by the engine on this thread, possibly thousands of times: emit at most every 50 ms.
-  const auto now = std::chrono::steady_clock::now();
-  if (now - lastReport_ < kProgressInterval && fraction < 1.0) return;
-  lastReport_ = now;
-  emit progress(id, phaseBegin_ + (phaseEnd_ - phaseBegin_) * std::clamp(fraction, 0.0, 1.0),
-                phase_);
-}
-
-void EngineWorker::process(JobPtr job) {
-  if (job->id < newest_.load()) return;  // superseded before it started
-  const quint64 id = job->id;
-  const CancelToken& cancel = job->cancel;
-  cancel.set_progress_callback([this, id](double f) { reportProgress(id, f); });
-  const auto setPhase = [this, id](const QString& what, double begin, double end) {
-    phase_ = what;
-    phaseBegin_ = begin;
-    phaseEnd_ = end;
-    lastReport_ = {};
-    reportProgress(id, 0.0);
+ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& cancel,
+                                    const Progress& progress) {
+  // The engine reports each phase's own fraction; the bar shows the whole job's.
+  QString phase;
+  double phaseBegin = 0, phaseEnd = 1;
+  Throttle throttle(kProgressInterval);
+  const auto report = [&](double fraction) {
+    if (!throttle.due(fraction >= 1.0)) return;
+    progress(phaseBegin + (phaseEnd - phaseBegin) * std::clamp(fraction, 0.0, 1.0), phase);
   };
-  try {
-    const Workload& w = job->workload;
-    const AttentionProblem& p = w.problem;
-    p.check();
-    setPhase(tr("preparing inputs"), 0.0, 0.05);
-    InputsPtr in = w.fileInputs ? w.fileInputs : inputsFor(w, p);
-    cancel.throw_if_cancelled();
-    setPhase(tr("running %1 on %2").arg(variantName(p.variant), resolvedBackend(w)), 0.05, 0.5);
-    const auto result = run(w, p, in, cancel, true);
+  cancel.set_progress_callback(report);
+  const auto setPhase = [&](const QString& what, double begin, double end) {
+    phase = what;
+    phaseBegin = begin;
+    phaseEnd = end;
+    throttle.reset();
+    report(0.0);
+  };
 
-    auto out = std::make_shared<ViewResult>();
-    out->id = id;
-    out->request = job->request;
-    out->workload = w;
-    out->workerThread = QThread::currentThreadId();
-    out->runResult = result;
-    out->run.describe = QString::fromStdString(p.describe());
-    out->run.backend = QString::fromStdString(result->backend);
-    out->run.device = QString::fromStdString(backend(resolvedBackend(w)).device());
-    out->run.seconds = result->seconds;
-    const Cost c = cost_of(p);
-    out->run.flops = c.flops;
-    out->run.bytes = c.bytes;
-    out->run.visiblePairs = c.visible_pairs;
+  const Workload& w = job.workload;
+  const AttentionProblem& p = w.problem;
+  p.check();
+  setPhase(tr("preparing inputs"), 0.0, 0.05);
+  InputsPtr in = w.fileInputs ? w.fileInputs : inputsFor(w, p);
+  cancel.throw_if_cancelled();
+  setPhase(tr("running %1 on %2").arg(variantName(p.variant), resolvedBackend(w)), 0.05, 0.5);
+  const auto result = run(w, p, in, cancel, true);
 
-    AnalysisContext ctx{backend(resolvedBackend(w)),
-                        p,
-                        *in,
-                        in,
-                        *result,
-                        job->request,
-                        cancel,
-                        [&](const AttentionProblem& q, const InputsPtr& i, bool c) {
-                          return run(w, q, i, cancel, c);
-                        },
-                        setPhase,
-                        [&](const AttentionProblem& q) { return inputsFor(w, q); }};
-    switch (job->request.view) {
-      case ViewKind::map:
-        analyzeMap(ctx, *out);
-        break;
-      case ViewKind::blocks:
-        analyzeBlocks(ctx, *out);
-        break;
-      case ViewKind::compare:
-        analyzeCompare(ctx, *out);
-        break;
-      case ViewKind::deltanet:
-        analyzeDeltaNet(ctx, *out);
-        break;
-      case ViewKind::learn:
-      case ViewKind::kv:  // the KV and throughput views run their own live loops
-      case ViewKind::throughput:
-      case ViewKind::benchmark:  // sweeps run on the Benchmark view's own worker thread
-        break;
-    }
-    cancel.set_progress_callback({});
-    emit finished(out);
-  } catch (const Cancelled&) {
-    cancel.set_progress_callback({});
-    emit cancelled(id);
-  } catch (const Error& e) {
-    cancel.set_progress_callback({});
-    emit failed(id, QString::fromStdString(e.what()));
-  } catch (const std::bad_alloc&) {
-    cancel.set_progress_callback({});
-    emit failed(id, tr("out of memory: this problem is too large for this machine; reduce the "
-                       "sequence length, heads or batch"));
-  } catch (const std::exception& e) {
-    cancel.set_progress_callback({});
-    emit failed(id, tr("unexpected engine error: %1").arg(QString::fromStdString(e.what())));
-  }
+  auto out = std::make_shared<ViewResult>();
+  out->id = job.id;
+  out->request = job.request;
+  out->workload = w;
+  out->workerThread = QThread::currentThreadId();
+  out->runResult = result;
+  out->run.describe = QString::fromStdString(p.describe());
+  out->run.backend = QString::fromStdString(result->backend);
+  out->run.device = QString::fromStdString(backends_.get(resolvedBackend(w)).device());
+  out->run.seconds = result->seconds;
+  const Cost c = cost_of(p);
+  out->run.flops = c.flops;
+  out->run.bytes = c.bytes;
+  out->run.visiblePairs = c.visible_pairs;
+
+  AnalysisContext ctx{backends_.get(resolvedBackend(w)),
+                      p,
+                      *in,
+                      in,
+                      *result,
+                      job.request,
+                      cancel,
+                      [&](const AttentionProblem& q, const InputsPtr& i, bool c) {
+                        return run(w, q, i, cancel, c);
+                      },
+                      setPhase,
+                      [&](const AttentionProblem& q) { return inputsFor(w, q); }};
+  analyze(ctx, *out);
+  return out;
 }
 
-void EngineWorker::loadFile(quint64 id, const QString& path, int variant) {
-  try {
-    auto in = std::make_shared<Inputs>();
-    in->tensors = io::load_tensors(path.toStdString());
-    AttentionProblem p = AttentionProblem::defaults(static_cast<VariantId>(variant));
-    variant_info(p.variant).infer_shape(*in, p);
-    Workload w;
-    w.problem = p;
-    const QString shape =
-        QString::fromUtf8(QJsonDocument(w.toJson()).toJson(QJsonDocument::Compact));
-    emit fileLoaded(id, path, in, shape);
-  } catch (const std::bad_alloc&) {
-    emit fileFailed(id, path, tr("out of memory while loading the file"));
-  } catch (const std::exception& e) {
-    emit fileFailed(id, path, QString::fromStdString(e.what()));
-  }
+Workload EngineWorker::loadFile(const QString& path, VariantId variant) {
+  auto in = std::make_shared<Inputs>();
+  in->tensors = io::load_tensors(path.toStdString());
+  AttentionProblem p = AttentionProblem::defaults(variant);
+  variant_info(p.variant).infer_shape(*in, p);
+  Workload shape;
+  shape.problem = p;
+  // Through JSON, like a preset: what the file implies, on the defaults of its variant.
+  Workload w;
+  Workload::fromJson(shape.toJson(), w);
+  w.file = path;
+  w.fileInputs = std::move(in);
+  return w;
 }
 
 }  // namespace attnscope::gui

@@ -1,13 +1,15 @@
-// ExplorerController: the UI thread's side of the engine. It debounces changes, validates, queues
-// jobs to the worker thread, cancels superseded ones and forwards only the newest job's results.
+// ExplorerController: the UI thread's side of the engine. It debounces changes, validates, and runs
+// the newest request on its GuiWorker; superseded jobs are cancelled and never report.
 #pragma once
 
 #include <QObject>
 #include <QThread>
 #include <QTimer>
+#include <memory>
 
 #include "engine_worker.hpp"
 #include "view_result.hpp"
+#include "worker.hpp"
 
 namespace attnscope::gui {
 
@@ -20,9 +22,9 @@ class ExplorerController : public QObject {
 
   const Workload& workload() const { return workload_; }
   const ViewRequest& viewRequest() const { return request_; }
-  bool busy() const { return running_ != 0; }
+  bool busy() const { return worker_.busy(kRunLane); }
   bool pending() const { return debounce_.isActive(); }
-  QThread* workerThread() const { return const_cast<QThread*>(&thread_); }
+  QThread* workerThread() const { return worker_.thread(); }
 
   void setDebounceMs(int ms) { debounce_.setInterval(ms); }
   // Loads tensors on the worker; on success the workload switches to them (fileLoaded).
@@ -44,20 +46,18 @@ class ExplorerController : public QObject {
   void workloadChanged(const attnscope::gui::Workload& w);
 
  private:
-  void onFinished(attnscope::gui::ViewResultPtr result);
-  void onFailed(quint64 id, const QString& message);
-  void onCancelled(quint64 id);
-  void setRunning(quint64 id);
+  // A file load neither supersedes nor is superseded by a run: each has its own lane.
+  enum Lane { kRunLane, kFileLane, kLanes };
 
-  QThread thread_;
-  EngineWorker* worker_ = nullptr;  // lives on thread_, deleted when it finishes
+  void onFailed(const JobFailure& failure);
+
   QTimer debounce_;
   Workload workload_;
   ViewRequest request_;
   quint64 nextId_ = 0;
-  quint64 running_ = 0;  // id of the job whose result we wait for, 0 when idle
-  CancelToken token_;
-  quint64 fileJob_ = 0;
+  // The worker thread's engine; the jobs hold it, so it outlives any job still running.
+  std::shared_ptr<EngineWorker> engine_ = std::make_shared<EngineWorker>();
+  GuiWorker worker_{QStringLiteral("attnscope-engine"), kLanes};
 };
 
 }  // namespace attnscope::gui

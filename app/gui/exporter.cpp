@@ -85,7 +85,7 @@ QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
                                                            {"col1", q.region.col1}}},
                                     {"out_rows", q.outRows},
                                     {"out_cols", q.outCols},
-                                    {"compare_pair", comparePairName(q.pair)}};
+                                    {"compare_pair", q.pair}};
     o["run"] = QJsonObject{{"describe", r->run.describe},
                            {"backend", r->run.backend},
                            {"device", r->run.device},

@@ -86,9 +86,12 @@ int main(int argc, char** argv) {
   parser.addHelpOption();
   parser.addVersionOption();
   QCommandLineOption presetOpt("preset", "Open a guided demo (see --list-presets).", "NAME");
-  QCommandLineOption viewOpt(
-      "view", "View to show: map, blocks, compare, deltanet, learn, kv, throughput, benchmark.",
-      "VIEW");
+  QStringList viewNames;
+  for (attnscope::gui::ViewKind v : attnscope::gui::allViews()) {
+    viewNames << attnscope::gui::viewName(v);
+  }
+  QCommandLineOption viewOpt("view", QStringLiteral("View to show: %1.").arg(viewNames.join(", ")),
+                             "VIEW");
   QCommandLineOption shotOpt("screenshot", "Render headless to FILE (.png or .svg) and exit.",
                              "FILE");
   QCommandLineOption sizeOpt(

@@ -28,9 +28,9 @@
 #include "views/benchmark_view.hpp"
 #include "views/block_selection_view.hpp"
 #include "views/compare_view.hpp"
-#include "views/gated_delta_view.hpp"
 #include "views/kv_cache_view.hpp"
 #include "views/learn_view.hpp"
+#include "views/state_view.hpp"
 #include "views/throughput_view.hpp"
 #include "workload_panel.hpp"
 
@@ -63,12 +63,20 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
   tabs_ = new QTabWidget;
-  views_ = {new AttentionMapView,   new BlockSelectionView, new CompareView,    new GatedDeltaView,
+  views_ = {new AttentionMapView,   new BlockSelectionView, new CompareView,    makeStateView(),
             learn_ = new LearnView, new KvCacheView,        new ThroughputView, new BenchmarkView};
-  const QStringList titles = {tr("Attention map"), tr("Block selection (MoBA)"),
-                              tr("Compare"),       tr("Gated DeltaNet"),
-                              tr("Learn"),         tr("KV cache"),
-                              tr("Throughput"),    tr("Benchmark")};
+  // Views of a capability name the variants that have it.
+  QStringList sparse, stateful;
+  for (const VariantInfo& v : variants()) {
+    const QString title = QString::fromUtf8(v.short_title.data(), qsizetype(v.short_title.size()));
+    if (v.has_selection()) sparse << title;
+    if (v.has_state) stateful << title;
+  }
+  const QStringList titles = {
+      tr("Attention map"), tr("Block selection (%1)").arg(sparse.join(QStringLiteral(", "))),
+      tr("Compare"),       stateful.join(QStringLiteral(", ")),
+      tr("Learn"),         tr("KV cache"),
+      tr("Throughput"),    tr("Benchmark")};
   for (int i = 0; i < views_.size(); ++i) {
     tabs_->addTab(views_[i], titles[i]);
     connect(views_[i], &ViewBase::requestChanged, this, [this, v = views_[i]] {
@@ -202,10 +210,11 @@ void MainWindow::buildMenus() {
   }
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About attnscope"), this, [this] {
+    QStringList kinds;
+    for (const VariantInfo& v : variants()) kinds << midSentence(v.short_title);
     QMessageBox::about(this, tr("About attnscope"),
-                       tr("<b>attnscope %1</b><br>An explorer for attention mechanisms: dense "
-                          "MHA/GQA/MQA, sliding window, MLA, MoBA and Gated DeltaNet.")
-                           .arg(QStringLiteral(ATTNSCOPE_VERSION)));
+                       tr("<b>attnscope %1</b><br>An explorer for attention mechanisms: %2.")
+                           .arg(QStringLiteral(ATTNSCOPE_VERSION), joinAnd(kinds)));
   });
 }
 

@@ -4,11 +4,14 @@
 
 #include <QObject>
 
+#include "attnscope/registry.hpp"
+#include "views/state_view.hpp"
+
 namespace attnscope::gui {
 
 const QVector<ViewKind>& allViews() {
   static const QVector<ViewKind> views = {
-      ViewKind::map,   ViewKind::blocks, ViewKind::compare,    ViewKind::deltanet,
+      ViewKind::map,   ViewKind::blocks, ViewKind::compare,    ViewKind::state,
       ViewKind::learn, ViewKind::kv,     ViewKind::throughput, ViewKind::benchmark};
   return views;
 }
@@ -21,8 +24,8 @@ QString viewName(ViewKind v) {
       return QStringLiteral("blocks");
     case ViewKind::compare:
       return QStringLiteral("compare");
-    case ViewKind::deltanet:
-      return QStringLiteral("deltanet");
+    case ViewKind::state:
+      return stateViewName();
     case ViewKind::learn:
       return QStringLiteral("learn");
     case ViewKind::kv:
@@ -45,32 +48,53 @@ bool viewFromName(const QString& name, ViewKind& out) {
   return false;
 }
 
-QString comparePairName(ComparePair p) {
-  switch (p) {
-    case ComparePair::dense_vs_moba:
-      return QStringLiteral("dense_vs_moba");
-    case ComparePair::dense_vs_swa:
-      return QStringLiteral("dense_vs_swa");
-    case ComparePair::mha_vs_gqa:
-      return QStringLiteral("mha_vs_gqa");
-    case ComparePair::causal_vs_bidirectional:
-      return QStringLiteral("causal_vs_bidirectional");
-  }
-  return {};
+namespace {
+
+const QString kDenseVs = QStringLiteral("dense_vs_");
+
+QString qs(std::string_view s) {
+  return QString::fromUtf8(s.data(), static_cast<qsizetype>(s.size()));
 }
 
-QString comparePairTitle(ComparePair p) {
-  switch (p) {
-    case ComparePair::dense_vs_moba:
-      return QObject::tr("dense vs MoBA");
-    case ComparePair::dense_vs_swa:
-      return QObject::tr("dense vs sliding window");
-    case ComparePair::mha_vs_gqa:
-      return QObject::tr("MHA vs GQA/MQA");
-    case ComparePair::causal_vs_bidirectional:
-      return QObject::tr("bidirectional vs causal");
+// Variants that attend to a subset of dense attention's keys, so that B's map is A's renormalized:
+// block selections first (the view was made for their recall), then windows.
+std::vector<const VariantInfo*> keySubsetVariants() {
+  std::vector<const VariantInfo*> out;
+  for (bool selection : {true, false}) {
+    for (const VariantInfo& v : variants()) {
+      if (v.map_kind != MapKind::softmax) continue;
+      if (selection ? v.has_selection() : (!v.has_selection() && v.mask != nullptr)) {
+        out.push_back(&v);
+      }
+    }
   }
-  return {};
+  return out;
+}
+
+}  // namespace
+
+const QVector<ComparePair>& comparePairs() {
+  static const QVector<ComparePair> pairs = [] {
+    QVector<ComparePair> out;
+    for (const VariantInfo* v : keySubsetVariants()) out << kDenseVs + qs(v->name);
+    out << QStringLiteral("mha_vs_gqa") << QStringLiteral("causal_vs_bidirectional");
+    return out;
+  }();
+  return pairs;
+}
+
+const VariantInfo* comparePairVariant(const ComparePair& p) {
+  if (!p.startsWith(kDenseVs) || !comparePairs().contains(p)) return nullptr;
+  return find_variant(p.mid(kDenseVs.size()).toStdString());
+}
+
+QString comparePairTitle(const ComparePair& p) {
+  if (const VariantInfo* v = comparePairVariant(p)) {
+    return QObject::tr("dense vs %1").arg(midSentence(v->short_title));
+  }
+  if (p == QLatin1String("mha_vs_gqa")) return QObject::tr("MHA vs GQA/MQA");
+  if (p == QLatin1String("causal_vs_bidirectional")) return QObject::tr("bidirectional vs causal");
+  return p;
 }
 
 }  // namespace attnscope::gui

@@ -8,11 +8,13 @@
 #include <memory>
 
 #include "attnscope/backend.hpp"
+#include "attnscope/variant.hpp"
 #include "workload.hpp"
 
 namespace attnscope::gui {
 
-enum class ViewKind { map, blocks, compare, deltanet, learn, kv, throughput, benchmark };
+// `state`: the internals of a variant with a recurrent state (VariantInfo::has_state).
+enum class ViewKind { map, blocks, compare, state, learn, kv, throughput, benchmark };
 QString viewName(ViewKind v);
 bool viewFromName(const QString& name, ViewKind& out);
 const QVector<ViewKind>& allViews();
@@ -20,9 +22,15 @@ const QVector<ViewKind>& allViews();
 // Which head(s) a map shows: one head, an aggregate over heads, or a kv group's mean (GQA/MQA).
 enum class HeadMode { single, mean, max, group };
 
-enum class ComparePair { dense_vs_moba, dense_vs_swa, mha_vs_gqa, causal_vs_bidirectional };
-QString comparePairName(ComparePair p);
-QString comparePairTitle(ComparePair p);
+// A comparison of the compare view, by the id presets and exports use: side A is dense attention at
+// the workload's shape and side B changes one thing. "dense_vs_<variant>" for every variant that
+// only hides keys of dense attention (a block selection or a window), then "mha_vs_gqa" and
+// "causal_vs_bidirectional".
+using ComparePair = QString;
+const QVector<ComparePair>& comparePairs();  // in menu order; the first is the default
+QString comparePairTitle(const ComparePair& p);
+// Side B's variant of a "dense_vs_<variant>" pair; nullptr for the other pairs and unknown ids.
+const VariantInfo* comparePairVariant(const ComparePair& p);
 
 // A region of the full [q_len x kv_len] map, half-open.
 struct Region {
@@ -42,7 +50,7 @@ struct ViewRequest {
   bool grid = false;  // small multiples of every head
   Region region;      // empty: the whole map
   int outRows = 384, outCols = 384;
-  ComparePair pair = ComparePair::dense_vs_moba;
+  ComparePair pair = comparePairs().front();
 };
 
 // A pooled map: rows x cols values covering `region` of the full map.

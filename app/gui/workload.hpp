@@ -5,7 +5,9 @@
 #include <QJsonObject>
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 #include <memory>
+#include <string_view>
 
 #include "attnscope/inputs.hpp"
 #include "attnscope/problem.hpp"
@@ -37,6 +39,11 @@ struct Workload {
 
 QString variantName(VariantId id);
 bool variantFromName(const QString& name, VariantId& out);
+// A variant's title inside a sentence: "Sliding window" -> "sliding window"; "MoBA", "Gated
+// DeltaNet" stay.
+QString midSentence(std::string_view title);
+// "a", "a and b", "a, b and c".
+QString joinAnd(QStringList items);
 // Adds backends that live outside the engine library (the CUDA kernels in CUDA builds) to the
 // registry; idempotent, called before anything lists backends.
 void registerOptionalBackends();

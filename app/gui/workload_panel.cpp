@@ -1,5 +1,5 @@
-// The workload panel. It keeps derived fields consistent (MLA's head_dim = nope + rope with one
-// latent kv head, Gated DeltaNet's kv_len = q_len) and leaves everything else to validate().
+// The workload panel. It keeps derived fields consistent (whatever the variant's normalize_shape
+// sets, and kv_len = q_len for a recurrent state) and leaves everything else to validate().
 #include "workload_panel.hpp"
 
 #include <QDragEnterEvent>
@@ -21,6 +21,50 @@ QString qs(std::string_view s) {
 bool isTensorFile(const QString& path) {
   const QString suffix = QFileInfo(path).suffix().toLower();
   return suffix == "safetensors" || suffix == "npy";
+}
+
+// "a, b and c" of the variants that `pick` selects, each as `name` spells it.
+template <class Pick, class Name>
+QString variantList(Pick pick, Name name) {
+  QStringList items;
+  for (const VariantInfo& v : variants()) {
+    if (pick(v)) items << name(v);
+  }
+  return joinAnd(items);
+}
+
+// Which dims of `p` its variant derives from others: the ones normalize_shape overwrites. Each is
+// given two placeholder values; a derived dim comes back changed from at least one of them.
+struct DerivedDims {
+  bool kvHeads = false, headDim = false;
+};
+DerivedDims derivedDims(const AttentionProblem& p) {
+  DerivedDims d;
+  for (int64_t probe : {-1, -2}) {
+    AttentionProblem q = p;
+    q.shape.kv_heads = q.shape.head_dim = probe;
+    try {
+      normalize_shape(q);
+    } catch (const std::exception&) {
+      return {true, true};  // knobs beyond any width: nothing here is the user's to edit
+    }
+    d.kvHeads |= q.shape.kv_heads != probe;
+    d.headDim |= q.shape.head_dim != probe;
+  }
+  return d;
+}
+
+// The variant's own shape rules on an edited problem: the dims it derives, one token sequence for a
+// recurrent state, the causal mask where it is the only one.
+void fixUp(AttentionProblem& p) {
+  const VariantInfo& info = variant_info(p.variant);
+  try {
+    normalize_shape(p);
+  } catch (const std::exception&) {
+    // Widths beyond 64 bits cannot come from the fields' ranges; validate() names them if they do.
+  }
+  if (info.has_state) p.shape.kv_len = p.shape.q_len;
+  if (info.causal_only) p.causal = true;
 }
 }  // namespace
 
@@ -44,26 +88,31 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
 
   auto* shapeBox = new QGroupBox(tr("Shape"));
   auto* form = new QFormLayout(shapeBox);
-  addSpin(form, "batch", tr("Batch B"), 1, 64,
-          tr("Independent sequences; the views show batch 0."));
-  addSpin(form, "heads", tr("Query heads H"), 1, 128,
-          tr("Attention heads, each with its own queries and its own map."));
-  addSpin(form, "kv_heads", tr("KV heads Hkv"), 1, 128,
-          tr("Key/value heads: H = MHA, 1 = MQA, in between = GQA (H must be divisible by Hkv; "
-             "each kv head serves H/Hkv query heads and the KV cache shrinks by that factor)."));
-  addSpin(form, "q_len", tr("Query length Lq"), 1, 1 << 20,
-          tr("Queries per sequence. Long sequences are fine: maps are probed in tiles, never held "
-             "whole; the reference backend is slow beyond a few thousand tokens."));
-  addSpin(form, "kv_len", tr("Key length Lk"), 1, 1 << 20,
-          tr("Keys per sequence. With Lk > Lq the queries are the last Lq positions (causal mask "
-             "aligned bottom-right, as in decoding with a cache)."));
-  addSpin(form, "head_dim", tr("Head dim Dk"), 1, 1024,
-          tr("Width of queries and keys; scores are scaled by 1/sqrt(Dk) unless a scale is set."));
-  addSpin(form, "v_head_dim", tr("Value dim Dv"), 1, 1024, tr("Width of values and outputs."));
+  const auto dim = [&](const char* name, const QString& label, int min, int max,
+                       const QString& tip) {
+    spins_.insert(name, addSpin(form, name, label, min, max, tip));
+  };
+  dim("batch", tr("Batch B"), 1, 64, tr("Independent sequences; the views show batch 0."));
+  dim("heads", tr("Query heads H"), 1, 128,
+      tr("Attention heads, each with its own queries and its own map."));
+  dim("kv_heads", tr("KV heads Hkv"), 1, 128,
+      tr("Key/value heads: H = MHA, 1 = MQA, in between = GQA (H must be divisible by Hkv; "
+         "each kv head serves H/Hkv query heads and the KV cache shrinks by that factor)."));
+  dim("q_len", tr("Query length Lq"), 1, 1 << 20,
+      tr("Queries per sequence. Long sequences are fine: maps are probed in tiles, never held "
+         "whole; the reference backend is slow beyond a few thousand tokens."));
+  dim("kv_len", tr("Key length Lk"), 1, 1 << 20,
+      tr("Keys per sequence. With Lk > Lq the queries are the last Lq positions (causal mask "
+         "aligned bottom-right, as in decoding with a cache)."));
+  dim("head_dim", tr("Head dim Dk"), 1, 1024,
+      tr("Width of queries and keys; scores are scaled by 1/sqrt(Dk) unless a scale is set."));
+  dim("v_head_dim", tr("Value dim Dv"), 1, 1024, tr("Width of values and outputs."));
   causal_ = new QCheckBox(tr("Causal"));
   causal_->setToolTip(
       tr("Query at position p sees keys j <= p only (decoder). Off: bidirectional "
-         "(encoder). SWA, MoBA and Gated DeltaNet are causal by definition."));
+         "(encoder). %1 are causal by definition.")
+          .arg(variantList([](const VariantInfo& v) { return v.causal_only; },
+                           [](const VariantInfo& v) { return qs(v.short_title); })));
   form->addRow(causal_);
   scale_ = new QDoubleSpinBox;
   scale_->setRange(0, 100);
@@ -76,55 +125,28 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Scale"), scale_);
   layout->addWidget(shapeBox);
 
-  swaGroup_ = new QGroupBox(tr("Sliding window"));
-  auto* swaForm = new QFormLayout(swaGroup_);
-  addSpin(swaForm, "window", tr("Window"), 1, 1 << 20,
-          tr("Keys a query sees, itself included: j is visible iff p - window < j <= p."));
-  addSpin(swaForm, "sinks", tr("Sinks"), 0, 1 << 16,
-          tr("The first `sinks` keys stay visible to every query (StreamingLLM attention sinks), "
-             "so the softmax keeps a place to put mass it has nowhere else to put."));
-  layout->addWidget(swaGroup_);
-
-  mlaGroup_ = new QGroupBox(tr("Multi-head latent attention"));
-  auto* mlaForm = new QFormLayout(mlaGroup_);
-  addSpin(mlaForm, "kv_lora_rank", tr("Latent rank Dc"), 1, 4096,
-          tr("Width of the cached latent c_kv: the KV cache holds Dc + Dr values per token "
-             "(576 in DeepSeek-V3) instead of 2·H·D."));
-  addSpin(mlaForm, "rope_dim", tr("RoPE dim Dr"), 1, 512,
-          tr("Width of the shared rotary key k_rope (decoupled RoPE); head_dim = nope + rope."));
-  addSpin(mlaForm, "nope_dim", tr("NoPE dim Dn"), 1, 1024,
-          tr("Position-free part of q and k, reconstructed from the latent by W_UK."));
-  mlaAbsorbed_ = new QCheckBox(tr("Absorbed (decode) form"));
-  mlaAbsorbed_->setToolTip(
-      tr("Fold W_UK into the query and W_UV into the output so attention "
-         "runs directly on the latent cache; same result, different cost."));
-  mlaForm->addRow(mlaAbsorbed_);
-  layout->addWidget(mlaGroup_);
-
-  mobaGroup_ = new QGroupBox(tr("MoBA"));
-  auto* mobaForm = new QFormLayout(mobaGroup_);
-  addSpin(mobaForm, "block_size", tr("Block size"), 1, 1 << 16,
-          tr("Keys per block; each block is summarized by the mean of its keys for routing."));
-  addSpin(
-      mobaForm, "top_k", tr("Top-k blocks"), 1, 4096,
-      tr("Blocks each query attends to, its own (causal) block included; the rest is skipped."));
-  layout->addWidget(mobaGroup_);
-
-  gdnGroup_ = new QGroupBox(tr("Gated DeltaNet"));
-  auto* gdnForm = new QFormLayout(gdnGroup_);
-  addSpin(gdnForm, "chunk_size", tr("Chunk size"), 1, 4096,
-          tr("Tokens per chunk of the chunked (WY/UT) form; the result does not depend on it."));
-  gdnNorm_ = new QCheckBox(tr("L2-normalize q and k"));
-  gdnNorm_->setToolTip(
-      tr("Normalize q and k per token, as Gated DeltaNet models do; keeps the "
-         "delta rule's update (I - beta k kᵀ) a contraction."));
-  gdnRecurrent_ = new QCheckBox(tr("Recurrent form"));
-  gdnRecurrent_->setToolTip(
-      tr("Step token by token instead of the chunked form (slower, same "
-         "result)."));
-  gdnForm->addRow(gdnNorm_);
-  gdnForm->addRow(gdnRecurrent_);
-  layout->addWidget(gdnGroup_);
+  for (const VariantInfo& v : variants()) {
+    if (v.params.empty()) continue;
+    auto* group = new QGroupBox(qs(v.short_title));
+    auto* groupForm = new QFormLayout(group);
+    for (const ParamSpec& spec : v.params) {
+      KnobField field{&v, &spec};
+      if (spec.type == ParamSpec::Type::boolean) {
+        field.check = new QCheckBox(qs(spec.label));
+        field.check->setToolTip(qs(spec.help));
+        groupForm->addRow(field.check);
+      } else {
+        const auto bound = [](int64_t x) {
+          return int(std::clamp<int64_t>(x, INT32_MIN, INT32_MAX));
+        };
+        field.spin = addSpin(groupForm, qs(spec.key), qs(spec.label), bound(spec.min),
+                             bound(spec.max), qs(spec.help));
+      }
+      knobs_.append(field);
+    }
+    groups_.append({&v, group});
+    layout->addWidget(group);
+  }
 
   auto* inputBox = new QGroupBox(tr("Inputs"));
   auto* inForm = new QFormLayout(inputBox);
@@ -175,9 +197,11 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   precision_->addItem(tr("fp16 (tensor cores)"), QStringLiteral("fp16"));
   precision_->setToolTip(
       tr("Element type the device computes in. bf16/fp16 round the inputs and accumulate in "
-         "fp32 (outputs stay fp32); only the cuda backend runs them, for dense/GQA/MQA/SWA with "
-         "head dim 64 or 128. Elsewhere the run is refused with the reason, never computed in "
-         "fp32 behind your back."));
+         "fp32 (outputs stay fp32); only the cuda backend runs them, for %1 with head dim 64 or "
+         "128. Elsewhere the run is refused with the reason, never computed in fp32 behind your "
+         "back.")
+          .arg(variantList([](const VariantInfo& v) { return v.low_precision; },
+                           [](const VariantInfo& v) { return midSentence(v.short_title); })));
   auto* precisionRow = new QFormLayout;
   precisionRow->addRow(tr("Precision"), precision_);
   bl->addLayout(precisionRow);
@@ -192,8 +216,10 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
 
   connect(variant_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onVariantChanged);
   for (QSpinBox* s : spins_) connect(s, &QSpinBox::valueChanged, this, &WorkloadPanel::onEdited);
-  for (QCheckBox* c : {causal_, mlaAbsorbed_, gdnNorm_, gdnRecurrent_}) {
-    connect(c, &QCheckBox::toggled, this, &WorkloadPanel::onEdited);
+  connect(causal_, &QCheckBox::toggled, this, &WorkloadPanel::onEdited);
+  for (const KnobField& k : knobs_) {
+    if (k.spin) connect(k.spin, &QSpinBox::valueChanged, this, &WorkloadPanel::onEdited);
+    if (k.check) connect(k.check, &QCheckBox::toggled, this, &WorkloadPanel::onEdited);
   }
   connect(scale_, &QDoubleSpinBox::valueChanged, this, &WorkloadPanel::onEdited);
   connect(pattern_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
@@ -219,12 +245,18 @@ QSpinBox* WorkloadPanel::addSpin(QFormLayout* form, const QString& name, const Q
   s->setAccelerated(true);
   s->setObjectName(name);
   form->addRow(label, s);
-  spins_.insert(name, s);
   return s;
 }
 
 QSpinBox* WorkloadPanel::spin(const QString& name) const {
-  return spins_.value(name);
+  if (QSpinBox* s = spins_.value(name)) return s;
+  // A knob; where variants share its key, the selected variant's.
+  QSpinBox* found = nullptr;
+  for (const KnobField& k : knobs_) {
+    if (!k.spin || qs(k.spec->key) != name) continue;
+    if (!found || k.variant->id == workload_.problem.variant) found = k.spin;
+  }
+  return found;
 }
 
 void WorkloadPanel::setWorkload(const Workload& w) {
@@ -250,10 +282,9 @@ void WorkloadPanel::readWidgets(Workload& w) const {
              v("kv_len"), v("head_dim"), v("v_head_dim")};
   p.causal = causal_->isChecked();
   p.scale = scale_->value() > 0 ? std::optional<double>(scale_->value()) : std::nullopt;
-  p.swa = {v("window"), v("sinks")};
-  p.mla = {v("kv_lora_rank"), v("rope_dim"), v("nope_dim"), mlaAbsorbed_->isChecked()};
-  p.moba = {v("block_size"), v("top_k")};
-  p.gdn = {v("chunk_size"), gdnNorm_->isChecked(), gdnRecurrent_->isChecked()};
+  for (const KnobField& k : knobs_) {
+    k.spec->set(p, k.spin ? int64_t(k.spin->value()) : int64_t(k.check->isChecked()));
+  }
   const QByteArray precision = precision_->currentData().toString().toUtf8();
   p.precision = parse_precision(std::string_view(precision.constData(), size_t(precision.size())))
                     .value_or(Precision::fp32);
@@ -267,29 +298,20 @@ void WorkloadPanel::writeWidgets() {
   const AttentionProblem& p = workload_.problem;
   variant_->setCurrentIndex(std::max(0, variant_->findData(variantName(p.variant))));
   variantSummary_->setText(qs(variant_info(p.variant).summary));
-  const std::pair<const char*, int64_t> values[] = {{"batch", p.shape.batch},
-                                                    {"heads", p.shape.heads},
-                                                    {"kv_heads", p.shape.kv_heads},
-                                                    {"q_len", p.shape.q_len},
-                                                    {"kv_len", p.shape.kv_len},
-                                                    {"head_dim", p.shape.head_dim},
-                                                    {"v_head_dim", p.shape.v_head_dim},
-                                                    {"window", p.swa.window},
-                                                    {"sinks", p.swa.sinks},
-                                                    {"kv_lora_rank", p.mla.kv_lora_rank},
-                                                    {"rope_dim", p.mla.rope_dim},
-                                                    {"nope_dim", p.mla.nope_dim},
-                                                    {"block_size", p.moba.block_size},
-                                                    {"top_k", p.moba.top_k},
-                                                    {"chunk_size", p.gdn.chunk_size}};
-  for (auto [name, value] : values) {
-    spins_.value(name)->setValue(int(std::clamp<int64_t>(value, INT32_MIN, INT32_MAX)));
+  const auto toInt = [](int64_t value) {
+    return int(std::clamp<int64_t>(value, INT32_MIN, INT32_MAX));
+  };
+  const std::pair<const char*, int64_t> values[] = {
+      {"batch", p.shape.batch},          {"heads", p.shape.heads},   {"kv_heads", p.shape.kv_heads},
+      {"q_len", p.shape.q_len},          {"kv_len", p.shape.kv_len}, {"head_dim", p.shape.head_dim},
+      {"v_head_dim", p.shape.v_head_dim}};
+  for (auto [name, value] : values) spins_.value(name)->setValue(toInt(value));
+  for (const KnobField& k : knobs_) {
+    if (k.spin) k.spin->setValue(toInt(k.spec->get(p)));
+    if (k.check) k.check->setChecked(k.spec->get(p) != 0);
   }
   causal_->setChecked(p.causal);
   scale_->setValue(p.scale.value_or(0.0));
-  mlaAbsorbed_->setChecked(p.mla.absorbed);
-  gdnNorm_->setChecked(p.gdn.qk_l2norm);
-  gdnRecurrent_->setChecked(p.gdn.recurrent);
   precision_->setCurrentIndex(std::max(
       0, precision_->findData(QString::fromUtf8(precision_name(p.precision).data(),
                                                 qsizetype(precision_name(p.precision).size())))));
@@ -305,22 +327,21 @@ void WorkloadPanel::writeWidgets() {
 }
 
 void WorkloadPanel::updateEnabled() {
-  const VariantId id = workload_.problem.variant;
+  const AttentionProblem& p = workload_.problem;
+  const VariantInfo& info = variant_info(p.variant);
   const bool fromFile = !workload_.file.isEmpty();
-  swaGroup_->setVisible(id == VariantId::swa);
-  mlaGroup_->setVisible(id == VariantId::mla);
-  mobaGroup_->setVisible(id == VariantId::moba);
-  gdnGroup_->setVisible(id == VariantId::gated_delta);
-  // The file fixes the shape; MLA and Gated DeltaNet derive some dims from others.
+  for (const auto& [variant, group] : groups_) group->setVisible(variant == &info);
+  // The file fixes the shape; the variant derives some dims from others.
+  const DerivedDims derived = derivedDims(p);
   for (const char* n : {"batch", "heads", "q_len", "v_head_dim"})
     spins_.value(n)->setEnabled(!fromFile);
-  spins_.value("kv_heads")
-      ->setEnabled(!fromFile && id != VariantId::mla && id != VariantId::gated_delta);
-  spins_.value("kv_len")->setEnabled(!fromFile && id != VariantId::gated_delta);
-  spins_.value("head_dim")->setEnabled(!fromFile && id != VariantId::mla);
-  for (const char* n : {"kv_lora_rank", "rope_dim", "nope_dim"})
-    spins_.value(n)->setEnabled(!fromFile);
-  causal_->setEnabled(!variant_info(id).causal_only);
+  spins_.value("kv_heads")->setEnabled(!fromFile && !derived.kvHeads);
+  spins_.value("kv_len")->setEnabled(!fromFile && !info.has_state);
+  spins_.value("head_dim")->setEnabled(!fromFile && !derived.headDim);
+  for (const KnobField& k : knobs_) {
+    if (k.spin && k.spec->shape) k.spin->setEnabled(!fromFile);
+  }
+  causal_->setEnabled(!info.causal_only);
   pattern_->setEnabled(!fromFile);
   seed_->setEnabled(!fromFile);
   clearFile_->setEnabled(fromFile);
@@ -330,16 +351,7 @@ void WorkloadPanel::onEdited() {
   if (updating_) return;
   Workload w = workload_;
   readWidgets(w);
-  AttentionProblem& p = w.problem;
-  if (p.variant == VariantId::mla) {
-    p.shape.kv_heads = 1;
-    p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
-  }
-  if (p.variant == VariantId::gated_delta) {
-    p.shape.kv_len = p.shape.q_len;
-    p.shape.kv_heads = p.shape.heads;
-  }
-  if (variant_info(p.variant).causal_only) p.causal = true;
+  fixUp(w.problem);
   workload_ = w;
   writeWidgets();
   emit workloadEdited(workload_);
@@ -351,30 +363,33 @@ void WorkloadPanel::onVariantChanged() {
   if (!variantFromName(variant_->currentData().toString(), id)) return;
   // Start from the variant's defaults, keep the user's batch, heads, length, inputs and backend.
   const Workload old = workload_;
+  const AttentionProblem& was = old.problem;
   Workload w = Workload::forVariant(id);
   AttentionProblem& p = w.problem;
-  p.shape.batch = old.problem.shape.batch;
-  p.shape.heads = old.problem.shape.heads;
-  p.shape.q_len = old.problem.shape.q_len;
-  p.shape.kv_len = id == VariantId::gated_delta ? p.shape.q_len : old.problem.shape.kv_len;
-  if (id == VariantId::gated_delta) p.shape.kv_heads = p.shape.heads;
-  if (id == VariantId::dense) p.shape.kv_heads = old.problem.shape.kv_heads;
-  if (id == VariantId::moba || id == VariantId::swa) {
-    p.shape.kv_heads =
-        old.problem.shape.heads % std::max<int64_t>(1, old.problem.shape.kv_heads) == 0
-            ? old.problem.shape.kv_heads
-            : p.shape.heads;
-    if (old.problem.variant == VariantId::mla) p.shape.kv_heads = p.shape.heads;
+  p.shape.batch = was.shape.batch;
+  p.shape.heads = was.shape.heads;
+  p.shape.q_len = was.shape.q_len;
+  p.shape.kv_len = was.shape.kv_len;
+  // The user's kv grouping carries over where it was theirs and still divides the heads; dims the
+  // old or the new variant derives are the new variant's.
+  const DerivedDims derivedBefore = derivedDims(was), derivedNow = derivedDims(p);
+  const int64_t kvHeads = was.shape.kv_heads;
+  p.shape.kv_heads = !derivedBefore.kvHeads && kvHeads > 0 && was.shape.heads % kvHeads == 0
+                         ? kvHeads
+                         : p.shape.heads;
+  if (!derivedBefore.headDim && !derivedNow.headDim) {
+    p.shape.head_dim = was.shape.head_dim;
+    p.shape.v_head_dim = was.shape.v_head_dim;
   }
-  if (id != VariantId::mla && old.problem.variant != VariantId::mla) {
-    p.shape.head_dim = old.problem.shape.head_dim;
-    p.shape.v_head_dim = old.problem.shape.v_head_dim;
+  // Knobs carry over, except those of a variant whose knobs are widths: those must fit the shape
+  // the variant's defaults start from.
+  for (const VariantInfo& v : variants()) {
+    if (sets_widths(v)) continue;
+    for (const ParamSpec& spec : v.params) spec.set(p, spec.get(was));
   }
-  p.swa = old.problem.swa;
-  p.moba = old.problem.moba;
-  p.gdn = old.problem.gdn;
-  p.causal = variant_info(id).causal_only ? true : old.problem.causal;
-  p.precision = old.problem.precision;
+  p.causal = was.causal;
+  p.precision = was.precision;
+  fixUp(p);
   w.pattern = old.pattern;
   w.seed = old.seed;
   w.backend = old.backend;

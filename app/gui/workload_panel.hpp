@@ -1,5 +1,6 @@
 // WorkloadPanel: every knob of a run (variant, shape, variant parameters, inputs, backend) with
 // valid ranges and explanatory tooltips; emits the edited Workload, never runs anything itself.
+// The variant parameters are built from the registry's ParamSpecs.
 #pragma once
 
 #include <QCheckBox>
@@ -13,6 +14,7 @@
 #include <QSpinBox>
 #include <QWidget>
 
+#include "attnscope/variant.hpp"
 #include "workload.hpp"
 
 namespace attnscope::gui {
@@ -32,6 +34,7 @@ class WorkloadPanel : public QWidget {
   // Test and automation hooks to the widgets.
   QComboBox* variantCombo() const { return variant_; }
   QComboBox* backendCombo() const { return backend_; }
+  // A shape dimension ("q_len") or a variant knob ("window") by key.
   QSpinBox* spin(const QString& name) const;
 
  signals:
@@ -59,13 +62,15 @@ class WorkloadPanel : public QWidget {
   QMap<QString, QSpinBox*> spins_;
   QCheckBox* causal_;
   QDoubleSpinBox* scale_;
-  QGroupBox* swaGroup_;
-  QGroupBox* mlaGroup_;
-  QGroupBox* mobaGroup_;
-  QGroupBox* gdnGroup_;
-  QCheckBox* mlaAbsorbed_;
-  QCheckBox* gdnNorm_;
-  QCheckBox* gdnRecurrent_;
+  // One field per knob of every variant (ParamSpec), in a group per variant shown when selected.
+  struct KnobField {
+    const VariantInfo* variant = nullptr;
+    const ParamSpec* spec = nullptr;
+    QSpinBox* spin = nullptr;    // integer knobs
+    QCheckBox* check = nullptr;  // boolean knobs
+  };
+  QVector<KnobField> knobs_;
+  QVector<QPair<const VariantInfo*, QGroupBox*>> groups_;
   QComboBox* pattern_;
   QSpinBox* seed_;
   QLineEdit* file_;

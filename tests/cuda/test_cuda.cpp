@@ -17,6 +17,7 @@
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
 #include "cuda_test_util.hpp"
+#include "cuda_variant.hpp"
 
 using namespace attnscope;
 
@@ -206,7 +207,7 @@ TEST(CudaMla, BothFormsMatchReferenceAndEachOther) {
 
 // ---- Gated DeltaNet -----------------------------------------------------------------------------
 
-Inputs gdn_inputs(const AttentionProblem& p, uint64_t seed, bool initial_state) {
+Inputs gated_delta_inputs(const AttentionProblem& p, uint64_t seed, bool initial_state) {
   Inputs in = make_inputs(p, "random", seed);
   if (initial_state) {
     const ProblemShape& s = p.shape;
@@ -227,14 +228,14 @@ TEST(CudaGatedDelta, BothFormsMatchReferenceAndEachOther) {
       for (bool l2norm : {false, true}) {
         AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
         p.shape = {2, 3, 3, L, L, 32, 48};
-        p.gdn.qk_l2norm = l2norm;
-        const Inputs in = gdn_inputs(p, ++seed, init);
+        p.gated_delta.qk_l2norm = l2norm;
+        const Inputs in = gated_delta_inputs(p, ++seed, init);
         SCOPED_TRACE("L=" + std::to_string(L) + (init ? " initial_state" : "") +
                      (l2norm ? " qk_l2norm" : ""));
-        p.gdn.recurrent = true;
+        p.gated_delta.recurrent = true;
         const RunResult recurrent = cuda_run(p, in);
         expect_match(recurrent, reference(p, in), p);
-        p.gdn.recurrent = false;
+        p.gated_delta.recurrent = false;
         const RunResult chunked = cuda_run(p, in);
         expect_match(chunked, reference(p, in), p);
         SCOPED_TRACE("chunked vs recurrent on CUDA");
@@ -261,17 +262,34 @@ TEST(CudaGatedDelta, WideHeadsAndSmallChunks) {
   for (const Case& c : cases) {
     AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
     p.shape = c.shape;
-    p.gdn.chunk_size = c.chunk;
-    p.gdn.qk_l2norm = true;
-    const Inputs in = gdn_inputs(p, ++seed, true);
+    p.gated_delta.chunk_size = c.chunk;
+    p.gated_delta.qk_l2norm = true;
+    const Inputs in = gated_delta_inputs(p, ++seed, true);
     for (bool recurrent : {false, true}) {
-      p.gdn.recurrent = recurrent;
+      p.gated_delta.recurrent = recurrent;
       expect_match(cuda_run(p, in), reference(p, in), p);
     }
   }
 }
 
 // ---- the backend's contract -----------------------------------------------------------------
+
+// The backend's one table of variants covers the registry, and each variant has the hooks its
+// capabilities need (no device needed).
+TEST(CudaVariants, TableCoversEveryVariantWithTheHooksItsCapabilitiesNeed) {
+  EXPECT_EQ(cuda::cuda_variants().size(), variants().size());
+  for (const VariantInfo& v : variants()) {
+    const cuda::CudaVariant* cv = cuda::find_cuda_variant(v.id);
+    ASSERT_NE(cv, nullptr) << v.name;
+    EXPECT_EQ(cv->id, v.id) << v.name;
+    const bool qkv = v.input_family == InputFamily::qkv;
+    const AttentionProblem p = AttentionProblem::defaults(v.id);
+    EXPECT_TRUE(!v.has_selection() || cv->decode_select) << v.name;
+    EXPECT_TRUE(qkv || cv->launch) << v.name;
+    EXPECT_TRUE(v.cache(p).layout != CacheLayout::latent || cv->paged_step) << v.name;
+    EXPECT_TRUE(v.map_kind != MapKind::softmax || qkv || cv->map_scores) << v.name;
+  }
+}
 
 TEST(CudaBackend, IsRegisteredAndSaysWhatItCannotDo) {
   REQUIRE_CUDA_DEVICE();

@@ -12,6 +12,7 @@
 #include "attnscope/backend.hpp"
 #include "attnscope/cuda/backend.hpp"
 #include "attnscope/decode.hpp"
+#include "attnscope/decode_session.hpp"
 #include "attnscope/error.hpp"
 #include "attnscope/kv_cache.hpp"
 #include "attnscope/registry.hpp"
@@ -326,7 +327,7 @@ TEST(CudaDecode, GatedDeltaStateStepMatchesReference) {
                    model(VariantId::gated_delta, 3, 3, dk, 48),
                    {20, 1, 65},
                    90};
-      c.problem.gdn.qk_l2norm = l2norm;
+      c.problem.gated_delta.qk_l2norm = l2norm;
       check_decode(c, ++seed);
     }
   }

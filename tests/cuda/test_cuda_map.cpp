@@ -194,8 +194,8 @@ Tensor replay_device_map(const AttentionProblem& p, const Inputs& in, const RunR
             std::vector<uint64_t> bits(static_cast<size_t>(i1 - i0), 0);
             bool any_bits = false;
             for (int64_t i = i0; moba && i < i1; ++i) {
-              bits[i - i0] = map_moba_row_bits(&sel[(i - band.q_first) * top_k], int(top_k), kb0,
-                                               (region.col0 + j1 - 1) / bs);
+              bits[i - i0] = map_selection_row_bits(&sel[(i - band.q_first) * top_k], int(top_k),
+                                                    kb0, (region.col0 + j1 - 1) / bs);
               any_bits |= bits[i - i0] != 0;
             }
             const bool skipped = hidden || (moba && !any_bits);
@@ -415,7 +415,7 @@ TEST(CudaMap, GatedDeltaFallsBackToTheHost) {
   auto cuda = cuda::make_cuda_backend();
   AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
   p.shape = {1, 2, 2, 50, 50, 16, 16};
-  p.gdn.qk_l2norm = true;
+  p.gated_delta.qk_l2norm = true;
   const Inputs in = make_inputs(p, "random", 61);
   const RunResult r = reference_run(p, in);
   MapRequest req;

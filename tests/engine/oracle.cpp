@@ -214,7 +214,7 @@ void run_gated_delta(const AttentionProblem& p, const Inputs& in, OracleResult& 
       Mat kh = head_matrix(k, b, h);        // [L][Dk]
       const Mat vh = head_matrix(v, b, h);  // [L][Dv]
       for (int64_t t = 0; t < len; ++t) {
-        if (p.gdn.qk_l2norm) {
+        if (p.gated_delta.qk_l2norm) {
           l2norm(qh[t]);
           l2norm(kh[t]);
         }
@@ -369,7 +369,7 @@ Inputs random_inputs(const AttentionProblem& p, uint64_t seed, bool initial_stat
       const int64_t len = s.q_len;
       in.set("q", random_normal({s.batch, s.heads, len, s.head_dim}, rng));
       Tensor k = random_normal({s.batch, s.heads, len, s.head_dim}, rng);
-      if (!p.gdn.qk_l2norm) {
+      if (!p.gated_delta.qk_l2norm) {
         // Unit keys keep (I - beta k k^T) a contraction, so fp32 stays meaningful over 150 steps.
         const int64_t dk = s.head_dim;
         for (int64_t r = 0; r < k.numel() / dk; ++r) {
@@ -589,8 +589,9 @@ std::string describe_case(const AttentionProblem& p) {
       os << " block=" << p.moba.block_size << " top_k=" << p.moba.top_k;
       break;
     case VariantId::gated_delta:
-      os << " chunk=" << p.gdn.chunk_size << (p.gdn.recurrent ? " recurrent" : " chunked")
-         << (p.gdn.qk_l2norm ? " l2norm" : "");
+      os << " chunk=" << p.gated_delta.chunk_size
+         << (p.gated_delta.recurrent ? " recurrent" : " chunked")
+         << (p.gated_delta.qk_l2norm ? " l2norm" : "");
       break;
     default:
       break;

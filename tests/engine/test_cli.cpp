@@ -123,8 +123,8 @@ TEST(Cli, RoundTripThroughFilesMatchesTheEngine) {
     if (c.id == VariantId::moba) p.moba = {4, 2};
     if (c.id == VariantId::gated_delta) {
       p.shape = {2, 4, 4, 21, 21, 8, 6};
-      p.gdn.chunk_size = 8;
-      p.gdn.qk_l2norm = true;
+      p.gated_delta.chunk_size = 8;
+      p.gated_delta.qk_l2norm = true;
     }
     const Inputs in = make_inputs(p, "needle", 3);
     const fs::path in_file = tmp_dir() / (std::string(info.name) + "_in.safetensors");

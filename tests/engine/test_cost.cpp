@@ -15,6 +15,11 @@
 namespace attnscope {
 namespace {
 
+// MoBA's attended pairs in one head of one sequence, through the generic count.
+int64_t visible_pairs_moba(const AttentionProblem& p) {
+  return visible_pairs(p);
+}
+
 AttentionProblem make(VariantId variant, ProblemShape shape, bool causal) {
   AttentionProblem p;
   p.variant = variant;
@@ -286,8 +291,8 @@ TEST(Cost, MlaFlopsFollowTheChosenForm) {
 
 AttentionProblem gdn(int64_t L, bool recurrent, int64_t chunk) {
   AttentionProblem p = make(VariantId::gated_delta, shape_of(2, 4, 4, L, L, 64, 32), true);
-  p.gdn.recurrent = recurrent;
-  p.gdn.chunk_size = chunk;
+  p.gated_delta.recurrent = recurrent;
+  p.gated_delta.chunk_size = chunk;
   return p;
 }
 

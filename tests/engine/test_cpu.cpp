@@ -54,7 +54,7 @@ AttentionProblem small(VariantId id) {
       break;
     case VariantId::gated_delta:
       p.shape.kv_heads = 8;
-      p.gdn.qk_l2norm = true;
+      p.gated_delta.qk_l2norm = true;
       break;
     case VariantId::dense:
       p.causal = true;
@@ -71,16 +71,16 @@ long peak_rss_mb() {
 
 }  // namespace
 
-TEST(CpuBackend, BothMlaFormsMatchTheReference) {
+TEST(CpuBackend, BothFormsMatchTheReference) {
   for (bool decode : {false, true}) {
     AttentionProblem p = small(VariantId::mla);
     if (decode) p.shape.q_len = 2;
     const Inputs in = make_inputs(p, "local", 4);
     const RunResult want = make_backend("reference")->run(p, in, {}, {});
-    for (auto form : {CpuOptions::MlaForm::naive, CpuOptions::MlaForm::absorbed,
-                      CpuOptions::MlaForm::automatic}) {
+    for (auto form :
+         {CpuOptions::Form::naive, CpuOptions::Form::absorbed, CpuOptions::Form::automatic}) {
       CpuOptions o;
-      o.mla_form = form;
+      o.form = form;
       const RunResult got = make_cpu_backend(o)->run(p, in, {}, {});
       SCOPED_TRACE(int(form));
       expect_close(got.o, want.o, "o");

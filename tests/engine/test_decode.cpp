@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "attnscope/decode.hpp"
+#include "attnscope/decode_session.hpp"
 #include "attnscope/error.hpp"
 #include "attnscope/kv_cache.hpp"
 #include "attnscope/registry.hpp"

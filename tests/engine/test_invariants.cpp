@@ -70,9 +70,9 @@ AttentionProblem moba(int64_t heads, int64_t kv_heads, int64_t q_len, int64_t kv
 
 AttentionProblem gdn(int64_t heads, int64_t len, bool recurrent, int64_t chunk, bool l2norm) {
   auto p = make_problem(VariantId::gated_delta, heads, heads, len, len, 16, 24, true);
-  p.gdn.recurrent = recurrent;
-  p.gdn.chunk_size = chunk;
-  p.gdn.qk_l2norm = l2norm;
+  p.gated_delta.recurrent = recurrent;
+  p.gated_delta.chunk_size = chunk;
+  p.gated_delta.qk_l2norm = l2norm;
   return p;
 }
 

@@ -179,8 +179,8 @@ TEST(Probes, MobaMapIsZeroOutsideTheSelectedBlocks) {
 TEST(Probes, GatedDeltaImplicitAttentionReproducesTheOutput) {
   AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
   p.shape = {1, 2, 2, 37, 37, 8, 5};
-  p.gdn.qk_l2norm = true;
-  p.gdn.chunk_size = 16;
+  p.gated_delta.qk_l2norm = true;
+  p.gated_delta.chunk_size = 16;
   const Inputs in = random_inputs(p, 13);
   const RunResult r = make_backend("reference")->run(p, in, {}, {});
   const int64_t L = p.shape.q_len, Dv = p.shape.v_head_dim;
@@ -223,7 +223,7 @@ TEST(Probes, BackendAttentionMapIsTheHostProbe) {
   std::vector<AttentionProblem> problems = cases();
   AttentionProblem g = AttentionProblem::defaults(VariantId::gated_delta);
   g.shape = {1, 2, 2, 21, 21, 8, 5};
-  g.gdn.chunk_size = 8;
+  g.gated_delta.chunk_size = 8;
   problems.push_back(g);
   for (const char* name : {"cpu", "reference"}) {
     auto be = make_backend(name);

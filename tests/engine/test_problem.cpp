@@ -77,7 +77,7 @@ TEST(Problem, VariantRules) {
   p.shape.kv_len = p.shape.q_len + 1;
   EXPECT_NE(why(p).find("q_len must equal kv_len"), std::string::npos) << why(p);
   p = AttentionProblem::defaults(VariantId::gated_delta);
-  p.gdn.chunk_size = 0;
+  p.gated_delta.chunk_size = 0;
   EXPECT_NE(why(p).find("chunk_size"), std::string::npos) << why(p);
 }
 

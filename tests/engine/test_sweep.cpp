@@ -41,7 +41,7 @@ SweepConfig tiny_config() {
   c.base.mla.kv_lora_rank = 16;
   c.base.mla.rope_dim = 4;
   c.base.mla.nope_dim = 8;
-  c.base.gdn.chunk_size = 8;
+  c.base.gated_delta.chunk_size = 8;
   c.seed = 7;
   return c;
 }
@@ -142,7 +142,7 @@ TEST(Sweep, EachVariantGetsItsOwnStructure) {
   EXPECT_EQ(gdn.variant, "gated_delta");
   EXPECT_EQ(gdn.problem.shape.kv_heads, gdn.problem.shape.heads);  // one state per head
   EXPECT_TRUE(gdn.problem.causal);
-  EXPECT_EQ(gdn.problem.gdn.chunk_size, 8);
+  EXPECT_EQ(gdn.problem.gated_delta.chunk_size, 8);
   EXPECT_EQ(gdn.problem.shape.q_len, 16);
   EXPECT_EQ(gdn.problem.shape.kv_len, 16);
   const SweepPoint& moba = r.points[2];
@@ -325,9 +325,9 @@ void expect_same_problem(const AttentionProblem& a, const AttentionProblem& b) {
     EXPECT_EQ(*a.scale, *b.scale);
   }
   EXPECT_EQ(a.mla.absorbed, b.mla.absorbed);
-  EXPECT_EQ(a.gdn.qk_l2norm, b.gdn.qk_l2norm);
-  EXPECT_EQ(a.gdn.recurrent, b.gdn.recurrent);
-  EXPECT_EQ(a.gdn.chunk_size, b.gdn.chunk_size);
+  EXPECT_EQ(a.gated_delta.qk_l2norm, b.gated_delta.qk_l2norm);
+  EXPECT_EQ(a.gated_delta.recurrent, b.gated_delta.recurrent);
+  EXPECT_EQ(a.gated_delta.chunk_size, b.gated_delta.chunk_size);
 }
 
 TEST(Sweep, JsonRoundTripKeepsEverythingChartsNeed) {
@@ -337,7 +337,7 @@ TEST(Sweep, JsonRoundTripKeepsEverythingChartsNeed) {
   c.seq_lens = {16, int64_t{1} << 24};
   c.backends = {"cpu"};
   c.base.scale = 0.25;
-  c.base.gdn.qk_l2norm = true;
+  c.base.gated_delta.qk_l2norm = true;
   c.threads = 1;
   SweepResult r = run_sweep(c);
   DevicePeak peak;

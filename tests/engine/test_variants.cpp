@@ -74,8 +74,9 @@ std::string short_name(const AttentionProblem& p) {
       n += "_blk" + std::to_string(p.moba.block_size) + "top" + std::to_string(p.moba.top_k);
       break;
     case VariantId::gated_delta:
-      n += p.gdn.recurrent ? "_recurrent" : "_chunk" + std::to_string(p.gdn.chunk_size);
-      if (p.gdn.qk_l2norm) n += "_l2";
+      n += p.gated_delta.recurrent ? "_recurrent"
+                                   : "_chunk" + std::to_string(p.gated_delta.chunk_size);
+      if (p.gated_delta.qk_l2norm) n += "_l2";
       break;
     default:
       break;
@@ -274,9 +275,9 @@ std::vector<VariantCase> moba_cases() {
 AttentionProblem gdn(int64_t batch, int64_t heads, int64_t len, int64_t dk, int64_t dv,
                      bool recurrent, int64_t chunk, bool l2norm) {
   auto p = make_problem(VariantId::gated_delta, batch, heads, heads, len, len, dk, dv, true);
-  p.gdn.recurrent = recurrent;
-  p.gdn.chunk_size = chunk;
-  p.gdn.qk_l2norm = l2norm;
+  p.gated_delta.recurrent = recurrent;
+  p.gated_delta.chunk_size = chunk;
+  p.gated_delta.qk_l2norm = l2norm;
   return p;
 }
 

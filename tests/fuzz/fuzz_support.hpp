@@ -157,8 +157,9 @@ inline std::string problem_difference(const AttentionProblem& a, const Attention
     return "mla";
   }
   if (a.moba.block_size != b.moba.block_size || a.moba.top_k != b.moba.top_k) return "moba";
-  if (a.gdn.chunk_size != b.gdn.chunk_size || a.gdn.qk_l2norm != b.gdn.qk_l2norm ||
-      a.gdn.recurrent != b.gdn.recurrent) {
+  if (a.gated_delta.chunk_size != b.gated_delta.chunk_size ||
+      a.gated_delta.qk_l2norm != b.gated_delta.qk_l2norm ||
+      a.gated_delta.recurrent != b.gated_delta.recurrent) {
     return "gated_delta";
   }
   return {};

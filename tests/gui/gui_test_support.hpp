@@ -22,7 +22,7 @@ inline Workload smallWorkload(VariantId id = VariantId::dense) {
   w.problem.moba.block_size = 16;
   w.problem.moba.top_k = 2;
   w.problem.swa.window = 16;
-  w.problem.gdn.chunk_size = 16;
+  w.problem.gated_delta.chunk_size = 16;
   return w;
 }
 

@@ -1,12 +1,19 @@
 // Tests of the controller/worker pair without a window: results arrive from the worker thread,
 // newer requests supersede older ones, long runs cancel promptly, errors come back as messages.
+// And of the GuiWorker every GUI engine job runs on, alone.
 #include <QTest>
 #include <QThread>
+#include <atomic>
+#include <new>
+#include <optional>
+#include <stdexcept>
 
+#include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/workload.hpp"
 #include "explorer_controller.hpp"
 #include "gui_test_support.hpp"
+#include "worker.hpp"
 
 using namespace attnscope;
 using namespace attnscope::gui;
@@ -22,6 +29,21 @@ Workload longWorkload() {
   w.problem.shape.q_len = w.problem.shape.kv_len = 1024;
   w.problem.shape.head_dim = w.problem.shape.v_head_dim = 64;
   return w;
+}
+
+// A job that runs until it is cancelled (or 10 s pass), like an engine loop polling its token.
+int untilCancelled(const GuiWorker::Job& job) {
+  QElapsedTimer t;
+  t.start();
+  while (t.elapsed() < 10000) {
+    job.cancel().throw_if_cancelled();
+    QThread::msleep(1);
+  }
+  return -1;
+}
+
+void failTest(const JobFailure& f) {
+  QFAIL(qPrintable("unexpected failure: " + f.message));
 }
 }  // namespace
 
@@ -175,7 +197,7 @@ class TestGuiWorker : public QObject {
   void everyAnalysisRunsOnSmallShapes() {
     const std::pair<VariantId, ViewKind> cases[] = {{VariantId::moba, ViewKind::blocks},
                                                     {VariantId::dense, ViewKind::compare},
-                                                    {VariantId::gated_delta, ViewKind::deltanet},
+                                                    {VariantId::gated_delta, ViewKind::state},
                                                     {VariantId::mla, ViewKind::map}};
     for (auto [variant, view] : cases) {
       ExplorerController c;
@@ -196,11 +218,186 @@ class TestGuiWorker : public QObject {
         QVERIFY(res->sparsity >= 0 && res->sparsity < 1);
       }
       if (view == ViewKind::compare) QVERIFY(res->massRecall > 0 && res->massRecall <= 1.0 + 1e-6);
-      if (view == ViewKind::deltanet) {
+      if (view == ViewKind::state) {
         QVERIFY(res->stateNorm.size() > 2);
         QCOMPARE(res->gate.size(), 64);
       }
     }
+  }
+
+  // --- the GuiWorker alone ---
+
+  void workerRunsJobsOffTheOwnerThreadAndDeliversOnIt() {
+    GuiWorker w(QStringLiteral("test-worker"));
+    std::atomic<Qt::HANDLE> ranOn = nullptr;
+    Qt::HANDLE deliveredOn = nullptr;
+    int result = 0;
+    w.start(
+        0,
+        [&](const GuiWorker::Job&) {
+          ranOn = QThread::currentThreadId();
+          return 42;
+        },
+        [&](int r) {
+          result = r;
+          deliveredOn = QThread::currentThreadId();
+        },
+        failTest);
+    QVERIFY(w.busy());
+    QTRY_VERIFY_WITH_TIMEOUT(!w.busy(), 10000);
+    QCOMPARE(result, 42);
+    QVERIFY(ranOn.load() != QThread::currentThreadId());
+    QCOMPARE(deliveredOn, QThread::currentThreadId());
+    QVERIFY(w.thread() != QThread::currentThread());
+  }
+
+  void workerNewestRequestWins() {
+    GuiWorker w(QStringLiteral("test-worker"));
+    std::atomic<int> firstStarted = 0, secondRan = 0;
+    int delivered = 0, failures = 0, third = 0;
+    w.start(
+        0,
+        [&](const GuiWorker::Job& job) {
+          firstStarted = 1;
+          return untilCancelled(job);
+        },
+        [&](int) { ++delivered; }, [&](const JobFailure&) { ++failures; });
+    QTRY_VERIFY_WITH_TIMEOUT(firstStarted.load() == 1, 10000);
+    // The second supersedes the running first (cancelled), the third the queued second (skipped).
+    w.start(
+        0, [&](const GuiWorker::Job&) { return ++secondRan; }, [&](int) { ++delivered; },
+        [&](const JobFailure&) { ++failures; });
+    w.start(
+        0, [](const GuiWorker::Job&) { return 3; }, [&](int r) { third = r; }, failTest);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.busy(), 10000);
+    QCOMPARE(third, 3);
+    QCOMPARE(secondRan.load(), 0);
+    QTest::qWait(50);
+    QCOMPARE(delivered, 0);  // the superseded jobs report nothing, not even their cancel
+    QCOMPARE(failures, 0);
+  }
+
+  void workerCancelArrivesAsCancelled() {
+    GuiWorker w(QStringLiteral("test-worker"));
+    std::optional<JobFailure> failure;
+    w.start(
+        0, untilCancelled, [](int) { QFAIL("a cancelled job has no result"); },
+        [&](const JobFailure& f) { failure = f; });
+    QTest::qWait(50);
+    QElapsedTimer t;
+    t.start();
+    w.cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(failure.has_value(), 5000);
+    QVERIFY(t.elapsed() < 3000);
+    QVERIFY(failure->cancelled());
+    QVERIFY(!w.busy());
+  }
+
+  void workerExceptionsBecomeFailures() {
+    QVector<JobFailure> failures;
+    const auto failed = [&](const JobFailure& f) { failures.append(f); };
+    const auto never = [](int) { QFAIL("a failed job has no result"); };
+    // Each on its own lane, so none supersedes another.
+    GuiWorker lanes(QStringLiteral("test-worker"), 3);
+    lanes.start(
+        0, [](const GuiWorker::Job&) -> int { throw Error("engine says no"); }, never, failed);
+    lanes.start(
+        1, [](const GuiWorker::Job&) -> int { throw std::bad_alloc(); }, never, failed);
+    lanes.start(
+        2, [](const GuiWorker::Job&) -> int { throw std::logic_error("odd"); }, never, failed);
+    QTRY_COMPARE_WITH_TIMEOUT(failures.size(), 3, 10000);
+    QCOMPARE(int(failures[0].kind), int(JobFailure::Kind::engine));
+    QCOMPARE(failures[0].message, QStringLiteral("engine says no"));
+    QCOMPARE(int(failures[1].kind), int(JobFailure::Kind::outOfMemory));
+    QCOMPARE(int(failures[2].kind), int(JobFailure::Kind::unexpected));
+    QCOMPARE(failures[2].message, QStringLiteral("odd"));
+  }
+
+  void workerLanesDoNotSupersedeEachOther() {
+    GuiWorker w(QStringLiteral("test-worker"), 2);
+    std::atomic<bool> started = false;
+    int first = 0, second = 0;
+    w.start(
+        0,
+        [&](const GuiWorker::Job&) {
+          started = true;
+          QThread::msleep(100);
+          return 1;
+        },
+        [&](int r) { first = r; }, failTest);
+    w.start(
+        1, [](const GuiWorker::Job&) { return 2; }, [&](int r) { second = r; }, failTest);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.busy(0) && !w.busy(1), 10000);
+    QCOMPARE(first, 1);
+    QCOMPARE(second, 2);
+  }
+
+  void workerForgetDropsLateNews() {
+    GuiWorker w(QStringLiteral("test-worker"));
+    std::atomic<bool> finished = false;
+    int news = 0;
+    w.start(
+        0,
+        [&](const GuiWorker::Job& job) {
+          while (!job.cancel().cancelled()) QThread::msleep(1);
+          job.post([&] { ++news; });  // too late: the lane was forgotten
+          finished = true;
+          return 0;  // a result despite the cancel: dropped all the same
+        },
+        [&](int) { ++news; }, [&](const JobFailure&) { ++news; });
+    QTest::qWait(20);
+    w.forget();
+    QVERIFY(!w.busy());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.load(), 5000);
+    QTest::qWait(50);
+    QCOMPARE(news, 0);
+  }
+
+  void workerPostAlwaysOutlivesSupersession() {
+    GuiWorker w(QStringLiteral("test-worker"));
+    std::atomic<bool> started = false;
+    int kept = 0, answers = 0;
+    w.start(
+        0,
+        [&](const GuiWorker::Job& job) {
+          started = true;
+          while (!job.cancel().cancelled()) QThread::msleep(1);
+          job.postAlways([&] { ++kept; });
+          return 1;
+        },
+        [&](int) { ++answers; }, [&](const JobFailure&) { ++answers; });
+    QTRY_VERIFY_WITH_TIMEOUT(started.load(), 5000);
+    w.start(
+        0, [](const GuiWorker::Job&) { return 2; }, [&](int r) { answers += 10 * r; }, failTest);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.busy(), 10000);
+    QTest::qWait(20);
+    QCOMPARE(kept, 1);
+    QCOMPARE(answers, 20);  // only the newest job's answer
+  }
+
+  void workerVoidJobsAndDestructorAbortsAndJoins() {
+    std::atomic<bool> started = false, queuedRan = false;
+    int delivered = 0;
+    QElapsedTimer t;
+    {
+      GuiWorker w(QStringLiteral("test-worker"), 2);
+      w.start(
+          0,
+          [&](const GuiWorker::Job& job) {
+            started = true;
+            untilCancelled(job);
+          },
+          [&] { ++delivered; }, [&](const JobFailure&) { ++delivered; });
+      w.start(
+          1, [&](const GuiWorker::Job&) { queuedRan = true; }, [&] { ++delivered; },
+          [&](const JobFailure&) { ++delivered; });
+      QTRY_VERIFY_WITH_TIMEOUT(started.load(), 5000);
+      t.start();
+    }  // cancels the running job, drops the queued one, joins
+    QVERIFY(t.elapsed() < 3000);
+    QVERIFY(!queuedRan.load());
+    QTest::qWait(20);
+    QCOMPARE(delivered, 0);
   }
 };
 

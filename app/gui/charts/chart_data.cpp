@@ -217,25 +217,10 @@ QString describeSweepShape(const SweepResult& sweep) {
   for (const std::string& name : sweep.config.variants) {
     const VariantInfo* info = find_variant(name);
     if (!info) continue;
-    switch (info->id) {
-      case VariantId::dense:
-        break;
-      case VariantId::swa:
-        parts << QStringLiteral("window=%1 sinks=%2").arg(b.swa.window).arg(b.swa.sinks);
-        break;
-      case VariantId::mla:
-        parts << QStringLiteral("MLA Dc=%1 Dr=%2 Dn=%3")
-                     .arg(b.mla.kv_lora_rank)
-                     .arg(b.mla.rope_dim)
-                     .arg(b.mla.nope_dim);
-        break;
-      case VariantId::moba:
-        parts << QStringLiteral("block=%1 top_k=%2").arg(b.moba.block_size).arg(b.moba.top_k);
-        break;
-      case VariantId::gated_delta:
-        parts << QStringLiteral("chunk=%1").arg(b.gdn.chunk_size);
-        break;
-    }
+    AttentionProblem p = b;
+    p.variant = info->id;
+    const QString knobs = QString::fromStdString(describe_params(p)).trimmed();
+    if (!knobs.isEmpty()) parts << knobs;
   }
   parts.removeDuplicates();
   return parts.join(QLatin1Char(' '));

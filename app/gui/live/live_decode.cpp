@@ -1,12 +1,12 @@
-// The live decode loop. Everything that touches the engine runs on the runner's thread; the UI gets
-// the session (for the cache's thread-safe accounting) and throttled progress by queued signal.
+// The live decode loop. Everything that touches the engine runs on the runner's worker thread; the
+// UI gets the session (for the cache's thread-safe accounting) and throttled progress as values.
 #include "live/live_decode.hpp"
 
 #include <QJsonArray>
 #include <QRegularExpression>
 #include <QStringList>
 #include <chrono>
-#include <new>
+#include <functional>
 
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
@@ -15,7 +15,7 @@
 namespace attnscope::gui {
 namespace {
 constexpr auto kProgressInterval = std::chrono::milliseconds(100);
-using Clock = std::chrono::steady_clock;
+using Clock = Throttle::Clock;
 
 double secondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -90,17 +90,19 @@ KvSnapshot KvSnapshot::of(const PagedKvCache& cache) {
   return s;
 }
 
-void LiveDecodeWorker::run(const LiveDecodeConfig& c, const CancelToken& cancel, quint64 gen) {
+namespace {
+// The decode loop, on the worker thread. `ready` and `progress` are the news it sends (the caller
+// posts them to the UI thread); throws when it fails or is cancelled, after a last progress report.
+void decodeLoop(const LiveDecodeConfig& c, const CancelToken& cancel,
+                const std::function<void(const LiveDecodeRunPtr&)>& ready,
+                const std::function<void(const LiveDecodeProgress&)>& progress) {
   LiveDecodeProgress p;
   const qsizetype rows = c.promptLengths.size();
   p.lengths = c.promptLengths;
   p.released = QVector<bool>(rows, false);
-  auto lastReport = Clock::time_point{};
+  Throttle throttle(kProgressInterval);
   const auto report = [&](bool force) {
-    const auto now = Clock::now();
-    if (!force && now - lastReport < kProgressInterval) return;
-    lastReport = now;
-    emit progress(gen, p);
+    if (throttle.due(force)) progress(p);
   };
   try {
     if (const QString e = c.check(); !e.isEmpty()) throw Error(e.toStdString());
@@ -118,12 +120,12 @@ void LiveDecodeWorker::run(const LiveDecodeConfig& c, const CancelToken& cancel,
     dc.seed = c.seed;
     run->session = std::make_unique<DecodeSession>(dc, *run->backend);
     DecodeSession& session = *run->session;
-    emit sessionReady(gen, run);
+    ready(run);
 
-    p.phase = tr("prefilling");
+    p.phase = LiveDecodeRunner::tr("prefilling");
     report(true);
     session.prefill(cancel);
-    p.phase = tr("decoding");
+    p.phase = LiveDecodeRunner::tr("decoding");
     for (qsizetype r = 0; r < rows; ++r) p.lengths[r] = session.length(r);
     report(true);
 
@@ -149,76 +151,63 @@ void LiveDecodeWorker::run(const LiveDecodeConfig& c, const CancelToken& cancel,
       report(false);
       if (c.stepDelayMs > 0) pacedSleep(c.stepDelayMs, cancel);
     }
-    p.phase = tr("finished");
+    p.phase = LiveDecodeRunner::tr("finished");
     report(true);
-    emit done(gen, false, {});
   } catch (const Cancelled&) {
-    p.phase = tr("stopped");
+    p.phase = LiveDecodeRunner::tr("stopped");
     report(true);
-    emit done(gen, true, {});
-  } catch (const std::bad_alloc&) {
-    p.phase = tr("failed");
+    throw;
+  } catch (...) {
+    p.phase = LiveDecodeRunner::tr("failed");
     report(true);
-    emit done(gen, false,
-              tr("out of memory: the cache does not fit; use fewer or shorter sequences"));
-  } catch (const std::exception& e) {
-    p.phase = tr("failed");
-    report(true);
-    emit done(gen, false, QString::fromStdString(e.what()));
+    throw;
   }
 }
+}  // namespace
 
 LiveDecodeRunner::LiveDecodeRunner(QObject* parent) : QObject(parent) {
   qRegisterMetaType<LiveDecodeRunPtr>();
   qRegisterMetaType<LiveDecodeProgress>();
-  worker_ = new LiveDecodeWorker;
-  worker_->moveToThread(&thread_);
-  connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
-  connect(worker_, &LiveDecodeWorker::sessionReady, this,
-          [this](quint64 gen, const LiveDecodeRunPtr& run) {
-            if (gen != generation_) return;
-            run_ = run;
-            emit sessionReady(run);
-          });
-  connect(worker_, &LiveDecodeWorker::progress, this,
-          [this](quint64 gen, const LiveDecodeProgress& p) {
-            if (gen != generation_) return;
-            progress_ = p;
-            emit progress(p);
-          });
-  connect(worker_, &LiveDecodeWorker::done, this,
-          [this](quint64 gen, bool cancelled, const QString& error) {
-            if (gen != generation_) return;
-            running_ = false;
-            error_ = error;
-            emit stopped(cancelled, error);
-          });
-  thread_.setObjectName(QStringLiteral("attnscope-live-decode"));
-  thread_.start();
 }
 
-LiveDecodeRunner::~LiveDecodeRunner() {
-  token_.cancel();
-  thread_.quit();
-  thread_.wait();
-}
+LiveDecodeRunner::~LiveDecodeRunner() = default;
 
 void LiveDecodeRunner::start(const LiveDecodeConfig& config) {
-  token_.cancel();  // a run still going stops; its late signals carry an old generation
-  token_ = CancelToken();
-  const quint64 gen = ++generation_;
-  running_ = true;
   error_.clear();
   progress_ = {};
   run_.reset();
-  QMetaObject::invokeMethod(
-      worker_, [w = worker_, config, token = token_, gen] { w->run(config, token, gen); },
-      Qt::QueuedConnection);
+  worker_.start(
+      0,
+      [this, config](const GuiWorker::Job& job) {
+        decodeLoop(
+            config, job.cancel(),
+            [this, &job](const LiveDecodeRunPtr& run) {
+              job.post([this, run] {
+                run_ = run;
+                emit sessionReady(run);
+              });
+            },
+            [this, &job](const LiveDecodeProgress& p) {
+              job.post([this, p] {
+                progress_ = p;
+                emit progress(p);
+              });
+            });
+      },
+      [this] { emit stopped(false, {}); },
+      [this](const JobFailure& failure) {
+        if (!failure.cancelled()) {
+          error_ = failure.kind == JobFailure::Kind::outOfMemory
+                       ? tr("out of memory: the cache does not fit; use fewer or shorter sequences")
+                       : failure.message;
+        }
+        emit stopped(failure.cancelled(), error_);
+      });
   emit started();
 }
 
 void LiveDecodeRunner::stop() {
-  if (running_) token_.cancel();
+  if (running()) worker_.cancel();
 }
 
 }  // namespace attnscope::gui

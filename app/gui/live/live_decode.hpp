@@ -1,7 +1,7 @@
 // Live decode for the KV cache view: a DecodeSession (prefill a batch of sequences of different
-// lengths, then step token by token) on its own QThread. The session is shared with the UI thread,
+// lengths, then step token by token) on a worker thread. The session is shared with the UI thread,
 // which reads the cache's thread-safe stats()/page_map()/audit() whenever it likes; the loop
-// reports its progress by queued signal and stops promptly on cancel.
+// sends its progress as values (queued calls) and stops promptly on cancel.
 #pragma once
 
 #include <QJsonObject>
@@ -18,7 +18,9 @@
 #include "attnscope/backend.hpp"
 #include "attnscope/cancel.hpp"
 #include "attnscope/decode.hpp"
+#include "attnscope/decode_session.hpp"
 #include "attnscope/kv_cache.hpp"
+#include "worker.hpp"
 #include "workload.hpp"
 
 namespace attnscope::gui {
@@ -68,22 +70,9 @@ struct LiveDecodeProgress {
   QVector<bool> released;      // per row
 };
 
-// Lives on the runner's thread; `gen` tags every signal so a stopped run's late news is ignored.
-class LiveDecodeWorker : public QObject {
-  Q_OBJECT
-
- public:
-  void run(const LiveDecodeConfig& config, const CancelToken& cancel, quint64 gen);
-
- signals:
-  void sessionReady(quint64 gen, attnscope::gui::LiveDecodeRunPtr run);
-  void progress(quint64 gen, const attnscope::gui::LiveDecodeProgress& p);
-  // error empty: finished or cancelled normally.
-  void done(quint64 gen, bool cancelled, const QString& error);
-};
-
-// The UI thread's handle: start, stop, state. Stop cancels the token; the loop notices within one
-// decode step (and the pacing sleep polls every 10 ms).
+// The UI thread's handle: start, stop, state. The loop runs on the runner's GuiWorker; a new start
+// supersedes the old run. Stop cancels the token; the loop notices within one decode step (and the
+// pacing sleep polls every 10 ms).
 class LiveDecodeRunner : public QObject {
   Q_OBJECT
 
@@ -91,11 +80,11 @@ class LiveDecodeRunner : public QObject {
   explicit LiveDecodeRunner(QObject* parent = nullptr);
   ~LiveDecodeRunner() override;
 
-  bool running() const { return running_; }
+  bool running() const { return worker_.busy(); }
   LiveDecodeRunPtr current() const { return run_; }
   const LiveDecodeProgress& lastProgress() const { return progress_; }
   QString lastError() const { return error_; }
-  QThread* workerThread() { return &thread_; }
+  QThread* workerThread() { return worker_.thread(); }
 
  public slots:
   void start(const attnscope::gui::LiveDecodeConfig& config);
@@ -108,14 +97,10 @@ class LiveDecodeRunner : public QObject {
   void stopped(bool cancelled, const QString& error);
 
  private:
-  QThread thread_;
-  LiveDecodeWorker* worker_ = nullptr;
-  CancelToken token_;
-  bool running_ = false;
-  quint64 generation_ = 0;
   LiveDecodeRunPtr run_;
   LiveDecodeProgress progress_;
   QString error_;
+  GuiWorker worker_{QStringLiteral("attnscope-live-decode")};
 };
 
 }  // namespace attnscope::gui

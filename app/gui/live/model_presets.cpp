@@ -2,6 +2,7 @@
 // every cache number the KV view shows is cost_of of these per-layer problems times the layers.
 #include "live/model_presets.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "attnscope/registry.hpp"
@@ -135,22 +136,13 @@ const ModelPreset* findModelPreset(const QString& name) {
 AttentionProblem problemForVariant(const AttentionProblem& base, VariantId variant) {
   AttentionProblem p = base;
   p.variant = variant;
-  const bool fromMla = base.variant == VariantId::mla && variant != VariantId::mla;
-  if (fromMla) p.shape.kv_heads = p.shape.heads;  // the expanded (naive) MLA is MHA
-  switch (variant) {
-    case VariantId::mla:
-      p.shape.kv_heads = 1;
-      p.shape.head_dim = p.mla.nope_dim + p.mla.rope_dim;
-      break;
-    case VariantId::gated_delta:
-      p.shape.kv_heads = p.shape.heads;
-      break;
-    default:
-      if (p.shape.kv_heads <= 0 || p.shape.heads % p.shape.kv_heads != 0) {
-        p.shape.kv_heads = p.shape.heads;
-      }
-      break;
+  // A base whose knobs set its widths (MLA's shared latent) expands to MHA: the naive MLA is MHA.
+  if (sets_widths(variant_info(base.variant)) && variant != base.variant)
+    p.shape.kv_heads = p.shape.heads;
+  if (p.shape.kv_heads <= 0 || p.shape.heads % p.shape.kv_heads != 0) {
+    p.shape.kv_heads = p.shape.heads;
   }
+  normalize_shape(p);  // the variant's own kv heads and widths
   if (variant_info(variant).causal_only) p.causal = true;
   return p;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "attnscope/registry.hpp"
 #include "live/model_presets.hpp"
 
 namespace attnscope::gui {
@@ -85,7 +86,9 @@ int PageMapWidget::layout(int width, QPainter* p) const {
   }
   const KvSnapshot& s = *snapshot_;
   const KvCacheStats& st = s.stats;
-  const bool gdn = problem_.variant == VariantId::gated_delta;
+  const VariantInfo& info = variant_info(problem_.variant);
+  const CacheSpec cache = info.cache(problem_);
+  const bool stateOnly = cache.layout == CacheLayout::state;
 
   // --- the physical pool ---
   std::unordered_map<int32_t, int64_t> owner;  // physical page -> sequence id
@@ -94,8 +97,10 @@ int PageMapWidget::layout(int width, QPainter* p) const {
       if (page >= 0) owner[page] = m.id;
     }
   }
-  if (gdn) {
-    textLine(tr("Gated DeltaNet caches no pages: each sequence holds one constant-size state."));
+  if (stateOnly) {
+    textLine(
+        tr("%1 caches no pages: each sequence holds one constant-size state.")
+            .arg(QString::fromUtf8(info.short_title.data(), qsizetype(info.short_title.size()))));
   } else {
     textLine(tr("Physical page pool: %1 pages allocated, %2 used, %3 free (grey) · one page = %4 "
                 "tokens = %5")
@@ -126,7 +131,8 @@ int PageMapWidget::layout(int width, QPainter* p) const {
     textLine(tr("No live sequences (finished ones were released: their pages are free again)."));
     return y + kMargin;
   }
-  textLine(gdn ? tr("Sequences and their state")
+  textLine(stateOnly
+               ? tr("Sequences and their state")
                : tr("Sequences: logical pages in order (shade = fill; hatched = evicted by the "
                     "window)"));
   const int x0 = kMargin + kLabelWidth;
@@ -140,7 +146,7 @@ int PageMapWidget::layout(int width, QPainter* p) const {
                   tr("seq %1 · %2 tok").arg(m.id).arg(m.length));
     }
     int rowsUsed = 1;
-    if (gdn) {
+    if (stateOnly) {
       if (p) {
         const QRect box(x0, y, 160, kCell + 4);
         p->fillRect(box, c.lighter(130));
@@ -176,8 +182,8 @@ int PageMapWidget::layout(int width, QPainter* p) const {
     if (shown < qsizetype(m.pages.size())) {
       textLine(tr("… %1 more pages").arg(qsizetype(m.pages.size()) - shown), x0);
     }
-    if (problem_.variant == VariantId::moba && m.state_bytes > 0) {
-      const int64_t blocks = problem_.moba.block_size > 0 ? m.length / problem_.moba.block_size : 0;
+    if (cache.mean_block > 0 && m.state_bytes > 0) {
+      const int64_t blocks = m.length / cache.mean_block;
       if (p) {
         const QRect box(x0, y, 14, kCell);
         p->fillRect(box, QBrush(c.darker(130), Qt::Dense4Pattern));

@@ -1,4 +1,4 @@
-// Live throughput for the Throughput view: a worker QThread that repeats a prefill (Backend::run)
+// Live throughput for the Throughput view: a worker thread that repeats a prefill (Backend::run)
 // or a decode (DecodeSession::step) on the chosen backend and emits samples several times a
 // second, and that measures the device's peaks (device_peak) for the roofline.
 #pragma once
@@ -10,12 +10,12 @@
 #include <QString>
 #include <QThread>
 #include <QVector>
-#include <map>
 #include <memory>
 #include <optional>
 
 #include "attnscope/backend.hpp"
 #include "attnscope/cancel.hpp"
+#include "worker.hpp"
 #include "workload.hpp"
 
 namespace attnscope::gui {
@@ -42,25 +42,6 @@ struct ThroughputSample {
   qint64 runs = 0;
 };
 
-class ThroughputWorker : public QObject {
-  Q_OBJECT
-
- public:
-  void calibrate(const QString& backend, bool remeasure, const CancelToken& cancel, quint64 gen);
-  void run(const ThroughputConfig& config, const CancelToken& cancel, quint64 gen);
-
- signals:
-  void calibrated(quint64 gen, const attnscope::DevicePeak& peak);
-  void calibrationFailed(quint64 gen, const QString& message, bool cancelled);
-  void runStarted(quint64 gen, const QString& device);
-  void sample(quint64 gen, const attnscope::gui::ThroughputSample& s);
-  void runStopped(quint64 gen, bool cancelled, const QString& error);
-
- private:
-  Backend& backend(const QString& name);
-  std::map<QString, std::unique_ptr<Backend>> backends_;
-};
-
 class ThroughputRunner : public QObject {
   Q_OBJECT
 
@@ -68,8 +49,8 @@ class ThroughputRunner : public QObject {
   explicit ThroughputRunner(QObject* parent = nullptr);
   ~ThroughputRunner() override;
 
-  bool running() const { return running_; }
-  bool calibrating() const { return calibrating_; }
+  bool running() const { return worker_.busy(kRunLane); }
+  bool calibrating() const { return worker_.busy(kCalibrationLane); }
   // The last calibration of this backend in this session (device_peak also caches on disk).
   std::optional<DevicePeak> peak(const QString& backend) const;
   const QVector<ThroughputSample>& samples() const { return samples_; }
@@ -92,15 +73,15 @@ class ThroughputRunner : public QObject {
   void calibrationFailed(const QString& message);
 
  private:
-  QThread thread_;
-  ThroughputWorker* worker_ = nullptr;
-  CancelToken runToken_, calToken_;
-  quint64 runGen_ = 0, calGen_ = 0;
-  bool running_ = false, calibrating_ = false;
+  // The loop and the calibration share one thread so they never disturb each other's timing; each
+  // has its own lane, so starting one does not supersede the other.
+  enum Lane { kRunLane, kCalibrationLane, kLanes };
+  std::shared_ptr<WorkerBackends> backends_;  // the jobs hold them too
   ThroughputConfig config_;
   QVector<ThroughputSample> samples_;
   QString device_, error_;
   QMap<QString, DevicePeak> peaks_;
+  GuiWorker worker_{QStringLiteral("attnscope-throughput"), kLanes};
 };
 
 }  // namespace attnscope::gui

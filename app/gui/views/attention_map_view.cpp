@@ -9,9 +9,17 @@
 #include <QVBoxLayout>
 #include <cmath>
 
-namespace attnscope::gui {
+#include "attnscope/mask.hpp"
+#include "attnscope/registry.hpp"
 
-AttentionMapView::AttentionMapView(QWidget* parent) : ViewBase(parent) {
+namespace attnscope::gui {
+namespace {
+bool signedMap(const AttentionProblem& p) {
+  return variant_info(p.variant).map_kind == MapKind::implicit;
+}
+}  // namespace
+
+AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* bar = new QHBoxLayout;
   headCombo_ = new QComboBox;
@@ -33,7 +41,7 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ViewBase(parent) {
   overlayCheck_->setChecked(true);
   overlayCheck_->setToolTip(
       tr("Causal edge (dashed), window edge (orange), sinks (pink) and "
-         "MoBA-selected blocks (red) of the shown head."));
+         "selected key blocks (red) of the shown head."));
   batchLabel_ = new QLabel(tr("Batch:"));
   batchSpin_ = new QSpinBox;
   batchSpin_->setToolTip(tr("Which sequence of the batch to show."));
@@ -163,12 +171,14 @@ MapOverlays AttentionMapView::overlaysFor(const ViewResult& r) const {
   o.qLen = p.shape.q_len;
   o.kvLen = p.shape.kv_len;
   o.causal = p.causal;
-  if (p.variant == VariantId::swa) {
-    o.window = p.swa.window;
-    o.sinks = p.swa.sinks;
+  const KeyMask mask = KeyMask::of(p);
+  if (mask.window > 0) {
+    o.window = mask.window;
+    o.sinks = mask.sinks;
   }
-  if (p.variant == VariantId::moba) {
-    o.blockSize = p.moba.block_size;
+  const VariantInfo& info = variant_info(p.variant);
+  if (info.has_selection()) {
+    o.blockSize = info.selection(p)->block_size;
     o.selection = r.selection;
     o.topK = r.topK;
   }
@@ -187,8 +197,8 @@ void AttentionMapView::showResult(const ViewResultPtr& result) {
     return;
   }
   const MapImage& m = result->maps.front();
-  // Gated DeltaNet's implicit attention is signed: a diverging map shows its negative weights.
-  heatmap_->setDiverging(result->workload.problem.variant == VariantId::gated_delta);
+  // An implicit attention matrix is signed: a diverging map shows its negative weights.
+  heatmap_->setDiverging(signedMap(result->workload.problem));
   const QString batch = result->workload.problem.shape.batch > 1
                             ? tr("batch %1, ").arg(result->request.batch)
                             : QString();
@@ -209,7 +219,7 @@ void AttentionMapView::rebuildGrid(const ViewResult& r) {
       t->setInteractive(false);
       t->setColormap(static_cast<ColormapId>(colormapCombo_->currentIndex()));
       t->setScaleMode(scaleCombo_->currentIndex() == 1 ? ScaleMode::log : ScaleMode::linear);
-      t->setDiverging(r.workload.problem.variant == VariantId::gated_delta);
+      t->setDiverging(signedMap(r.workload.problem));
       connect(t, &HeatmapWidget::hoverText, hoverLabel_, [this](const QString& s) {
         if (!s.isEmpty()) hoverLabel_->setText(s);
       });

@@ -13,7 +13,7 @@
 
 namespace attnscope::gui {
 
-class AttentionMapView : public ViewBase {
+class AttentionMapView : public ResultView {
   Q_OBJECT
 
  public:

@@ -1,6 +1,6 @@
 // The Benchmark view. Variants and backends come from the registry (never a list of our own);
-// the shape is the workload panel's. run_sweep runs on this view's worker thread; its points arrive
-// as queued signals and are drawn as they finish. A cancel keeps the finished points.
+// the shape is the workload panel's. run_sweep runs on this view's GuiWorker; its points arrive as
+// values and are drawn as they finish. A cancel keeps the finished points.
 #include "views/benchmark_view.hpp"
 
 #include <QDateTime>
@@ -21,7 +21,6 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
-#include <new>
 
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
@@ -68,44 +67,7 @@ QString isoNow() {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------
-// Worker side
-
-void SweepRunner::run(quint64 id, const SweepConfig& config, const CancelToken& cancel) {
-  auto last = std::chrono::steady_clock::time_point{};
-  cancel.set_progress_callback([this, id, &last](double f) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last < kProgressInterval && f < 1.0) return;
-    last = now;
-    emit progress(id, f);
-  });
-  try {
-    SweepResult r = run_sweep(config, cancel, [this, id](const SweepPoint& p) {
-      emit pointFinished(id, std::make_shared<const SweepPoint>(p));
-    });
-    cancel.set_progress_callback({});
-    emit finished(id, std::make_shared<const SweepResult>(std::move(r)));
-  } catch (const Cancelled&) {  // cancelled before the first point: an empty, cancelled sweep
-    cancel.set_progress_callback({});
-    auto r = std::make_shared<SweepResult>();
-    r->config = config;
-    r->cancelled = true;
-    emit finished(id, r);
-  } catch (const std::bad_alloc&) {
-    cancel.set_progress_callback({});
-    emit failed(id, tr("out of memory: reduce the sequence lengths, heads or batch"));
-  } catch (const std::exception& e) {
-    cancel.set_progress_callback({});
-    emit failed(id, QString::fromStdString(e.what()));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// UI side
-
-BenchmarkView::BenchmarkView(QWidget* parent) : ViewBase(parent) {
-  qRegisterMetaType<SweepPointPtr>();
-  qRegisterMetaType<SweepResultPtr>();
+BenchmarkView::BenchmarkView(QWidget* parent) : LiveView(parent) {
   registerOptionalBackends();
 
   // Left: what to sweep.
@@ -118,7 +80,7 @@ BenchmarkView::BenchmarkView(QWidget* parent) : ViewBase(parent) {
     auto* box = new QCheckBox(qs(v.name));
     box->setToolTip(QStringLiteral("%1: %2").arg(qs(v.title), qs(v.summary)));
     box->setProperty("name", qs(v.name));
-    box->setChecked(v.id == VariantId::dense);
+    box->setChecked(&v == &variants().front());
     variantBoxes_.append(box);
     vl->addWidget(box);
   }
@@ -252,16 +214,6 @@ BenchmarkView::BenchmarkView(QWidget* parent) : ViewBase(parent) {
   layout->addWidget(scroll);
   layout->addLayout(right, 1);
 
-  runner_ = new SweepRunner;
-  runner_->moveToThread(&thread_);
-  connect(&thread_, &QThread::finished, runner_, &QObject::deleteLater);
-  connect(runner_, &SweepRunner::progress, this, &BenchmarkView::onProgress);
-  connect(runner_, &SweepRunner::pointFinished, this, &BenchmarkView::onPoint);
-  connect(runner_, &SweepRunner::finished, this, &BenchmarkView::onFinished);
-  connect(runner_, &SweepRunner::failed, this, &BenchmarkView::onFailed);
-  thread_.setObjectName(QStringLiteral("attnscope-sweep"));
-  thread_.start();
-
   connect(run_, &QPushButton::clicked, this, [this] { startSweep(); });
   connect(cancel_, &QPushButton::clicked, this, &BenchmarkView::cancelSweep);
   connect(kind_, &QComboBox::currentIndexChanged, this, &BenchmarkView::refresh);
@@ -277,11 +229,7 @@ BenchmarkView::BenchmarkView(QWidget* parent) : ViewBase(parent) {
   refresh();
 }
 
-BenchmarkView::~BenchmarkView() {
-  token_.cancel();
-  thread_.quit();
-  thread_.wait();
-}
+BenchmarkView::~BenchmarkView() = default;
 
 QWidget* BenchmarkView::figure() {
   return canvas_;
@@ -422,59 +370,74 @@ void BenchmarkView::setStatus(const QString& text, bool error) {
   status_->setStyleSheet(error ? QStringLiteral("color: #c0392b;") : QString());
 }
 
-void BenchmarkView::setRunning(bool running) {
-  running_ = running;
-  run_->setEnabled(!running);
-  cancel_->setEnabled(running);
-  if (running) progress_->setValue(0);
+void BenchmarkView::showRunning() {
+  run_->setEnabled(!running());
+  cancel_->setEnabled(running());
+  if (running()) progress_->setValue(0);
 }
 
 QString BenchmarkView::startSweep() {
-  if (running_) return tr("a sweep is already running");
+  if (running()) return tr("a sweep is already running");
   SweepConfig config;
   if (QString e = buildConfig(config); !e.isEmpty()) {
     setStatus(e, true);
     return e;
   }
-  const quint64 id = ++sweepId_;
-  token_ = CancelToken{};
   sweep_ = SweepResult{};
   sweep_.config = config;
   sweep_.date = isoNow().toStdString();
-  setRunning(true);
+  worker_.start(
+      0,
+      [this, config](const GuiWorker::Job& job) {
+        Throttle throttle(kProgressInterval);
+        job.cancel().set_progress_callback([this, &job, &throttle](double f) {
+          if (throttle.due(f >= 1.0)) job.post([this, f] { onProgress(f); });
+        });
+        try {
+          return run_sweep(config, job.cancel(), [this, &job](const SweepPoint& p) {
+            job.post([this, p] { onPoint(p); });
+          });
+        } catch (const Cancelled&) {  // cancelled before the first point: an empty, cancelled sweep
+          SweepResult r;
+          r.config = config;
+          r.cancelled = true;
+          return r;
+        }
+      },
+      [this](const SweepResult& result) { onFinished(result); },
+      [this](const JobFailure& failure) {
+        onFailed(failure.kind == JobFailure::Kind::outOfMemory
+                     ? tr("out of memory: reduce the sequence lengths, heads or batch")
+                     : failure.message);
+      });
+  showRunning();
   started_ = std::chrono::steady_clock::now();
   setStatus(tr("running %n point(s)…", nullptr,
                int(config.variants.size() * config.seq_lens.size() * config.backends.size())));
   refresh();
-  QMetaObject::invokeMethod(
-      runner_, [runner = runner_, id, config, token = token_] { runner->run(id, config, token); },
-      Qt::QueuedConnection);
   return {};
 }
 
 void BenchmarkView::cancelSweep() {
-  if (!running_) return;
-  token_.cancel();
+  if (!running()) return;
+  worker_.cancel();
   setStatus(tr("cancelling…"));
 }
 
-void BenchmarkView::onProgress(quint64 id, double fraction) {
-  if (id != sweepId_ || !running_) return;
+void BenchmarkView::onProgress(double fraction) {
   progress_->setValue(int(std::lround(std::clamp(fraction, 0.0, 1.0) * 1000)));
 }
 
-void BenchmarkView::onPoint(quint64 id, const SweepPointPtr& point) {
-  if (id != sweepId_ || !running_) return;
-  sweep_.points.push_back(*point);
+void BenchmarkView::onPoint(const SweepPoint& point) {
+  sweep_.points.push_back(point);
   refresh();
   emit pointAdded(int(sweep_.points.size()));
 }
 
-void BenchmarkView::onFinished(quint64 id, const SweepResultPtr& result) {
-  if (id != sweepId_) return;
-  sweep_ = *result;
+void BenchmarkView::onFinished(const SweepResult& result) {
+  sweep_ = result;
   if (sweep_.date.empty()) sweep_.date = isoNow().toStdString();
-  setRunning(false);
+  showRunning();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   int skipped = 0;
@@ -490,9 +453,8 @@ void BenchmarkView::onFinished(quint64 id, const SweepResultPtr& result) {
   emit sweepFinished(sweep_.cancelled);
 }
 
-void BenchmarkView::onFailed(quint64 id, const QString& message) {
-  if (id != sweepId_) return;
-  setRunning(false);
+void BenchmarkView::onFailed(const QString& message) {
+  showRunning();
   setStatus(message, true);
   refresh();
   emit sweepFailed(message);
@@ -509,8 +471,8 @@ void BenchmarkView::setChartOptions(const charts::ChartOptions& options) {
 
 void BenchmarkView::refresh() {
   charts::ChartOptions o;
-  o.emptyText =
-      running_ ? tr("Waiting for the first point…") : tr("Run a sweep, or open a sweep JSON file.");
+  o.emptyText = running() ? tr("Waiting for the first point…")
+                          : tr("Run a sweep, or open a sweep JSON file.");
   charts::chartKindFromName(kind_->currentData().toString(), o.kind);
   charts::chartStyleFromName(style_->currentData().toString(), o.style);
   chart_.setSweep(sweep_, o);
@@ -563,14 +525,13 @@ QString BenchmarkView::exportSweepData(const QString& path) const {
 }
 
 QString BenchmarkView::openSweep(const QString& path) {
-  if (running_) return tr("a sweep is running: cancel it before opening a file");
+  if (running()) return tr("a sweep is running: cancel it before opening a file");
   SweepResult loaded;
   if (QString e = charts::loadSweepFile(path, loaded); !e.isEmpty()) {
     setStatus(e, true);
     return e;
   }
   sweep_ = std::move(loaded);
-  ++sweepId_;  // anything still queued from an earlier sweep is stale now
   progress_->setValue(0);
   setStatus(tr("opened %1: %n point(s)", nullptr, int(sweep_.points.size()))
                 .arg(QFileInfo(path).fileName()));

@@ -9,43 +9,22 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QList>
-#include <QMetaType>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
-#include <QThread>
 #include <chrono>
-#include <memory>
 
-#include "attnscope/cancel.hpp"
 #include "attnscope/sweep.hpp"
 #include "charts/sweep_chart.hpp"
 #include "view_base.hpp"
+#include "worker.hpp"
 
 class QGraphicsView;
 
 namespace attnscope::gui {
 
-using SweepPointPtr = std::shared_ptr<const SweepPoint>;
-using SweepResultPtr = std::shared_ptr<const SweepResult>;
-
-// Lives on the view's worker thread; run() is called there through a queued call.
-class SweepRunner : public QObject {
-  Q_OBJECT
-
- public:
-  using QObject::QObject;
-  void run(quint64 id, const SweepConfig& config, const CancelToken& cancel);
-
- signals:
-  void progress(quint64 id, double fraction);
-  void pointFinished(quint64 id, attnscope::gui::SweepPointPtr point);
-  void finished(quint64 id, attnscope::gui::SweepResultPtr result);
-  void failed(quint64 id, const QString& message);
-};
-
-class BenchmarkView : public ViewBase {
+class BenchmarkView : public LiveView {
   Q_OBJECT
 
  public:
@@ -74,7 +53,7 @@ class BenchmarkView : public ViewBase {
   // Starts a sweep on the worker thread; returns an error message when it cannot start.
   QString startSweep();
   void cancelSweep();
-  bool running() const { return running_; }
+  bool running() const { return worker_.busy(); }
   const SweepResult& sweep() const { return sweep_; }
   QString status() const { return status_->text(); }
 
@@ -100,21 +79,16 @@ class BenchmarkView : public ViewBase {
   void sweepFailed(const QString& message);
 
  private:
-  void onProgress(quint64 id, double fraction);
-  void onPoint(quint64 id, const SweepPointPtr& point);
-  void onFinished(quint64 id, const SweepResultPtr& result);
-  void onFailed(quint64 id, const QString& message);
-  void setRunning(bool running);
+  void onProgress(double fraction);
+  void onPoint(const SweepPoint& point);
+  void onFinished(const SweepResult& result);
+  void onFailed(const QString& message);
+  void showRunning();
   void refresh();
   void refreshTable();
   void updateShapeLabel();
   void setStatus(const QString& text, bool error = false);
 
-  QThread thread_;
-  SweepRunner* runner_ = nullptr;  // lives on thread_, deleted when it finishes
-  quint64 sweepId_ = 0;
-  CancelToken token_;
-  bool running_ = false;
   std::chrono::steady_clock::time_point started_{};
 
   SweepResult sweep_;
@@ -134,9 +108,7 @@ class BenchmarkView : public ViewBase {
   QComboBox* style_;
   QGraphicsView* canvas_;
   QTableWidget* table_;
+  GuiWorker worker_{QStringLiteral("attnscope-sweep")};
 };
 
 }  // namespace attnscope::gui
-
-Q_DECLARE_METATYPE(attnscope::gui::SweepPointPtr)
-Q_DECLARE_METATYPE(attnscope::gui::SweepResultPtr)

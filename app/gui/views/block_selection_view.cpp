@@ -11,9 +11,11 @@
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QValueAxis>
 
+#include "attnscope/registry.hpp"
+
 namespace attnscope::gui {
 
-BlockSelectionView::BlockSelectionView(QWidget* parent) : ViewBase(parent) {
+BlockSelectionView::BlockSelectionView(QWidget* parent) : ResultView(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* bar = new QHBoxLayout;
   headCombo_ = new QComboBox;
@@ -121,14 +123,15 @@ void BlockSelectionView::showResult(const ViewResultPtr& result) {
     points.append(QPointF(double(i), result->recallPerQuery[i]));
   recallSeries_->replace(points);
   axisX_->setRange(0, double(std::max<qsizetype>(1, n - 1)));
+  const BlockSelection routing = *variant_info(p.variant).selection(p);
   summary_->setText(tr("<b>recall</b> %1% of the dense causal attention mass (head %2) &nbsp; "
                        "<b>sparsity</b> %3% of causal (query, key) pairs skipped &nbsp; "
                        "block %4, top-%5, %6 key blocks")
                         .arg(100 * result->recall, 0, 'f', 1)
                         .arg(result->request.head)
                         .arg(100 * result->sparsity, 0, 'f', 1)
-                        .arg(p.moba.block_size)
-                        .arg(p.moba.top_k)
+                        .arg(routing.block_size)
+                        .arg(routing.top_k)
                         .arg(result->kBlocks));
 }
 

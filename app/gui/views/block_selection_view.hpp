@@ -14,7 +14,7 @@ class QValueAxis;
 
 namespace attnscope::gui {
 
-class BlockSelectionView : public ViewBase {
+class BlockSelectionView : public ResultView {
   Q_OBJECT
 
  public:

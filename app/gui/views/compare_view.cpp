@@ -8,14 +8,11 @@
 
 namespace attnscope::gui {
 
-CompareView::CompareView(QWidget* parent) : ViewBase(parent) {
+CompareView::CompareView(QWidget* parent) : ResultView(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* bar = new QHBoxLayout;
   pairCombo_ = new QComboBox;
-  for (ComparePair p : {ComparePair::dense_vs_moba, ComparePair::dense_vs_swa,
-                        ComparePair::mha_vs_gqa, ComparePair::causal_vs_bidirectional}) {
-    pairCombo_->addItem(comparePairTitle(p), int(p));
-  }
+  for (const ComparePair& p : comparePairs()) pairCombo_->addItem(comparePairTitle(p), p);
   pairCombo_->setToolTip(
       tr("A and B see the same q, k, v. MHA vs GQA builds each group's K/V as "
          "the mean of its heads' K/V; the other pairs only change the mask."));
@@ -65,14 +62,14 @@ void CompareView::setWorkload(const Workload& w) {
   ViewBase::setWorkload(w);
 }
 
-void CompareView::setPair(ComparePair pair) {
-  const int idx = pairCombo_->findData(int(pair));
+void CompareView::setPair(const ComparePair& pair) {
+  const int idx = pairCombo_->findData(pair);
   if (idx >= 0) pairCombo_->setCurrentIndex(idx);
 }
 
 void CompareView::fillRequest(ViewRequest& r) const {
   r.view = kind();
-  r.pair = static_cast<ComparePair>(pairCombo_->currentData().toInt());
+  r.pair = pairCombo_->currentData().toString();
   r.headMode = HeadMode::single;
   r.head = std::max(0, headCombo_->currentData().toInt());
   r.region = {};
@@ -112,12 +109,7 @@ void CompareView::showResult(const ViewResultPtr& result) {
 }
 
 void CompareView::applySettings(const QJsonObject& s) {
-  if (s.contains("pair")) {
-    for (ComparePair p : {ComparePair::dense_vs_moba, ComparePair::dense_vs_swa,
-                          ComparePair::mha_vs_gqa, ComparePair::causal_vs_bidirectional}) {
-      if (comparePairName(p) == s.value("pair").toString()) setPair(p);
-    }
-  }
+  if (s.contains("pair")) setPair(s.value("pair").toString());  // an unknown pair changes nothing
   if (s.contains("head")) {
     const int idx = headCombo_->findData(s.value("head").toInt());
     if (idx >= 0) headCombo_->setCurrentIndex(idx);
@@ -128,7 +120,7 @@ void CompareView::applySettings(const QJsonObject& s) {
 QJsonObject CompareView::exportData() const {
   QJsonObject o{{"view", "compare"}};
   if (!last_ || last_->maps.size() < 3) return o;
-  o["pair"] = comparePairName(last_->request.pair);
+  o["pair"] = last_->request.pair;
   o["a"] = last_->labelA;
   o["b"] = last_->labelB;
   o["relative_output_error"] = last_->relError;

@@ -10,7 +10,7 @@
 
 namespace attnscope::gui {
 
-class CompareView : public ViewBase {
+class CompareView : public ResultView {
   Q_OBJECT
 
  public:
@@ -24,7 +24,7 @@ class CompareView : public ViewBase {
   QJsonObject exportData() const override;
   QString exportCsv() const override;
   void setColormap(ColormapId id) override;
-  void setPair(ComparePair pair);
+  void setPair(const ComparePair& pair);
 
  private:
   QComboBox* pairCombo_;

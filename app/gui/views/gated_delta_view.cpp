@@ -2,6 +2,8 @@
 // so it uses the diverging colormap; the softmax side keeps the sequential one.
 #include "gated_delta_view.hpp"
 
+#include "state_view.hpp"
+
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QVBoxLayout>
@@ -36,7 +38,11 @@ QChartView* makeChart(const QString& xTitle, const QString& yTitle, QList<QLineS
 }
 }  // namespace
 
-GatedDeltaView::GatedDeltaView(QWidget* parent) : ViewBase(parent) {
+ViewBase* makeStateView(QWidget* parent) {
+  return new GatedDeltaView(parent);
+}
+
+GatedDeltaView::GatedDeltaView(QWidget* parent) : ResultView(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* bar = new QHBoxLayout;
   headCombo_ = new QComboBox;
@@ -155,7 +161,7 @@ void GatedDeltaView::applySettings(const QJsonObject& s) {
 }
 
 QJsonObject GatedDeltaView::exportData() const {
-  QJsonObject o{{"view", "deltanet"}};
+  QJsonObject o{{"view", stateViewName()}};
   if (!last_ || last_->maps.size() < 2) return o;
   o["head"] = last_->request.head;
   o["implicit_attention"] = mapToJson(last_->maps[0]);

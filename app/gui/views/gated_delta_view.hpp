@@ -14,13 +14,13 @@ class QValueAxis;
 
 namespace attnscope::gui {
 
-class GatedDeltaView : public ViewBase {
+class GatedDeltaView : public ResultView {
   Q_OBJECT
 
  public:
   explicit GatedDeltaView(QWidget* parent = nullptr);
 
-  ViewKind kind() const override { return ViewKind::deltanet; }
+  ViewKind kind() const override { return ViewKind::state; }
   void fillRequest(ViewRequest& r) const override;
   void showResult(const ViewResultPtr& result) override;
   void setWorkload(const Workload& w) override;

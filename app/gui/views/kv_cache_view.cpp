@@ -34,6 +34,28 @@ QString qs(std::string_view v) {
   return QString::fromUtf8(v.data(), static_cast<qsizetype>(v.size()));
 }
 
+// "Gated DeltaNet's state stays fp32 either way." for the variants that cache a state.
+QString stateNote() {
+  QStringList stateful;
+  for (const VariantInfo& v : variants()) {
+    if (v.has_state) stateful << qs(v.short_title);
+  }
+  if (stateful.isEmpty()) return {};
+  return QObject::tr(" %1's state stays fp32 either way.").arg(joinAnd(stateful));
+}
+
+// "16, or 64 for MLA": the engine's default page size, and the variants that differ from it.
+QString pageSizeDefaults() {
+  const int64_t common = default_page_size(variants().front().id);
+  QString text = QString::number(common);
+  for (const VariantInfo& v : variants()) {
+    if (const int64_t own = default_page_size(v.id); own != common) {
+      text += QObject::tr(", or %1 for %2").arg(own).arg(qs(v.short_title));
+    }
+  }
+  return text;
+}
+
 QChart* makeLogChart(const QString& title, const QString& yTitle) {
   auto* chart = new QChart;
   chart->setTitle(title);
@@ -89,7 +111,7 @@ QJsonObject statsJson(const KvCacheStats& s) {
 }
 }  // namespace
 
-KvCacheView::KvCacheView(QWidget* parent) : ViewBase(parent) {
+KvCacheView::KvCacheView(QWidget* parent) : LiveView(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* splitter = new QSplitter(Qt::Vertical);
   layout->addWidget(splitter);
@@ -110,10 +132,9 @@ KvCacheView::KvCacheView(QWidget* parent) : ViewBase(parent) {
   element_->addItem(tr("fp32 (4 bytes)"), 4);
   element_->addItem(tr("bf16 (2 bytes)"), 2);
   element_->setCurrentIndex(1);
-  element_->setToolTip(
-      tr("Element size of the cached keys and values. Serving engines keep "
-         "bf16/fp16; attnscope's host engine computes in fp32. Gated DeltaNet's "
-         "state stays fp32 either way."));
+  element_->setToolTip(tr("Element size of the cached keys and values. Serving engines keep "
+                          "bf16/fp16; attnscope's host engine computes in fp32.") +
+                       stateNote());
   bar->addWidget(new QLabel(tr("Shape:")));
   bar->addWidget(model_);
   bar->addWidget(new QLabel(tr("Element:")));
@@ -156,9 +177,8 @@ KvCacheView::KvCacheView(QWidget* parent) : ViewBase(parent) {
   pageSize_->setRange(0, 4096);
   pageSize_->setMinimumWidth(
       pageSize_->fontMetrics().horizontalAdvance(QStringLiteral("auto (64)")) + 40);
-  pageSize_->setToolTip(
-      tr("Tokens per page; 0 uses the engine's default for the variant "
-         "(16, or 64 for MLA as FlashMLA)."));
+  pageSize_->setToolTip(tr("Tokens per page; 0 uses the engine's default for the variant (%1).")
+                            .arg(pageSizeDefaults()));
   pacing_ = new QComboBox;
   pacing_->addItem(tr("as fast as possible"), 0);
   pacing_->addItem(tr("50 steps/s"), 20);
@@ -379,8 +399,8 @@ void KvCacheView::rebuildCurves() {
                           .arg(qint64(batch))
                           .arg(elem, perVariant.join(QStringLiteral(" · "))));
     source_->setText(tr("Workload: %1. Numbers: cost_of() of each variant (docs/cost-model.md); "
-                        "kv heads follow each variant's rule (MLA one latent, Gated DeltaNet one "
-                        "state per head).")
+                        "kv heads follow each variant's rule (one for a shared latent, one "
+                        "state per head for a recurrence).")
                          .arg(QString::fromStdString(workload_.problem.describe())));
   }
 }

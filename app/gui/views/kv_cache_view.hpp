@@ -38,7 +38,7 @@ struct KvCurve {
   QVector<QPointF> perToken;                             // (tokens, cache bytes / tokens)
 };
 
-class KvCacheView : public ViewBase {
+class KvCacheView : public LiveView {
   Q_OBJECT
 
  public:

@@ -9,6 +9,7 @@
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QShowEvent>
 #include <QVBoxLayout>
 #include <QtCharts/QChart>
@@ -34,17 +35,12 @@ QChartView* viewOf(QChart* chart, int minHeight) {
   return v;
 }
 
+// The engine's one JSON form of a peak (calibrate.hpp), plus the line the view shows.
 QJsonObject peakJson(const DevicePeak& p) {
-  return {{"backend", QString::fromStdString(p.backend)},
-          {"device", QString::fromStdString(p.device)},
-          {"gflops", p.gflops},
-          {"gbps", p.gbps},
-          {"gemm", QString::fromStdString(p.gemm)},
-          {"copy", QString::fromStdString(p.copy)},
-          {"seconds", p.seconds},
-          {"measured_at", QString::fromStdString(p.measured_at)},
-          {"cached", p.cached},
-          {"describe", QString::fromStdString(describe(p))}};
+  const std::string text = peak_to_json(p).dump();
+  QJsonObject o = QJsonDocument::fromJson(QByteArray::fromStdString(text)).object();
+  o["describe"] = QString::fromStdString(describe(p));
+  return o;
 }
 
 double roofOf(const DevicePeak& p, double intensity) {
@@ -52,7 +48,7 @@ double roofOf(const DevicePeak& p, double intensity) {
 }
 }  // namespace
 
-ThroughputView::ThroughputView(QWidget* parent) : ViewBase(parent) {
+ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* bar = new QHBoxLayout;
   mode_ = new QComboBox;

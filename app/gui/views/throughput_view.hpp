@@ -28,7 +28,7 @@ struct RooflinePoint {
   double intensity = 0, gflops = 0;
 };
 
-class ThroughputView : public ViewBase {
+class ThroughputView : public LiveView {
   Q_OBJECT
 
  public:

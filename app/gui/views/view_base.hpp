@@ -1,15 +1,23 @@
 // ViewBase: what every view offers the main window: its request parameters, how it shows a result,
-// preset settings, exportable data and the widget that is its figure.
+// preset settings, exportable data and the widget that is its figure. A view is one of two kinds:
+// - ResultView: request-driven. It draws what the explorer controller computed for its request
+//   (map, block selection, compare, Gated DeltaNet), and asks for a new one by requestChanged().
+// - LiveView: self-driven. It runs its own engine work on its own GuiWorker (the KV cache's live
+//   decode, the throughput loop, benchmark sweeps); the controller's result for it only feeds the
+//   status bar.
 #pragma once
 
 #include <QComboBox>
-#include <QSignalBlocker>
-#include <algorithm>
-
+#include <QCoreApplication>
+#include <QDeadlineTimer>
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QSignalBlocker>
+#include <QThread>
 #include <QWidget>
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "colormap.hpp"
 #include "view_result.hpp"
@@ -47,6 +55,18 @@ class ViewBase : public QWidget {
   void hoverText(const QString& text);
 
  protected:
+  ViewResultPtr last_;
+  Workload workload_;
+};
+
+// Request-driven: shows the controller's ViewResult for the request its fillRequest() describes.
+class ResultView : public ViewBase {
+  Q_OBJECT
+
+ public:
+  using ViewBase::ViewBase;
+
+ protected:
   // Refills a head picker with "head 0" … "head H-1" (then `extra` with data -1, if given) when
   // the head count changed, keeping the current choice where it still exists; emits nothing.
   static void refillHeads(QComboBox* combo, qint64 heads, const QString& extra = {}) {
@@ -58,9 +78,26 @@ class ViewBase : public QWidget {
     if (!extra.isEmpty()) combo->addItem(extra, -1);
     combo->setCurrentIndex(std::min<int>(current, int(heads) - 1));
   }
+};
 
-  ViewResultPtr last_;
-  Workload workload_;
+// Self-driven: owns a GuiWorker (inside its runner) and starts, stops and shows its own work.
+class LiveView : public ViewBase {
+  Q_OBJECT
+
+ public:
+  using ViewBase::ViewBase;
+
+ protected:
+  // For prepareHeadless(): pumps events (the worker's news arrives as queued calls) while `busy`
+  // holds, until `deadline`; true when `busy` ended.
+  static bool pumpWhile(const std::function<bool()>& busy, QDeadlineTimer deadline) {
+    while (busy()) {
+      if (deadline.hasExpired()) return false;
+      QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+      QThread::msleep(5);
+    }
+    return true;
+  }
 };
 
 // Shared helpers for views' data exports.

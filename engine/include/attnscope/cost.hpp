@@ -23,7 +23,8 @@ Cost cost_of(const AttentionProblem& problem, int element_bytes = 4);
 // (query, key) pairs a causal/window/sinks mask leaves visible in one head of one sequence, in
 // closed form (no loop over rows), so that 1M-token shapes cost nothing to describe.
 int64_t visible_pairs_dense(const AttentionProblem& problem);
-// Same for MoBA: own-block keys j <= p plus min(top_k - 1, past blocks) full past blocks.
-int64_t visible_pairs_moba(const AttentionProblem& problem);
+// (query, key) pairs the variant attends in one head of one sequence (its mask, its selection),
+// in closed form.
+int64_t visible_pairs(const AttentionProblem& problem);
 
 }  // namespace attnscope

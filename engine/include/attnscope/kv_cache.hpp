@@ -26,6 +26,7 @@
 #include "attnscope/large_alloc.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/tensor.hpp"
+#include "attnscope/variant.hpp"
 
 namespace attnscope {
 
@@ -160,6 +161,7 @@ class PagedKvCache {
   uint64_t uid_ = 0;
   int64_t page_size_ = 16;
   int64_t page_floats_ = 0;
+  CacheSpec spec_;                               // what the variant keeps (variant.hpp)
   int64_t heads_ = 0, width0_ = 0, width1_ = 0;  // kv heads a page stores, widths of K and V
   int64_t max_pages_ = 0;
   int64_t pages_per_chunk_ = 0;

@@ -76,7 +76,7 @@ struct AttentionProblem {
   SwaParams swa;
   MlaParams mla;
   MobaParams moba;
-  GatedDeltaParams gdn;
+  GatedDeltaParams gated_delta;
 
   // Sensible defaults for a variant (causal where the variant requires it, MLA dims of
   // DeepSeek-V3).

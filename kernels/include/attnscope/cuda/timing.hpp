@@ -35,7 +35,7 @@ struct Timing {
   int sets = 0;            // input sets rotated
   double set_bytes = 0;    // device bytes of one input set
   std::string path;        // the kernels that ran: "flash fp32 (2 key splits)", "paged MLA", ...
-  RunResult output;        // only with TimingOptions::inputs: o, lse (softmax), final_state (GDN)
+  RunResult output;        // only with TimingOptions::inputs: o, lse, final_state (as run())
 };
 
 // Backend::run's device work for `problem` (every variant; bf16/fp16 on the tensor-core kernel
@@ -46,9 +46,10 @@ Timing time_run(const AttentionProblem& problem, const TimingOptions& options);
 
 // One decode step through a paged KV cache: `batch` sequences of `context` tokens each (the query
 // is token context - 1), pages of `page_size` tokens in the PagedKvCache layout, sequences'
-// pages interleaved as a batch that grows together allocates them. Dense/GQA/MQA, SWA and MLA
-// (absorbed, with its cuBLAS projections), fp32: Backend::decode's kernels without the host cache
-// and its mirror upload. MoBA and Gated DeltaNet throw Error (not timed this way).
+// pages interleaved as a batch that grows together allocates them. Variants that attend over K/V
+// or latent pages (in decode form, with a variant's projections around the paged attention), fp32:
+// Backend::decode's kernels without the host cache and its mirror upload. A block selection or a
+// recurrent state throws Error (not timed this way).
 Timing time_paged_decode(const AttentionProblem& model, int64_t batch, int64_t context,
                          int64_t page_size, const TimingOptions& options);
 
