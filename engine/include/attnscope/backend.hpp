@@ -38,6 +38,11 @@ struct Support {
   static Support no(std::string why) { return {false, std::move(why)}; }
 };
 
+// A host backend's answer for the problem's precision: fp32 is fine, bf16/fp16 is a device's
+// ("<backend> computes in <computes>; bf16 needs the cuda backend ...").
+Support host_fp32_support(const AttentionProblem& problem, std::string_view backend,
+                          std::string_view computes);
+
 // What a run captures beyond o/lse. Attention maps are computed afterwards from lse (probes.hpp).
 struct Probes {
   bool selection = true;  // MoBA's block selection

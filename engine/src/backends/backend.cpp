@@ -40,6 +40,19 @@ void CancelToken::throw_if_cancelled() const {
   if (cancelled()) throw Cancelled();
 }
 
+Support host_fp32_support(const AttentionProblem& problem, std::string_view backend,
+                          std::string_view computes) {
+  if (problem.precision == Precision::fp32) return Support::yes();
+  std::string why = "the ";
+  why += backend;
+  why += " backend computes in ";
+  why += computes;
+  why += "; ";
+  why += precision_name(problem.precision);
+  why += " needs the cuda backend (run with --precision fp32 here)";
+  return Support::no(why);
+}
+
 void check_inputs(const AttentionProblem& problem, const Inputs& inputs) {
   problem.check();
   for (const TensorSpec& spec : variant_info(problem.variant).inputs(problem)) {

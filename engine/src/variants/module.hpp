@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/backend.hpp"
+#include "attnscope/cancel.hpp"
 #include "attnscope/cost.hpp"
 #include "attnscope/inputs.hpp"
 #include "attnscope/mask.hpp"
@@ -39,6 +41,21 @@ void masked_softmax_cost(const AttentionProblem& p, double element_bytes, Cost& 
 CacheSpec kv_cache(const AttentionProblem& p);
 
 }  // namespace attnscope::module
+
+// The parts every module defines: its oracle and map tile (reference.cpp), its fast CPU path
+// (cpu.cpp) and its descriptor (<name>.cpp), declared once here for the module's own header.
+#define ATTNSCOPE_MODULE_PARTS(name)                                                           \
+  namespace reference {                                                                        \
+  RunResult name##_run(const AttentionProblem&, const Inputs&, const CancelToken&);            \
+  void name##_map_tile(const AttentionProblem&, const Inputs&, const RunResult&, int64_t b,    \
+                       int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out); \
+  }                                                                                            \
+  namespace cpu {                                                                              \
+  RunResult run_##name(const Context& c);                                                      \
+  }                                                                                            \
+  namespace variant_modules {                                                                  \
+  VariantInfo name();                                                                          \
+  }
 
 // A ParamSpec's accessors for the knob p.<group>.<field> (integer or bool).
 #define ATTNSCOPE_PARAM_ACCESS(group, field)                                          \

@@ -26,12 +26,7 @@ class CpuBackend final : public Backend {
            std::to_string(EIGEN_MINOR_VERSION) + " (" + Eigen::SimdInstructionSetsInUse() + ")";
   }
   Support supports(const AttentionProblem& problem) const override {
-    if (problem.precision != Precision::fp32) {
-      return Support::no("the cpu backend computes in fp32; " +
-                         std::string(precision_name(problem.precision)) +
-                         " needs the cuda backend (run with --precision fp32 here)");
-    }
-    return Support::yes();
+    return host_fp32_support(problem, "cpu", "fp32");
   }
   RunResult run(const AttentionProblem& problem, const Inputs& inputs, const Probes& probes,
                 const CancelToken& cancel) override {

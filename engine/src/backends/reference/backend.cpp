@@ -75,12 +75,7 @@ class ReferenceBackend final : public Backend {
   // The oracle is float64 on fp32 inputs; the naive bf16/fp16 baseline is naive_lowp_reference
   // (lowp.hpp), a test tool rather than a backend.
   Support supports(const AttentionProblem& problem) const override {
-    if (problem.precision != Precision::fp32) {
-      return Support::no("the reference backend computes in float64 on fp32 inputs; " +
-                         std::string(precision_name(problem.precision)) +
-                         " needs the cuda backend (run with --precision fp32 here)");
-    }
-    return Support::yes();
+    return host_fp32_support(problem, "reference", "float64 on fp32 inputs");
   }
   RunResult run(const AttentionProblem& problem, const Inputs& inputs, const Probes& probes,
                 const CancelToken& cancel) override {

@@ -2,22 +2,15 @@
 // reference.cpp, fast path in cpu.cpp, decode step in decode.cpp).
 #pragma once
 
-#include "attnscope/backend.hpp"
-#include "attnscope/cancel.hpp"
-#include "attnscope/variant.hpp"
+#include "variants/module.hpp"
 
 namespace attnscope {
-namespace reference {
-RunResult gated_delta_run(const AttentionProblem&, const Inputs&, const CancelToken&);
-void gated_delta_map_tile(const AttentionProblem&, const Inputs&, const RunResult&, int64_t b,
-                          int64_t h, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out);
-}  // namespace reference
+
+ATTNSCOPE_MODULE_PARTS(gated_delta)
+
 namespace cpu {
-RunResult run_gated_delta(const Context& c);
 RunResult decode_gated_delta(PagedKvCache& cache, const DecodeStep& step, int threads,
                              const CancelToken& cancel);
 }  // namespace cpu
-namespace variant_modules {
-VariantInfo gated_delta();
-}
+
 }  // namespace attnscope
