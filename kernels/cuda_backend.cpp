@@ -190,18 +190,17 @@ class CudaBackend final : public Backend {
     for (const TensorSpec& spec : info.inputs(p)) {
       if (in.has(spec.name)) inputs.add(spec.name, arena.upload(in.at(spec.name), st));
     }
-    const std::optional<BlockSelection> sel =
-        info.has_selection() ? info.selection(p) : std::optional<BlockSelection>();
+    const std::optional<BlockSelection> sel = block_selection(p);
     RunResult r;
     r.o = Tensor({s.batch, s.heads, s.q_len, s.v_head_dim});
-    if (info.has_lse) r.lse = Tensor({s.batch, s.heads, s.q_len});
+    if (info.has_lse()) r.lse = Tensor({s.batch, s.heads, s.q_len});
     IndexTensor selection;
     if (sel) selection = IndexTensor({s.batch, s.heads, s.q_len, sel->top_k}, -1);
     Tensor final_state;
     if (info.has_state) final_state = Tensor({s.batch, s.heads, s.head_dim, s.v_head_dim});
     DeviceRun run{.problem = p, .inputs = inputs, .cancel = cancel};
     run.o = arena.floats_of(r.o.numel());
-    if (info.has_lse) run.lse = arena.floats_of(r.lse.numel());
+    if (info.has_lse()) run.lse = arena.floats_of(r.lse.numel());
     if (sel) run.selection = arena.ints_of(selection.numel());
     if (info.has_state) run.final_state = arena.floats_of(final_state.numel());
     run.stream = st;

@@ -39,8 +39,7 @@ bool same_model(const AttentionProblem& a, const AttentionProblem& b) {
     return false;
   }
   if (!info.has_selection()) return true;
-  const std::optional<BlockSelection> sa = info.selection(a), sb = info.selection(b);
-  return sa.has_value() == sb.has_value() && (!sa || sa->block_size == sb->block_size);
+  return info.selection(a).block_size == info.selection(b).block_size;
 }
 
 // The device buffer of one sequence's block means, [capacity][Hkv][Dk], first `blocks` valid.
@@ -222,10 +221,10 @@ Support paged_decode_support(const AttentionProblem& p) {
   if (!cv) return Support::no(std::string(info.name) + " has no CUDA kernels");
   if (s.heads > 65535) return Support::no("heads must be at most 65535 on CUDA (grid limits)");
   const size_t smem_max = max_shared_memory_per_block();
-  if (cv->decode_supports) return cv->decode_supports(p, smem_max);
   if (info.has_selection() && !cv->decode_select) {
     return Support::no(std::string(info.name) + " has no CUDA decode selection");
   }
+  if (cv->decode_supports) return cv->decode_supports(p, smem_max);
   const CacheSpec c = info.cache(p);
   switch (c.layout) {
     case CacheLayout::kv:
@@ -405,8 +404,7 @@ RunResult PagedDecoder::decode(PagedKvCache& cache, const DecodeStep& step, cons
     a.window = int(std::min<int64_t>(mask.window, INT_MAX / 2));
     a.sinks = int(std::min<int64_t>(mask.sinks, INT_MAX / 2));
     int64_t max_keys = 0;  // the longest row's visible keys
-    const std::optional<BlockSelection> sel =
-        info.has_selection() ? info.selection(P) : std::optional<BlockSelection>();
+    const std::optional<BlockSelection> sel = block_selection(P);
     if (sel) {
       // The variant chooses each row's blocks; the row attends to those blocks' keys only.
       const int bs = int(sel->block_size), top_k = int(sel->top_k);

@@ -82,9 +82,7 @@ Tensor device_attention_map(const AttentionProblem& p, const Inputs& in, const R
   const MapRegion region = resolve_map_region(p, r, req);
   if (!map_on_device(p)) return attention_map(p, in, r, req, cancel);
   const ProblemShape& s = p.shape;
-  const VariantInfo& info = variant_info(p.variant);
-  const std::optional<BlockSelection> sel =
-      info.has_selection() ? info.selection(p) : std::optional<BlockSelection>();
+  const std::optional<BlockSelection> sel = block_selection(p);
   const int64_t top_k = sel ? sel->top_k : 0;
   if (sel && r.selection->shape() != Shape{s.batch, s.heads, s.q_len, top_k}) {
     throw Error(

@@ -220,8 +220,7 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
   }
 
   const int64_t rows = s.batch * s.heads * s.q_len;
-  const std::optional<BlockSelection> sel =
-      info.has_selection() ? info.selection(p) : std::optional<BlockSelection>();
+  const std::optional<BlockSelection> sel = block_selection(p);
   DeviceBuffer<float> o_dev(rows * s.v_head_dim), lse_dev(rows);
   DeviceBuffer<int32_t> selection(sel ? rows * sel->top_k : 0);
   DeviceBuffer<float> state(info.has_state ? s.batch * s.heads * s.head_dim * s.v_head_dim : 0);
@@ -244,7 +243,7 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
     }
     DeviceRun run{.problem = p, .inputs = inputs[size_t(set)], .cancel = cancel};
     run.o = o_dev.get();
-    if (info.has_lse) run.lse = lse_dev.get();
+    if (info.has_lse()) run.lse = lse_dev.get();
     if (sel) run.selection = selection.get();
     if (info.has_state) run.final_state = state.get();
     run.stream = st;
@@ -268,7 +267,7 @@ Timing time_run(const AttentionProblem& p, const TimingOptions& o) {
       download(state.get(), fs, st);
       t.output.final_state = std::move(fs);
     }
-    if (info.has_lse) {
+    if (info.has_lse()) {
       t.output.lse = Tensor({s.batch, s.heads, s.q_len});
       download(lse_dev.get(), t.output.lse, st);
     }

@@ -61,11 +61,6 @@ InputFill input_fill(const AttentionProblem& p, std::string_view name) {
   return {};
 }
 
-Support decode_supports(const AttentionProblem& p, size_t smem_max) {
-  return paged_fits(p.mla.kv_lora_rank + p.mla.rope_dim, p.mla.kv_lora_rank, true,
-                    "MLA latent width kv_lora_rank + rope_dim", smem_max);
-}
-
 // Absorbed queries [B, H, Dc + Dr], then the latent output x [B, H, Dc], each 64-float aligned.
 int64_t absorbed_floats(const AttentionProblem& p, int64_t batch) {
   return (batch * p.shape.heads * (p.mla.kv_lora_rank + p.mla.rope_dim) + 63) / 64 * 64;
@@ -151,7 +146,6 @@ CudaVariant mla_cuda_variant() {
           .workspace_floats = workspace_floats,
           .launch = launch,
           .input_fill = input_fill,
-          .decode_supports = decode_supports,
           .paged_step = paged_step,
           .paged_scratch_floats = paged_scratch_floats,
           .paged_path = "paged MLA absorbed fp32",

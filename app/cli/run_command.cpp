@@ -160,7 +160,7 @@ int run(const RunOptions& o) {
   io::OutputBatch batch;
   if (o.out) {
     TensorMap outs{{"o", result.o}};
-    if (info->has_lse) outs.emplace("lse", result.lse);
+    if (info->has_lse()) outs.emplace("lse", result.lse);
     if (result.final_state) outs.emplace("final_state", *result.final_state);
     std::map<std::string, IndexTensor, std::less<>> index;
     if (result.selection) index.emplace("selection", *result.selection);

@@ -155,9 +155,7 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
 
 void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out) {
   const AttentionProblem& p = ctx.problem;
-  const VariantInfo& info = variant_info(p.variant);
-  const std::optional<BlockSelection> routing =
-      info.has_selection() ? info.selection(p) : std::nullopt;
+  const std::optional<BlockSelection> routing = block_selection(p);
   if (!routing || !ctx.run.selection) {
     QStringList sparse;
     for (const VariantInfo& v : variants()) {
@@ -311,7 +309,7 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
     out.labelA = QObject::tr("dense causal");
     const QString title =
         QString::fromUtf8(v->short_title.data(), qsizetype(v->short_title.size()));
-    if (const auto routing = v->has_selection() ? v->selection(b) : std::nullopt) {
+    if (const auto routing = block_selection(b)) {
       out.labelB = QObject::tr("%1 (block %2, top-%3)")
                        .arg(title)
                        .arg(routing->block_size)

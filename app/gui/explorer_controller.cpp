@@ -46,8 +46,8 @@ void ExplorerController::recompute() {
   const EngineJob job{++nextId_, workload_, request_};
   worker_.start(
       kRunLane,
-      [this, engine = engine_, job](const GuiWorker::Job& j) {
-        return engine->compute(job, j.cancel(), [this, &j](double fraction, const QString& phase) {
+      [this, job](const GuiWorker::Job& j) {
+        return engine_.compute(job, j.cancel(), [this, &j](double fraction, const QString& phase) {
           j.post([this, fraction, phase] { emit progressChanged(fraction, phase); });
         });
       },

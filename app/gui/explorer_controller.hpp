@@ -55,8 +55,10 @@ class ExplorerController : public QObject {
   Workload workload_;
   ViewRequest request_;
   quint64 nextId_ = 0;
-  // The worker thread's engine; the jobs hold it, so it outlives any job still running.
-  std::shared_ptr<EngineWorker> engine_ = std::make_shared<EngineWorker>();
+  // The worker thread's engine, used only by the jobs (on that thread).
+  EngineWorker engine_;
+  // Last member, so it is destroyed first: its destructor cancels and joins, so no job outlives
+  // engine_.
   GuiWorker worker_{QStringLiteral("attnscope-engine"), kLanes};
 };
 

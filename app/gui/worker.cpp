@@ -93,10 +93,10 @@ void GuiWorker::loop() {
     if (abort_) return;
     Queued next = std::move(queue_.front());
     queue_.pop_front();
-    if (next.generation != lanes_[next.lane]->newest.load()) continue;  // superseded while queued
+    const bool current = next.generation == lanes_[next.lane]->newest.load();
     lock.unlock();
-    next.run();
-    next = {};  // the job's captures die here, outside the lock
+    if (current) next.run();  // a job superseded while queued never runs
+    next = {};                // either way its captures die here, outside the lock
     lock.lock();
   }
 }

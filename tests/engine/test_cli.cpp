@@ -137,7 +137,7 @@ TEST(Cli, RoundTripThroughFilesMatchesTheEngine) {
     const TensorMap got = io::load_safetensors(out_file.string());
     const RunResult want = make_backend("reference")->run(p, in, {}, {});
     expect_same(got.at("o"), want.o, "o");
-    if (info.has_lse) expect_same(got.at("lse"), want.lse, "lse");
+    if (info.has_lse()) expect_same(got.at("lse"), want.lse, "lse");
     if (want.final_state) expect_same(got.at("final_state"), *want.final_state, "final_state");
     if (want.selection) {
       const Tensor& sel = got.at("selection");  // saved as int64, loaded as exact fp32

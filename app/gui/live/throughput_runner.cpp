@@ -140,8 +140,7 @@ void throughputLoop(const ThroughputConfig& c, Backend& b, const CancelToken& ca
 }
 }  // namespace
 
-ThroughputRunner::ThroughputRunner(QObject* parent)
-    : QObject(parent), backends_(std::make_shared<WorkerBackends>()) {
+ThroughputRunner::ThroughputRunner(QObject* parent) : QObject(parent) {
   qRegisterMetaType<DevicePeak>();
   qRegisterMetaType<ThroughputSample>();
 }
@@ -161,10 +160,10 @@ void ThroughputRunner::start(const ThroughputConfig& config) {
   device_.clear();
   worker_.start(
       kRunLane,
-      [this, backends = backends_, config](const GuiWorker::Job& job) {
+      [this, config](const GuiWorker::Job& job) {
         job.cancel().throw_if_cancelled();
         throughputLoop(
-            config, backends->get(resolved(config.backend)), job.cancel(),
+            config, backends_.get(resolved(config.backend)), job.cancel(),
             [this, &job](const QString& device) { job.post([this, device] { device_ = device; }); },
             [this, &job](const ThroughputSample& s) {
               job.post([this, s] {
@@ -195,8 +194,8 @@ void ThroughputRunner::calibrate(const QString& backend, bool remeasure) {
   const QString name = resolved(backend);
   worker_.start(
       kCalibrationLane,
-      [this, backends = backends_, name, remeasure](const GuiWorker::Job& job) {
-        DevicePeak peak = device_peak(backends->get(name), remeasure, job.cancel());
+      [this, name, remeasure](const GuiWorker::Job& job) {
+        DevicePeak peak = device_peak(backends_.get(name), remeasure, job.cancel());
         if (peak.backend.empty()) peak.backend = name.toStdString();
         // A measured peak stays true when a newer calibration superseded this one: keep it.
         job.postAlways([this, peak] { peaks_.insert(QString::fromStdString(peak.backend), peak); });

@@ -76,11 +76,13 @@ class ThroughputRunner : public QObject {
   // The loop and the calibration share one thread so they never disturb each other's timing; each
   // has its own lane, so starting one does not supersede the other.
   enum Lane { kRunLane, kCalibrationLane, kLanes };
-  std::shared_ptr<WorkerBackends> backends_;  // the jobs hold them too
+  WorkerBackends backends_;  // used only by the jobs (on the worker thread)
   ThroughputConfig config_;
   QVector<ThroughputSample> samples_;
   QString device_, error_;
   QMap<QString, DevicePeak> peaks_;
+  // Last member, so it is destroyed first: its destructor cancels and joins, so no job outlives
+  // backends_.
   GuiWorker worker_{QStringLiteral("attnscope-throughput"), kLanes};
 };
 

@@ -178,7 +178,7 @@ MapOverlays AttentionMapView::overlaysFor(const ViewResult& r) const {
   }
   const VariantInfo& info = variant_info(p.variant);
   if (info.has_selection()) {
-    o.blockSize = info.selection(p)->block_size;
+    o.blockSize = info.selection(p).block_size;
     o.selection = r.selection;
     o.topK = r.topK;
   }

@@ -123,7 +123,7 @@ void BlockSelectionView::showResult(const ViewResultPtr& result) {
     points.append(QPointF(double(i), result->recallPerQuery[i]));
   recallSeries_->replace(points);
   axisX_->setRange(0, double(std::max<qsizetype>(1, n - 1)));
-  const BlockSelection routing = *variant_info(p.variant).selection(p);
+  const BlockSelection routing = variant_info(p.variant).selection(p);
   summary_->setText(tr("<b>recall</b> %1% of the dense causal attention mass (head %2) &nbsp; "
                        "<b>sparsity</b> %3% of causal (query, key) pairs skipped &nbsp; "
                        "block %4, top-%5, %6 key blocks")

@@ -1,7 +1,7 @@
 // What the engine knows about the machine it runs on, read from /proc where Linux offers it: CPU
 // model and clock, logical CPUs, memory, host and executable names, and the current UTC time as
-// ISO 8601. Shared by the calibration (calibrate.cpp) and the benchmark sweeps (sweep.cpp).
-// Private to the engine; every function degrades to a neutral value ("unknown CPU", 0) off Linux.
+// ISO 8601. The CPU backend's peak measurement, problem validation and the lab's sweeps read it;
+// every function degrades to a neutral value ("unknown CPU", 0) off Linux.
 #pragma once
 
 #include <cstdint>

@@ -33,8 +33,8 @@ struct TensorSpec {
   std::string_view doc;
 };
 
-// One knob of a variant: the single source of its CLI flag, GUI field, JSON key, describe() text
-// and range check.
+// One knob of a variant: the single source of its CLI flag, GUI field (with its range), JSON key
+// and describe() text.
 struct ParamSpec {
   enum class Type { integer, boolean };
   std::string_view key;    // JSON key and describe() name: "window"; the CLI flag is --window
@@ -74,7 +74,6 @@ struct CacheSpec {
   int64_t heads = 0;               // heads a page holds (kv_heads; 1 for a shared latent)
   int64_t key_width = 0;           // floats a token's part 0 holds per head
   int64_t value_width = 0;         // floats a token's part 1 holds per head
-  int64_t state_floats = 0;        // `state`: floats a sequence's state holds ([H, Dk, Dv])
   int64_t mean_block = 0;          // > 0: the cache keeps the mean key of every complete block
   int64_t default_page_size = 16;  // tokens a page when the user does not say (vLLM's 16)
 };
@@ -104,13 +103,14 @@ struct VariantInfo {
   // Capabilities.
   bool causal_only = false;  // the variant is defined only with the causal mask
   MapKind map_kind = MapKind::softmax;
-  bool has_lse = true;         // returns the softmax log-sum-exp per query row
   bool has_state = false;      // returns a final recurrent state (and decodes from it)
   bool low_precision = false;  // devices may compute it in bf16/fp16 (the tensor-core path)
   InputFamily input_family = InputFamily::qkv;
   // Sparse block selection; nullptr when every visible key is attended.
-  std::optional<BlockSelection> (*selection)(const AttentionProblem&) = nullptr;
+  BlockSelection (*selection)(const AttentionProblem&) = nullptr;
   bool has_selection() const { return selection != nullptr; }
+  // A softmax variant returns the log-sum-exp of each query row.
+  bool has_lse() const { return map_kind == MapKind::softmax; }
 
   // Problem hooks. nullptr where the variant has nothing to add.
   // AttentionProblem::defaults beyond the shared ones (MLA: DeepSeek-V3's dims).
@@ -170,8 +170,8 @@ const VariantInfo& variant_info(VariantId id);
 const VariantInfo* find_variant(std::string_view name);
 std::string variant_names();  // "dense (mha, gqa, mqa), swa, mla, moba, gated_delta"
 
-// Knob by key ("window"), nullptr when the variant has none.
-const ParamSpec* find_param(const VariantInfo& info, std::string_view key);
+// The problem's block selection, nullopt when its variant attends every visible key.
+std::optional<BlockSelection> block_selection(const AttentionProblem& problem);
 // Whether some of the variant's knobs are tensor widths (ParamSpec::shape; MLA's dims).
 bool sets_widths(const VariantInfo& info);
 // " window=256 sinks=4": the variant's knobs for describe().

@@ -17,7 +17,7 @@ namespace {
 void check_result(const AttentionProblem& p, const RunResult& r) {
   const ProblemShape& s = p.shape;
   const VariantInfo& info = variant_info(p.variant);
-  if (info.has_lse && r.lse.shape() != Shape{s.batch, s.heads, s.q_len}) {
+  if (info.has_lse() && r.lse.shape() != Shape{s.batch, s.heads, s.q_len}) {
     throw Error("attention map: the run result's lse does not match the problem (rerun it)");
   }
   if (info.has_selection() && !r.selection) {

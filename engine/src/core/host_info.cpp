@@ -1,4 +1,4 @@
-// Machine facts for calibration and sweep reports (see host_info.hpp).
+// Machine facts for the CPU peak measurement, memory budget and sweep reports (host_info.hpp).
 #include "attnscope/host_info.hpp"
 
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// Persistent thread pool (see thread_pool.hpp). Workers sleep on a condition variable between jobs
+// Persistent thread pool (see parallel.hpp). Workers sleep on a condition variable between jobs
 // instead of spinning: on a 2-core machine spinning workers steal cycles from the caller.
 #include "attnscope/parallel.hpp"
 

@@ -114,7 +114,7 @@ std::optional<std::string> AttentionProblem::validate() const {
         total, checked_mul(checked_mul(rows, per_row, "output tensors"), 4, "output tensors"),
         "the total size of the inputs and outputs");
     if (info.has_selection()) {
-      const int64_t top_k = info.selection(*this)->top_k;
+      const int64_t top_k = info.selection(*this).top_k;
       total = checked_add(
           total, checked_mul(checked_mul(rows, top_k, "block selection"), 4, "block selection"),
           "the total size of the inputs and outputs");

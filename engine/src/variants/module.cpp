@@ -2,7 +2,6 @@
 #include "variants/module.hpp"
 
 #include <algorithm>
-#include <limits>
 
 #include "attnscope/error.hpp"
 
@@ -15,11 +14,10 @@ std::string ParamSpec::flag() const {
   return f;
 }
 
-const ParamSpec* find_param(const VariantInfo& info, std::string_view key) {
-  for (const ParamSpec& p : info.params) {
-    if (p.key == key) return &p;
-  }
-  return nullptr;
+std::optional<BlockSelection> block_selection(const AttentionProblem& problem) {
+  const VariantInfo& info = variant_info(problem.variant);
+  if (!info.has_selection()) return std::nullopt;
+  return info.selection(problem);
 }
 
 bool sets_widths(const VariantInfo& info) {

@@ -1,7 +1,8 @@
 // The CPU backend's decode through the paged KV cache: for each sequence, the query heads that
-// share a kv head (all heads, for MLA's latent) walk the visible token ranges page by page with an
-// online softmax; long contexts are split across threads and merged by log-sum-exp. MoBA routes
-// each head with the cache's block means; Gated DeltaNet advances the cached state by one step.
+// share a kv head walk the visible token ranges page by page with an online softmax; long contexts
+// are split across threads and merged by log-sum-exp. A variant with a selection routes each head
+// (VariantInfo::route); a latent or state cache brings its own step (VariantInfo::cpu_decode, in
+// its module), built on run_units where it pages.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -286,7 +287,7 @@ RunResult decode_softmax(const PagedKvCache& cache, const DecodeStep& step, int 
   std::vector<Unit> units;
   const VariantInfo& info = variant_info(p.variant);
   if (info.has_selection()) {
-    const BlockSelection selection = *info.selection(p);
+    const BlockSelection selection = info.selection(p);
     const int64_t top_k = selection.top_k, bs = selection.block_size;
     IndexTensor sel({B, H, 1, top_k}, -1);
     for (int64_t b = 0; b < B; ++b) {

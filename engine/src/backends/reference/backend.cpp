@@ -25,9 +25,9 @@ RunResult reference_decode(PagedKvCache& cache, const DecodeStep& step, const Pr
   const ProblemShape& s = model.shape;
   RunResult out;
   out.o = Tensor({B, s.heads, 1, s.v_head_dim});
-  if (info.has_lse) out.lse = Tensor({B, s.heads, 1});
+  if (info.has_lse()) out.lse = Tensor({B, s.heads, 1});
   if (info.has_selection())
-    out.selection = IndexTensor({B, s.heads, 1, info.selection(model)->top_k}, -1);
+    out.selection = IndexTensor({B, s.heads, 1, info.selection(model).top_k}, -1);
   for (int64_t b = 0; b < B; ++b) {
     cancel.throw_if_cancelled();
     const int64_t seq = step.sequences[size_t(b)];
@@ -50,7 +50,7 @@ RunResult reference_decode(PagedKvCache& cache, const DecodeStep& step, const Pr
     }
     RunResult r = info.reference(p, in, cancel);
     std::copy(r.o.data(), r.o.data() + r.o.numel(), out.o.data() + b * r.o.numel());
-    if (info.has_lse)
+    if (info.has_lse())
       std::copy(r.lse.data(), r.lse.data() + r.lse.numel(), out.lse.data() + b * r.lse.numel());
     if (out.selection && r.selection) {
       std::copy(r.selection->data(), r.selection->data() + r.selection->numel(),

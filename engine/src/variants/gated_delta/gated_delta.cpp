@@ -188,7 +188,6 @@ VariantInfo gated_delta() {
   v.json_aliases = {"gdn"};
   v.causal_only = true;
   v.map_kind = MapKind::implicit;
-  v.has_lse = false;
   v.has_state = true;
   v.normalize_shape = [](AttentionProblem& p) { p.shape.kv_heads = p.shape.heads; };
   v.decode_form = [](AttentionProblem& p) { p.gated_delta.recurrent = true; };
@@ -212,7 +211,6 @@ VariantInfo gated_delta() {
     c.layout = CacheLayout::state;
     c.key_tensor = c.value_tensor = "";
     c.heads = p.shape.heads;
-    c.state_floats = p.shape.heads * p.shape.head_dim * p.shape.v_head_dim;
     return c;
   };
   v.reference = reference::gated_delta_run;

@@ -120,7 +120,7 @@ VariantInfo moba() {
        ATTNSCOPE_PARAM_ACCESS(moba, top_k)},
   };
   v.causal_only = true;
-  v.selection = [](const AttentionProblem& p) -> std::optional<BlockSelection> {
+  v.selection = [](const AttentionProblem& p) {
     return BlockSelection{p.moba.block_size, p.moba.top_k};
   };
   v.validate = [](const AttentionProblem& p) -> std::optional<std::string> {
