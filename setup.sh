@@ -16,6 +16,7 @@ mode=${1:-launch}
 packages=(cmake ninja-build g++ git pkg-config
           libeigen3-dev nlohmann-json3-dev libcli11-dev
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+          libpcre2-dev libutf8proc-dev
           qt6-base-dev libqt6opengl6-dev qt6-charts-dev qt6-svg-dev libgl-dev libxkbcommon-dev)
 
 install_missing() {

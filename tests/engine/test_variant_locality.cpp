@@ -93,7 +93,7 @@ bool own_file(const fs::path& rel, const std::string& name) {
 TEST(VariantLocality, FewProductionFilesOutsideAModuleNameIt) {
   const fs::path root = ATTNSCOPE_SOURCE_DIR;
   std::map<fs::path, std::string> sources;
-  for (const char* dir : {"engine", "kernels", "app"}) {
+  for (const char* dir : {"engine", "lab", "model", "kernels", "app"}) {
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       const std::string ext = e.path().extension().string();
       if (!e.is_regular_file() ||
