@@ -12,5 +12,7 @@ namespace attnscope::cli {
 std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_info_command(CLI::App& app);
 std::function<int()> add_bench_command(CLI::App& app);
+std::function<int()> add_tokenize_command(CLI::App& app);
+std::function<int()> add_model_command(CLI::App& app);
 
 }  // namespace attnscope::cli

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   auto run = attnscope::cli::add_run_command(app);
   auto info = attnscope::cli::add_info_command(app);
   auto bench = attnscope::cli::add_bench_command(app);
+  auto tokenize = attnscope::cli::add_tokenize_command(app);
+  auto model = attnscope::cli::add_model_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("run")) return run();
     if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("tokenize")) return tokenize();
+    if (app.got_subcommand("model")) return model();
     return info();
   } catch (const attnscope::Error& e) {
     std::cerr << "attnscope-cli: error: " << e.what() << "\n";
