@@ -179,3 +179,33 @@ TEST(TokenizerErrors, ByteLevelRoundTripsRandomUnicode) {
 
 }  // namespace
 }  // namespace attnscope::testing
+
+namespace attnscope::testing {
+namespace {
+
+// Hostile files the fuzzer found (tests/fuzz/corpus/tokenizer_json keeps them too): each is
+// refused with its reason instead of costing gigabytes, emitting ids past the vocabulary, or
+// backtracking for minutes.
+TEST(TokenizerErrors, RefusesHostileFiles) {
+  Json j = Json::parse(R"({"model":{"type":"BPE","vocab":{"a":200000000},"merges":[]}})");
+  expect_refused(j, "vocab ids run up to 200000000 for 1 entries");
+  j = Json::parse(R"({"post_processor":{"type":"TemplateProcessing",
+    "single":[{"SpecialToken":{"id":"<s>"}},{"Sequence":{"id":"A"}}],
+    "special_tokens":{"<s>":{"ids":[99]}}},
+    "model":{"type":"BPE","vocab":{"a":0," ":1,"!":2,"x":3},"merges":[]}})");
+  expect_refused(j, "post_processor adds token id 99, outside the vocabulary (ids 0 to 3)");
+
+  j = Json::parse(R"({"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(?:(a|aa){1,22}c)?a"},
+    "behavior":"Isolated"},"model":{"type":"BPE","vocab":{"a":0,"!":1," ":2,"x":3},"merges":[]}})");
+  const Tokenizer t = make(j);
+  try {
+    (void)t.encode(std::string(800, 'a'), false);
+    ADD_FAILURE() << "a catastrophically backtracking regex ran to the end";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("backtracks catastrophically"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace attnscope::testing

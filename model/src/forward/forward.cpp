@@ -2,6 +2,7 @@
 // and the next-token loss. Attention goes through the Backend seam; everything else is here.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "attnscope/error.hpp"
 #include "attnscope/model.hpp"
@@ -249,6 +250,13 @@ ForwardResult Model::forward(std::span<const int32_t> ids, const ForwardOptions&
     } else {
       llama_layer(pass, layer, w);
     }
+    // A non-finite residual stream means a NaN/Inf weight or an fp32 overflow: say where, rather
+    // than hand NaN logits (or a later layer's "input q is not finite") to the caller.
+    if (const int64_t at = first_non_finite(pass.x); at >= 0) {
+      throw Error("the forward produced a NaN or Inf in layer " + std::to_string(layer) +
+                  " (token " + std::to_string(at / d) +
+                  "): the checkpoint holds non-finite weights or values that overflow fp32");
+    }
     options.cancel.report(double(layer + 1) / double(c.layers));
   }
   options.cancel.throw_if_cancelled();
@@ -262,6 +270,13 @@ ForwardResult Model::forward(std::span<const int32_t> ids, const ForwardOptions&
     rms_norm(pass.x.data(), result.hidden.data(), L, d, g[Role::final_norm], c.norm_eps);
   }
   head(pass, g[Role::lm_head], ids);
+  const bool logits_finite = !options.keep_logits || first_non_finite(result.logits) < 0;
+  if (!logits_finite || !std::all_of(result.nll.begin(), result.nll.end(),
+                                     [](double v) { return std::isfinite(v); })) {
+    throw Error(
+        "the LM head produced a NaN or Inf logit: the checkpoint's head or final norm holds "
+        "non-finite weights or values that overflow fp32");
+  }
 
   result.weight_bytes = weights.widened_bytes();
   ForwardTimes& t = result.seconds;

@@ -75,6 +75,9 @@ AddedTokens AddedTokens::parse(
     if (auto in_model = model_id(a.content)) {
       a.id = *in_model;
     } else {
+      if (next_id > INT32_MAX)
+        origin.fail(where + " '" + a.content + "' would get id " + std::to_string(next_id) +
+                    ", past the 32-bit ids a tokenizer has");
       a.id = static_cast<int32_t>(next_id);
     }
     next_id = std::max<int64_t>(next_id, int64_t{a.id} + 1);

@@ -1,5 +1,6 @@
 #include "tokenizer/bpe.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <queue>
 
@@ -35,12 +36,20 @@ Bpe Bpe::parse(const Json& model, const Origin& origin) {
                   ", expected a non-negative 32-bit integer");
     if (invalid_utf8_offset(token) != kValidUtf8)
       origin.fail(where + " vocab has a token that is not valid UTF-8");
-    const auto id = static_cast<int32_t>(id_json.get<int64_t>());
-    bpe.vocab_[token] = id;
-    if (static_cast<size_t>(id) >= bpe.id_to_token_.size()) {
-      bpe.id_to_token_.resize(static_cast<size_t>(id) + 1);
-      bpe.has_id_.resize(static_cast<size_t>(id) + 1, false);
-    }
+    bpe.vocab_[token] = static_cast<int32_t>(id_json.get<int64_t>());
+  }
+  // The id table is dense, so its size follows the largest id: a vocabulary numbers its tokens
+  // 0..n-1 (real ones have no gaps), and a stray huge id must not cost gigabytes to load.
+  int64_t top = -1;
+  for (const auto& [token, id] : bpe.vocab_) top = std::max<int64_t>(top, id);
+  const int64_t entries = static_cast<int64_t>(bpe.vocab_.size());
+  if (top >= 2 * entries + 1024)
+    origin.fail(where + " vocab ids run up to " + std::to_string(top) + " for " +
+                std::to_string(entries) +
+                " entries; a vocabulary numbers its tokens 0 to n-1 (a few gaps at most)");
+  bpe.id_to_token_.resize(static_cast<size_t>(top + 1));
+  bpe.has_id_.resize(static_cast<size_t>(top + 1), false);
+  for (const auto& [token, id] : bpe.vocab_) {
     bpe.id_to_token_[static_cast<size_t>(id)] = token;
     bpe.has_id_[static_cast<size_t>(id)] = true;
   }

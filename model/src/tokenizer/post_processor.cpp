@@ -61,6 +61,12 @@ void PostProcessor::parse_into(const Json& j, const Origin& origin) {
   if (!saw_sequence) origin.fail(where + " single template never places the text ($A)");
 }
 
+int64_t PostProcessor::max_id() const {
+  int64_t top = -1;
+  for (int64_t step : steps_) top = std::max(top, step);  // kSequence is -1
+  return top;
+}
+
 std::vector<int32_t> PostProcessor::apply(std::vector<int32_t> ids) const {
   if (!has_template_) return ids;
   std::vector<int32_t> out;

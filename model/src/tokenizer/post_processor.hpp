@@ -14,6 +14,8 @@ class PostProcessor {
   // nullptr-safe: an absent post_processor adds nothing.
   static PostProcessor parse(const Json& j, const Origin& origin);
   std::vector<int32_t> apply(std::vector<int32_t> ids) const;
+  // The largest id the template emits; -1 when it emits none.
+  int64_t max_id() const;
 
  private:
   // The single template flattened: ids to emit, with kSequence marking where the text goes.

@@ -2,6 +2,7 @@
 #include "tokenizer/regex.hpp"
 
 #include <pcre2.h>
+#include <chrono>
 
 #include "attnscope/error.hpp"
 #include "tokenizer/utf8.hpp"
@@ -193,7 +194,20 @@ std::vector<Span> Regex::find_all(std::string_view text) const {
   if (md == nullptr) throw Error(where_ + ": out of memory matching a regex");
   size_t start = 0;
   size_t last_end = static_cast<size_t>(-1);
+  // PCRE2's match limit (10M steps, Oniguruma's default too) bounds one call, but a pattern that
+  // backtracks badly can spend most of it at every position of the text; a budget for the whole
+  // scan keeps such a tokenizer.json from hanging the tokenizer. Well-formed patterns scan 100 KB
+  // in tens of milliseconds, far inside it.
+  const auto began = std::chrono::steady_clock::now();
+  const double budget_s = 2.0 + 20e-3 * double(text.size()) / 1024.0;
   while (start <= text.size()) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() >
+        budget_s) {
+      pcre2_match_data_free(md);
+      throw Error(where_ + ": the regex takes over " + std::to_string(int(budget_s)) + " s on a " +
+                  std::to_string(text.size()) +
+                  "-byte text (it backtracks catastrophically); refusing rather than hanging");
+    }
     const int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
                                start, PCRE2_NO_UTF_CHECK, md, scratch.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;

@@ -96,6 +96,9 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& or
   int64_t top = impl->bpe.max_id();
   for (const auto& a : impl->added.tokens()) top = std::max<int64_t>(top, a.id);
   impl->vocab_size = top + 1;
+  if (impl->post.max_id() >= impl->vocab_size)
+    origin.fail("post_processor adds token id " + std::to_string(impl->post.max_id()) +
+                ", outside the vocabulary (ids 0 to " + std::to_string(impl->vocab_size - 1) + ")");
   Tokenizer t;
   t.impl_ = std::move(impl);
   return t;
