@@ -45,6 +45,13 @@ struct Pass {
   RopeTable rope;
   int64_t L;
   Tensor x, h, proj, attn, mlp;
+  // The last layer's q, k, v when nothing kept them: the next layer writes into their storage
+  // instead of faulting in fresh pages.
+  Inputs spare;
+  Tensor spare_tensor(const char* name) {
+    auto it = spare.tensors.find(name);
+    return it == spare.tensors.end() ? Tensor() : std::move(it->second);
+  }
 };
 
 // Runs layer `layer`'s attention on q, k, v (head-major) and leaves the output token-major in
@@ -94,6 +101,8 @@ void attend(Pass& pass, int64_t layer, Tensor q, Tensor k, Tensor v) {
     for (const auto& [name, tensor] : la.inputs.tensors) bytes += tensor.bytes();
     pass.result.capture_bytes += bytes;
     pass.result.layers.push_back(std::move(la));
+  } else {
+    pass.spare = std::move(la.inputs);
   }
 }
 
@@ -124,8 +133,9 @@ void llama_layer(Pass& pass, int64_t layer, const WeightSet& w) {
   }
   apply_rope(q, L, c.heads, Dh, pass.rope);
   apply_rope(k, L, c.kv_heads, Dh, pass.rope);
-  attend(pass, layer, to_heads(q, L, qw, 0, c.heads, Dh), to_heads(k, L, kvw, 0, c.kv_heads, Dh),
-         to_heads(v, L, kvw, 0, c.kv_heads, Dh));
+  attend(pass, layer, to_heads(q, L, qw, 0, c.heads, Dh, pass.spare_tensor("q")),
+         to_heads(k, L, kvw, 0, c.kv_heads, Dh, pass.spare_tensor("k")),
+         to_heads(v, L, kvw, 0, c.kv_heads, Dh, pass.spare_tensor("v")));
   float* gate = pass.mlp.data();
   float* up = gate + L * inter;
   timed(t.gemm, [&] {
@@ -160,8 +170,9 @@ void gpt2_layer(Pass& pass, int64_t layer, const WeightSet& w) {
     conv1d(h, L, d, w[Role::qkv], 3 * d, qkv);
     add_bias(qkv, L, 3 * d, w[Role::qkv_bias]);
   });
-  attend(pass, layer, to_heads(qkv, L, 3 * d, 0, c.heads, Dh),
-         to_heads(qkv, L, 3 * d, d, c.heads, Dh), to_heads(qkv, L, 3 * d, 2 * d, c.heads, Dh));
+  attend(pass, layer, to_heads(qkv, L, 3 * d, 0, c.heads, Dh, pass.spare_tensor("q")),
+         to_heads(qkv, L, 3 * d, d, c.heads, Dh, pass.spare_tensor("k")),
+         to_heads(qkv, L, 3 * d, 2 * d, c.heads, Dh, pass.spare_tensor("v")));
   timed(t.gemm, [&] {
     conv1d(pass.attn.data(), L, d, w[Role::o], d, x, /*accumulate=*/true);
     add_bias(x, L, d, w[Role::o_bias]);
@@ -232,7 +243,7 @@ ForwardResult Model::forward(std::span<const int32_t> ids, const ForwardOptions&
   result.ids.assign(ids.begin(), ids.end());
   const bool gpt2 = c.family == ModelFamily::gpt2;
   const int64_t d = c.hidden_size;
-  Pass pass{c, options, *backend, result, attention_problem(L), {}, L, {}, {}, {}, {}, {}};
+  Pass pass{c, options, *backend, result, attention_problem(L), {}, L, {}, {}, {}, {}, {}, {}};
   pass.x = Tensor({L, d});
   pass.h = Tensor({L, d});
   pass.proj = Tensor({L, gpt2 ? 3 * d : (c.heads + 2 * c.kv_heads) * c.head_dim});

@@ -1,5 +1,6 @@
 #include "forward/head.hpp"
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 
@@ -13,12 +14,13 @@ void next_token_nll(const float* logits, int64_t r0, int64_t r1, int64_t vocab,
   if (last <= r0) return;
   for_rows(last - r0, vocab, [&](int64_t a, int64_t b) {
     for (int64_t r = r0 + a; r < r0 + b; ++r) {
-      const float* row = logits + (r - r0) * vocab;
-      double max = -INFINITY;
-      for (int64_t j = 0; j < vocab; ++j) max = std::max(max, double(row[j]));
-      double sum = 0;
-      for (int64_t j = 0; j < vocab; ++j) sum += std::exp(double(row[j]) - max);
-      const double lse = max + std::log(sum);
+      // Eigen's vectorized exp (about 1 ulp) over the row, its tree-shaped sum: the row's
+      // log-sum-exp to ~1e-7 relative in a fraction of the time a scalar double exp per logit
+      // takes (at SmolLM's 49K vocabulary that loop was most of the forward's non-GEMM time).
+      const Eigen::Map<const Eigen::ArrayXf> row(logits + (r - r0) * vocab, vocab);
+      const float max = row.maxCoeff();
+      const double sum = static_cast<double>((row - max).exp().sum());
+      const double lse = double(max) + std::log(sum);
       nll[r] = lse - double(row[ids[size_t(r + 1)]]);
     }
   });

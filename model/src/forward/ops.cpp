@@ -1,5 +1,6 @@
 #include "forward/ops.hpp"
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -65,11 +66,11 @@ void head_rms_norm(float* x, int64_t tokens, int64_t heads, int64_t head_dim, co
 }
 
 void silu_mul(float* gate, const float* up, int64_t rows, int64_t cols) {
+  // Eigen's vectorized exp: a scalar exp per element was a visible share of a short forward.
   for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
-    for (int64_t i = r0 * cols; i < r1 * cols; ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
+    Eigen::Map<Eigen::ArrayXf> g(gate + r0 * cols, (r1 - r0) * cols);
+    const Eigen::Map<const Eigen::ArrayXf> u(up + r0 * cols, (r1 - r0) * cols);
+    g = g / (1.0f + (-g).exp()) * u;
   });
 }
 
@@ -101,8 +102,10 @@ void add_bias(float* y, int64_t rows, int64_t cols, const float* bias) {
 }
 
 Tensor to_heads(const float* src, int64_t tokens, int64_t stride, int64_t col0, int64_t heads,
-                int64_t head_dim) {
-  Tensor out({1, heads, tokens, head_dim});
+                int64_t head_dim, Tensor reuse) {
+  const Shape shape = {1, heads, tokens, head_dim};
+  Tensor out = reuse.numel() == shape_numel(shape) ? std::move(reuse) : Tensor(shape);
+  out.reshape(shape);
   float* dst = out.data();
   for_rows(tokens, heads * head_dim, [&](int64_t r0, int64_t r1) {
     for (int64_t h = 0; h < heads; ++h) {

@@ -33,9 +33,10 @@ void gelu(float* x, int64_t rows, int64_t cols, bool tanh_approximation);
 // y[r] += bias over rows.
 void add_bias(float* y, int64_t rows, int64_t cols, const float* bias);
 
-// Columns [col0, col0 + heads * Dh) of src [L, stride] as a head-major [1, heads, L, Dh] tensor.
+// Columns [col0, col0 + heads * Dh) of src [L, stride] as a head-major [1, heads, L, Dh] tensor,
+// written into `reuse` when it has that many elements (a previous layer's, so no fresh pages).
 Tensor to_heads(const float* src, int64_t tokens, int64_t stride, int64_t col0, int64_t heads,
-                int64_t head_dim);
+                int64_t head_dim, Tensor reuse = {});
 // [1, heads, L, Dh] back to token-major dst [L, heads * Dh].
 void from_heads(const Tensor& src, float* dst);
 
