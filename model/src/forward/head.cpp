@@ -14,13 +14,17 @@ void next_token_nll(const float* logits, int64_t r0, int64_t r1, int64_t vocab,
   if (last <= r0) return;
   for_rows(last - r0, vocab, [&](int64_t a, int64_t b) {
     for (int64_t r = r0 + a; r < r0 + b; ++r) {
-      // Eigen's vectorized exp (about 1 ulp) over the row, its tree-shaped sum: the row's
-      // log-sum-exp to ~1e-7 relative in a fraction of the time a scalar double exp per logit
-      // takes (at SmolLM's 49K vocabulary that loop was most of the forward's non-GEMM time).
+      // Eigen's vectorized exp (about 1 ulp) into an aligned scratch row, summed in double: the
+      // row's log-sum-exp as accurate as a scalar double loop, in a fraction of its time (at
+      // SmolLM's 49K vocabulary that loop was most of the forward's non-GEMM time). The scratch
+      // keeps the packet/scalar split independent of where the row lies in memory, so the same
+      // logits give the same nll whether they were kept whole or computed in chunks.
+      thread_local Eigen::ArrayXf e;
       const Eigen::Map<const Eigen::ArrayXf> row(logits + (r - r0) * vocab, vocab);
       const float max = row.maxCoeff();
-      const double sum = static_cast<double>((row - max).exp().sum());
-      const double lse = double(max) + std::log(sum);
+      e.resize(vocab);
+      e = (row - max).exp();
+      const double lse = double(max) + std::log(e.cast<double>().sum());
       nll[r] = lse - double(row[ids[size_t(r + 1)]]);
     }
   });

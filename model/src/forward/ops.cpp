@@ -66,11 +66,17 @@ void head_rms_norm(float* x, int64_t tokens, int64_t heads, int64_t head_dim, co
 }
 
 void silu_mul(float* gate, const float* up, int64_t rows, int64_t cols) {
-  // Eigen's vectorized exp: a scalar exp per element was a visible share of a short forward.
+  // Eigen's vectorized exp: a scalar exp per element was a visible share of a short forward. It
+  // computes into an aligned scratch and copies back: on an unaligned destination Eigen would peel
+  // a few leading elements onto the scalar exp, which rounds differently in the last bit, and the
+  // forward's result would depend on where the allocator put the buffer.
   for_rows(rows, cols, [&](int64_t r0, int64_t r1) {
+    thread_local Eigen::ArrayXf t;
     Eigen::Map<Eigen::ArrayXf> g(gate + r0 * cols, (r1 - r0) * cols);
     const Eigen::Map<const Eigen::ArrayXf> u(up + r0 * cols, (r1 - r0) * cols);
-    g = g / (1.0f + (-g).exp()) * u;
+    t.resize(g.size());
+    t = g / (1.0f + (-g).exp()) * u;
+    g = t;
   });
 }
 
