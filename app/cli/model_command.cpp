@@ -148,10 +148,23 @@ std::optional<MapRequest> map_request(const ModelOptions& o, const Model& model,
   return req;
 }
 
+// "block_size" -> "block-size", as ParamSpec::flag() spells it.
+std::string dashed(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
 std::optional<WhatIfRequest> what_if_request(const ModelOptions& o, const Model& model) {
   if (!o.attention) {
     if (!o.layers.empty())
       throw Error("--layers chooses where --attention replaces dense; give --attention");
+    for (const auto& [key, value] : o.knobs) {
+      if (value)
+        throw Error("--" + dashed(key) + " sets a what-if variant's knob; give --attention");
+    }
+    for (const auto& [key, on] : o.switches) {
+      if (on) throw Error("--" + dashed(key) + " sets a what-if variant's knob; give --attention");
+    }
     return std::nullopt;
   }
   const VariantInfo* info = find_variant(*o.attention);

@@ -157,6 +157,7 @@ TEST(CliModel, BadInputIsOneClearLine) {
   expect_rejected(m + " --ids 1,2,3 --attention swa --top-k 2", "top_k");
   expect_rejected(m + " --ids 1,2,3 --attention swa --window 2 --layers 0-5", "--layers");
   expect_rejected(m + " --ids 1,2,3 --backend nosuch", "nosuch");
+  expect_rejected(m + " --ids 1,2,3 --window 4", "--window sets a what-if variant's knob");
 
   TinyModelSpec gemma;
   gemma.model_type = "gemma";
