@@ -80,9 +80,17 @@ QString resolvedBackend(const Workload& w) {
 
 namespace {
 
-// nlohmann <-> Qt through JSON text: both keep 64-bit integers exact.
+// nlohmann <-> Qt through JSON text: both keep 64-bit integers exact. Qt accepts a lone UTF-16
+// surrogate ("\ud800") in a string and writes it back as bytes that are not UTF-8, which nlohmann
+// refuses: that is the file's fault, so it is an Error like any other bad field.
 nlohmann::json toNlohmann(const QJsonObject& o) {
-  return nlohmann::json::parse(QJsonDocument(o).toJson(QJsonDocument::Compact).toStdString());
+  try {
+    return nlohmann::json::parse(QJsonDocument(o).toJson(QJsonDocument::Compact).toStdString());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("the workload holds text JSON cannot carry (such as an unpaired "
+                            "UTF-16 surrogate): ") +
+                e.what());
+  }
 }
 
 QJsonObject toQt(const nlohmann::ordered_json& j) {
