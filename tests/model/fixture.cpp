@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tokenizer_fixtures.hpp"
+
 namespace attnscope::test {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -182,33 +184,6 @@ std::string shard_name(int i, int n) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "model-%05d-of-%05d.safetensors", i + 1, n);
   return buf;
-}
-
-// GPT-2's printable stand-in for every byte: printable Latin-1 bytes stand for themselves, the
-// rest are shifted to code points 256 and up, in byte order.
-std::vector<uint32_t> byte_alphabet() {
-  std::vector<uint32_t> map(256, 0);
-  uint32_t next = 256;
-  for (uint32_t b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-    map[b] = printable ? b : next++;
-  }
-  return map;
-}
-
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
 }
 
 }  // namespace
@@ -445,69 +420,18 @@ TinyModel write_tiny_model(const TinyModelSpec& spec, const std::string& dir) {
 void write_byte_level_tokenizer(const std::string& dir, int64_t vocab, bool bos) {
   if (vocab < 300)
     throw std::invalid_argument("fixture: a byte-level tokenizer needs vocab >= 300");
-  const std::vector<uint32_t> alphabet = byte_alphabet();
-  json vocab_json = json::object();
-  for (uint32_t b = 0; b < 256; ++b) vocab_json[utf8(alphabet[b])] = b;
-  // Pairs in an order where every merge's parts exist before it ("Ġ" is the space byte).
+  // The tokenizer tests' builder (tokenizer_fixtures.hpp): the 256 byte symbols as ids 0..255,
+  // then one token per merge. Merges in raw bytes, each one's parts existing before it.
   const std::vector<std::pair<std::string, std::string>> merges = {
-      {"Ġ", "t"}, {"h", "e"}, {"Ġt", "he"}, {"i", "n"},  {"a", "n"},  {"e", "r"},
-      {"o", "n"}, {"Ġ", "a"}, {"r", "e"},   {"Ġa", "n"}, {"Ġ", "s"},  {"i", "s"},
-      {"e", "n"}, {"Ġ", "w"}, {"o", "u"},   {"t", "h"},  {"in", "g"}, {"Ġ", "c"}};
-  json merges_json = json::array();
-  int64_t next = 256;
-  for (const auto& [a, b] : merges) {
-    merges_json.push_back(a + " " + b);
-    if (!vocab_json.contains(a + b)) vocab_json[a + b] = next++;
-  }
-  json t;
-  t["version"] = "1.0";
-  t["truncation"] = nullptr;
-  t["padding"] = nullptr;
-  t["added_tokens"] = json::array();
-  t["normalizer"] = nullptr;
-  t["pre_tokenizer"] = {{"type", "ByteLevel"},
-                        {"add_prefix_space", false},
-                        {"trim_offsets", true},
-                        {"use_regex", true}};
-  t["post_processor"] = {{"type", "ByteLevel"},
-                         {"add_prefix_space", true},
-                         {"trim_offsets", false},
-                         {"use_regex", true}};
+      {" ", "t"}, {"h", "e"}, {" t", "he"}, {"i", "n"},  {"a", "n"},  {"e", "r"},
+      {"o", "n"}, {" ", "a"}, {"r", "e"},   {" a", "n"}, {" ", "s"},  {"i", "s"},
+      {"e", "n"}, {" ", "w"}, {"o", "u"},   {"t", "h"},  {"in", "g"}, {" ", "c"}};
+  json t = testing::byte_level_json(merges);
   if (bos) {
-    const int64_t id = next++;
-    t["added_tokens"].push_back({{"id", id},
-                                 {"content", "<|bos|>"},
-                                 {"single_word", false},
-                                 {"lstrip", false},
-                                 {"rstrip", false},
-                                 {"normalized", false},
-                                 {"special", true}});
-    const json special = {{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 0}}}};
-    t["post_processor"] = {
-        {"type", "TemplateProcessing"},
-        {"single", {special, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
-        {"pair",
-         {special,
-          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
-          {{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 1}}}},
-          {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}}},
-        {"special_tokens",
-         {{"<|bos|>", {{"id", "<|bos|>"}, {"ids", {id}}, {"tokens", {"<|bos|>"}}}}}}};
+    const auto id = static_cast<int32_t>(256 + merges.size());
+    t["added_tokens"].push_back(testing::added_token(id, "<|bos|>", /*special=*/true));
+    t["post_processor"] = testing::bos_template("<|bos|>", id);
   }
-  t["decoder"] = {{"type", "ByteLevel"},
-                  {"add_prefix_space", true},
-                  {"trim_offsets", true},
-                  {"use_regex", true}};
-  t["model"] = {{"type", "BPE"},
-                {"dropout", nullptr},
-                {"unk_token", nullptr},
-                {"continuing_subword_prefix", nullptr},
-                {"end_of_word_suffix", nullptr},
-                {"fuse_unk", false},
-                {"byte_fallback", false},
-                {"ignore_merges", false},
-                {"vocab", vocab_json},
-                {"merges", merges_json}};
   fs::create_directories(dir);
   write_json((fs::path(dir) / "tokenizer.json").string(), t);
 }
