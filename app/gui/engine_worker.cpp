@@ -92,6 +92,10 @@ ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& can
   const Workload& w = job.workload;
   const AttentionProblem& p = w.problem;
   p.check();
+  if (job.freshRun) {
+    inputsCache_.clear();
+    runCache_.clear();
+  }
   setPhase(tr("preparing inputs"), 0.0, 0.05);
   InputsPtr in = w.fileInputs ? w.fileInputs : inputsFor(w, p);
   cancel.throw_if_cancelled();

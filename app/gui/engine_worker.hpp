@@ -21,6 +21,7 @@ struct EngineJob {
   quint64 id = 0;
   Workload workload;
   ViewRequest request;
+  bool freshRun = false;  // drop the cached run and inputs of this workload first (Run > Rerun)
 };
 
 class EngineWorker {

@@ -2,6 +2,8 @@
 // the running one and skips queued ones, so the UI only ever hears the latest answer.
 #include "explorer_controller.hpp"
 
+#include <utility>
+
 namespace attnscope::gui {
 
 ExplorerController::ExplorerController(QObject* parent) : QObject(parent) {
@@ -33,6 +35,11 @@ void ExplorerController::setViewRequest(const ViewRequest& r, bool immediate) {
   }
 }
 
+void ExplorerController::rerun() {
+  freshRun_ = true;
+  recompute();
+}
+
 void ExplorerController::recompute() {
   debounce_.stop();
   debounce_.setInterval(150);
@@ -43,7 +50,7 @@ void ExplorerController::recompute() {
     emit errorOccurred(QString::fromStdString(*why));
     return;
   }
-  const EngineJob job{++nextId_, workload_, request_};
+  const EngineJob job{++nextId_, workload_, request_, std::exchange(freshRun_, false)};
   worker_.start(
       kRunLane,
       [this, job](const GuiWorker::Job& j) {
@@ -82,6 +89,25 @@ void ExplorerController::onFailed(const JobFailure& failure) {
 void ExplorerController::cancel() {
   debounce_.stop();
   if (busy()) worker_.cancel(kRunLane);
+}
+
+void ExplorerController::computeForExport(const ViewRequest& request,
+                                          std::function<void(ViewResultPtr)> done,
+                                          std::function<void(const QString&)> failed) {
+  if (auto why = workload_.problem.validate()) {
+    failed(QString::fromStdString(*why));
+    return;
+  }
+  const EngineJob job{++nextId_, workload_, request, false};
+  worker_.start(
+      kExportLane,
+      [this, job](const GuiWorker::Job& j) {
+        return engine_.compute(job, j.cancel(), [](double, const QString&) {});
+      },
+      [done](const ViewResultPtr& result) { done(result); },
+      [failed](const JobFailure& failure) {
+        failed(failure.cancelled() ? tr("export cancelled") : failure.message);
+      });
 }
 
 void ExplorerController::loadFile(const QString& path) {

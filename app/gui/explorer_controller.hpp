@@ -5,6 +5,7 @@
 #include <QObject>
 #include <QThread>
 #include <QTimer>
+#include <functional>
 #include <memory>
 
 #include "engine_worker.hpp"
@@ -27,6 +28,12 @@ class ExplorerController : public QObject {
   QThread* workerThread() const { return worker_.thread(); }
 
   void setDebounceMs(int ms) { debounce_.setInterval(ms); }
+  // Computes `request` for the current workload on a lane of its own (the run is cached, so an
+  // export only re-probes the map at the requested outRows x outCols). Exactly one of `done` or
+  // `failed` follows on the UI thread, unless another export starts first.
+  void computeForExport(const ViewRequest& request,
+                        std::function<void(attnscope::gui::ViewResultPtr)> done,
+                        std::function<void(const QString&)> failed);
   // Loads tensors on the worker; on success the workload switches to them (fileLoaded).
   void loadFile(const QString& path);
 
@@ -34,6 +41,7 @@ class ExplorerController : public QObject {
   void setWorkload(const attnscope::gui::Workload& w);  // debounced recompute
   void setViewRequest(const attnscope::gui::ViewRequest& r, bool immediate = false);
   void recompute();  // now, superseding anything queued or running
+  void rerun();      // recompute with a fresh engine run (the cached run and inputs are dropped)
   void cancel();     // stops the running job; the views keep their last result
 
  signals:
@@ -47,7 +55,7 @@ class ExplorerController : public QObject {
 
  private:
   // A file load neither supersedes nor is superseded by a run: each has its own lane.
-  enum Lane { kRunLane, kFileLane, kLanes };
+  enum Lane { kRunLane, kFileLane, kExportLane, kLanes };
 
   void onFailed(const JobFailure& failure);
 
@@ -55,6 +63,7 @@ class ExplorerController : public QObject {
   Workload workload_;
   ViewRequest request_;
   quint64 nextId_ = 0;
+  bool freshRun_ = false;  // the next job drops the cached run (rerun())
   // The worker thread's engine, used only by the jobs (on that thread).
   EngineWorker engine_;
   // Last member, so it is destroyed first: its destructor cancels and joins, so no job outlives

@@ -45,6 +45,11 @@ class ViewBase : public QWidget {
   virtual void zoomOut() {}
   virtual void resetZoom() {}
   virtual void setColormap(ColormapId) {}
+  // The picture on screen is not the answer to the current request: `label` says why ("previous
+  // result - computing", "previous result - cancelled", "previous result - error"). A result view
+  // greys its picture and shows the label until showResult() draws a fresh one; an empty label
+  // means the picture is current again. Live views draw their own work and ignore it.
+  virtual void showStale(const QString& label) { (void)label; }
   // Headless screenshots: called once the window has settled, before the grab; a live view runs
   // its loop for a while here (pumping events). Returns an error message, empty when fine.
   virtual QString prepareHeadless(int timeoutMs) { return {}; }
