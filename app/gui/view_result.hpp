@@ -5,9 +5,11 @@
 #include <QMetaType>
 #include <QString>
 #include <QVector>
+#include <algorithm>
 #include <memory>
 
 #include "attnscope/backend.hpp"
+#include "attnscope/map_request.hpp"
 #include "attnscope/variant.hpp"
 #include "workload.hpp"
 
@@ -53,14 +55,31 @@ struct ViewRequest {
   ComparePair pair = comparePairs().front();
 };
 
-// A pooled map: rows x cols values covering `region` of the full map.
+// A pooled map: rows x cols values covering `region` of the full map. Each value pools (`pool`:
+// max or mean, masked entries counting as 0) the full-map cells of its bin. Bins follow the
+// probe's rule (MapRegion in map_request.hpp) unless explicit edges are given: a map served from
+// the run's pyramid has bins that are unions of whole pyramid cells, so their extents differ by a
+// cell and are listed (rowEdges: rows + 1 ascending full-map rows, colEdges likewise).
 struct MapImage {
   int rows = 0, cols = 0;
   Region region;
   QVector<float> values;
   QString title;
+  Pool pool = Pool::max;
+  QVector<qint64> rowEdges, colEdges;  // empty: the probe's uniform rule
   bool pooled() const { return region.rows() > rows || region.cols() > cols; }
   float at(int r, int c) const { return values[r * cols + c]; }
+  // Full-map rows [rowBegin(r), rowEnd(r)) pool into output row r; columns likewise.
+  qint64 rowBegin(int r) const { return edge(rowEdges, region.row0, region.rows(), rows, r); }
+  qint64 rowEnd(int r) const { return edge(rowEdges, region.row0, region.rows(), rows, r + 1); }
+  qint64 colBegin(int c) const { return edge(colEdges, region.col0, region.cols(), cols, c); }
+  qint64 colEnd(int c) const { return edge(colEdges, region.col0, region.cols(), cols, c + 1); }
+
+ private:
+  static qint64 edge(const QVector<qint64>& edges, qint64 first, qint64 span, int bins, int b) {
+    if (!edges.isEmpty()) return edges[b];
+    return first + (qint64(b) * span + bins - 1) / std::max(1, bins);
+  }
 };
 
 struct RunSummary {
