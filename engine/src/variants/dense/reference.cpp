@@ -83,16 +83,37 @@ void dense_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult
 
 void scores_to_probabilities(const AttentionProblem& p, const RunResult& res, int64_t b, int64_t h,
                              int64_t i0, int64_t rows, int64_t j0, int64_t cols, float* tile) {
+  // Maps recompute millions of entries per zoom: each row's visible keys are at most two ranges
+  // (the sinks and the causal band), exponentiated as vectors; everything else is an exact 0.
   const KeyMask mask = KeyMask::of(p);
   const float scale = static_cast<float>(p.effective_scale());
   const float* lse = res.lse.data() + (b * p.shape.heads + h) * p.shape.q_len;
+  const int64_t j1 = j0 + cols;
   for (int64_t r = 0; r < rows; ++r) {
-    const float l = lse[i0 + r];
+    const int64_t i = i0 + r;
+    const float l = lse[i];
     float* row = tile + r * cols;
-    for (int64_t c = 0; c < cols; ++c) {
-      const bool on = std::isfinite(l) && mask.visible(i0 + r, j0 + c);
-      row[c] = on ? std::exp(row[c] * scale - l) : 0.0f;
+    if (!std::isfinite(l)) {
+      std::fill(row, row + cols, 0.0f);
+      continue;
     }
+    const int64_t hi = std::min(mask.hi(i), j1), lo = std::min(mask.window_lo(i), hi);
+    const int64_t sinks = mask.window > 0 ? std::min(mask.sinks, lo) : 0;
+    auto exp_range = [&](int64_t a, int64_t e) {  // keys [a, e) of the tile's row
+      a = std::max(a, j0);
+      if (e <= a) return;
+      Eigen::Map<Eigen::ArrayXf> x(row + (a - j0), e - a);
+      x = (x * scale - l).exp();
+    };
+    auto zero_range = [&](int64_t a, int64_t e) {
+      a = std::max(a, j0);
+      e = std::min(e, j1);
+      if (e > a) std::fill(row + (a - j0), row + (e - j0), 0.0f);
+    };
+    exp_range(0, sinks);
+    zero_range(sinks, lo);
+    exp_range(lo, hi);
+    zero_range(std::max(hi, lo), j1);
   }
 }
 

@@ -135,16 +135,25 @@ void moba_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult&
   Eigen::Map<RowMajor> tile(out, rows, cols);
   tile.noalias() = qt * kt.transpose();
   const float scale = static_cast<float>(p.effective_scale());
+  // Row by row over the chosen blocks only (ascending ids, -1 padding): the rest of the row is an
+  // exact 0, and a map at 128K tokens has millions of entries per zoom.
   for (int64_t i = i0; i < i1; ++i) {
     const int64_t row = (b * d.H + h) * d.Lq + i;
     const float lse = res.lse.data()[row];
     const int32_t* sel = res.selection->data() + row * d.top_k;
-    const int64_t pos = p.query_position(i);
-    for (int64_t j = j0; j < j1; ++j) {
-      const bool chosen = std::find(sel, sel + d.top_k, int32_t(j / d.block)) != sel + d.top_k;
-      float& x = tile(i - i0, j - j0);
-      x = (chosen && j <= pos && std::isfinite(lse)) ? std::exp(x * scale - lse) : 0.0f;
+    const int64_t end = std::min(j1, p.query_position(i) + 1);  // causal
+    float* x = out + (i - i0) * cols;
+    int64_t done = j0;  // keys [j0, done) of this row are final
+    for (int64_t t = 0; t < d.top_k && std::isfinite(lse); ++t) {
+      if (sel[t] < 0) continue;
+      const int64_t a = std::max(j0, sel[t] * d.block), e = std::min(end, (sel[t] + 1) * d.block);
+      if (e <= a) continue;
+      std::fill(x + (done - j0), x + (std::max(done, a) - j0), 0.0f);
+      Eigen::Map<Eigen::ArrayXf> seg(x + (a - j0), e - a);
+      seg = (seg * scale - lse).exp();
+      done = std::max(done, e);
     }
+    std::fill(x + (done - j0), x + cols, 0.0f);
   }
 }
 
