@@ -9,6 +9,7 @@
 
 #include "attnscope/cancel.hpp"
 #include "attnscope/inputs.hpp"
+#include "attnscope/map_pyramid.hpp"
 #include "attnscope/map_request.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/tensor.hpp"
@@ -29,6 +30,9 @@ struct RunResult {
   Counters counters;
   double seconds = 0;   // wall time of run() itself
   std::string backend;  // which backend produced it
+  // The map overview pooled during the run (Probes::pyramid), when the backend's path makes one
+  // (the CPU flash tiles); null otherwise. Shared: a RunResult is copied around the GUI.
+  std::shared_ptr<const MapPyramid> pyramid;
 };
 
 struct Support {
@@ -45,7 +49,8 @@ Support host_fp32_support(const AttentionProblem& problem, std::string_view back
 
 // What a run captures beyond o/lse. Attention maps are computed afterwards from lse (probes.hpp).
 struct Probes {
-  bool selection = true;  // MoBA's block selection
+  bool selection = true;   // MoBA's block selection
+  PyramidRequest pyramid;  // the attention map's overview, pooled while the scores exist
 };
 
 class PagedKvCache;
@@ -62,6 +67,16 @@ struct DevicePeak {
   double seconds = 0;       // how long the calibration took
   std::string measured_at;  // ISO 8601 UTC
   bool cached = false;      // read back from the per-device cache rather than measured now
+  // A second bandwidth roof: streaming over a working set that fits in the last-level cache, which
+  // DRAM bandwidth does not bound (0 when the device has no such measurement, e.g. CUDA).
+  double cache_gbps = 0;
+  int64_t cache_bytes = 0;  // the last-level cache's size: working sets up to it get cache_gbps
+  std::string cache_copy;   // "triad a = b + s*c, 3 x 5 MiB in a 32 MiB LLC, 2 threads"
+  // False when every try saw contention (other work kept the calibration's threads waiting for a
+  // CPU): the numbers are then what a busy machine did, never cached as the device's roof.
+  bool reliable = true;
+  std::string contention;  // what was seen: run-queue wait, load average, retries
+  std::string cpu_model;   // the host CPU (the cache key with backend and device)
 };
 
 class Backend {

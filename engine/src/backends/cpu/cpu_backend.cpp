@@ -33,7 +33,7 @@ class CpuBackend final : public Backend {
     check_inputs(problem, inputs);
     if (Support s = supports(problem); !s.ok) throw Error("cpu backend: " + s.why_not);
     const auto t0 = std::chrono::steady_clock::now();
-    const Context c{problem, inputs, options_, threads(), cancel};
+    const Context c{problem, inputs, options_, threads(), cancel, probes};
     RunResult r = variant_info(problem.variant).cpu_run(c);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     check_outputs_finite(problem, r);
@@ -86,7 +86,8 @@ RunResult run_dense(const Context& c) {
   a.mask = KeyMask::of(c.problem);
   a.scale = static_cast<float>(c.problem.effective_scale());
   a.threads = c.threads;
-  flash_attention(a, c.cancel);
+  a.pyramid = c.probes.pyramid;
+  r.pyramid = flash_attention(a, c.cancel);
   return r;
 }
 

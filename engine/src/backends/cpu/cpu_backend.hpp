@@ -14,6 +14,7 @@ struct Context {
   const CpuOptions& options;
   int threads;
   const CancelToken& cancel;
+  const Probes& probes;
 };
 
 // The masked-softmax flash path (dense, sliding window); each variant's own fast path lives in its

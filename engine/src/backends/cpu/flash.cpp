@@ -14,6 +14,7 @@
 #include "backends/cpu/eigen_types.hpp"
 #include "backends/cpu/few_rows.hpp"
 #include "backends/cpu/microkernel.hpp"
+#include "backends/cpu/pyramid_pool.hpp"
 
 namespace attnscope::cpu {
 namespace {
@@ -26,9 +27,10 @@ constexpr int64_t kFewRows = 16;  // at most this many stacked rows: unpacked pr
 
 // Per-thread scratch, grown on demand and reused across calls (no per-call big allocations).
 struct Scratch {
-  AlignedVector q, qt, s, o, m, l, alpha, colsum;
+  AlignedVector q, qt, s, o, m, l, alpha, colsum, part;
 };
 thread_local Scratch tls;
+thread_local PyramidPool tls_pool;
 
 // Keys a block of query rows [i0, i1) may need: the sinks [0, sink_hi) and the band [lo, hi).
 struct KeyRanges {
@@ -64,10 +66,41 @@ Plan make_plan(const FlashArgs& a) {
   return p;
 }
 
+// The pyramid's cells: about `cells` per axis, a cell's rows dividing the task's rows (a task must
+// own whole cell rows: it alone knows their lse at its end), coarser until it fits the budget.
+std::shared_ptr<MapPyramid> make_pyramid(const FlashArgs& a, const Plan& plan) {
+  const PyramidRequest& want = a.pyramid;
+  if (want.cells <= 0 || plan.splits > 1 || a.Lq <= 0 || a.Lk <= 0) return nullptr;
+  auto p = std::make_shared<MapPyramid>();
+  p->batch = a.B, p->heads = a.H, p->q_len = a.Lq, p->kv_len = a.Lk;
+  int64_t target_rows = (a.Lq + want.cells - 1) / want.cells;
+  p->cell_cols = (a.Lk + want.cells - 1) / want.cells;
+  for (;;) {
+    p->cell_rows = 1;
+    for (int64_t d = std::min(target_rows, plan.rows_per_head); d >= 1; --d) {
+      if (plan.rows_per_head % d == 0) {
+        p->cell_rows = d;
+        break;
+      }
+    }
+    p->rows = (a.Lq + p->cell_rows - 1) / p->cell_rows;
+    p->cols = (a.Lk + p->cell_cols - 1) / p->cell_cols;
+    const double bytes = 8.0 * double(a.B) * double(a.H) * double(p->rows) * double(p->cols);
+    if (bytes <= double(want.max_bytes)) break;
+    if (p->cell_cols >= a.Lk && target_rows >= a.Lq) return nullptr;  // not even one cell fits
+    p->cell_cols = std::min(a.Lk, p->cell_cols * 2);
+    target_rows = std::min(a.Lq, target_rows * 2);
+  }
+  const size_t n = static_cast<size_t>(a.B * a.H * p->rows * p->cols);
+  p->max.assign(n, 0.0f);
+  p->sum.assign(n, 0.0f);
+  return p;
+}
+
 // One task: rows of query block qb of kv head kvh (all G heads), keys of split `split`.
 // Writes normalized o and lse for its rows to (o_out, lse_out) with row r at r * o_ld.
 void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int64_t qb,
-              int64_t split, float* o_out, float* lse_out, bool direct) {
+              int64_t split, float* o_out, float* lse_out, bool direct, MapPyramid* pyramid) {
   const int64_t i0 = qb * plan.rows_per_head, i1 = std::min(a.Lq, i0 + plan.rows_per_head);
   const int64_t nr = i1 - i0, R = plan.G * nr;
   const int64_t q_ld = a.q_ld ? a.q_ld : a.Dk, k_ld = a.k_ld ? a.k_ld : a.Dk;
@@ -91,6 +124,8 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
   m.setConstant(kNegInf);
   l.setZero();
   float* sbuf = grow(tls.s, R * kKeyTile);
+  PyramidPool& pool = tls_pool;
+  if (pyramid) pool.begin(*pyramid, R);
 
   const KeyMask& mask = a.mask;
   const int64_t p_lo = i0 + mask.offset, p_hi = i1 - 1 + mask.offset;
@@ -126,7 +161,18 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     }
     // Online softmax: rescale what was accumulated by exp(m_old - m_new).
     for (int64_t r = 0; r < R; ++r) {
-      const float mx = std::max(m[r], S.row(r).maxCoeff());
+      float mx = m[r];
+      if (pyramid) {  // the row's maximum cell by cell, each cell's part kept for the map
+        for (int64_t j = j0; j < j1;) {
+          const int64_t cell = pool.cell_of(j), e = std::min(j1, pool.cell_end(cell));
+          const float t = S.row(r).segment(j - j0, e - j).maxCoeff();
+          pool.merge_max(cell, r, t);
+          mx = std::max(mx, t);
+          j = e;
+        }
+      } else {
+        mx = std::max(mx, S.row(r).maxCoeff());
+      }
       if (mx == kNegInf) {  // nothing visible yet in this row: keep zeros, avoid -inf - -inf
         alpha[r] = 1.0f;
         S.row(r).setZero();
@@ -135,6 +181,13 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
       alpha[r] = std::exp(m[r] - mx);
       S.row(r) = (S.row(r).array() - mx).exp().matrix();
       m[r] = mx;
+      if (pyramid) {
+        for (int64_t j = j0; j < j1;) {
+          const int64_t cell = pool.cell_of(j), e = std::min(j1, pool.cell_end(cell));
+          pool.merge_sum(cell, r, S.row(r).segment(j - j0, e - j).sum(), mx);
+          j = e;
+        }
+      }
     }
     l = l.cwiseProduct(alpha) + S.rowwise().sum();
     O = alpha.asDiagonal() * O;
@@ -180,7 +233,17 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
       }
     }
     colsum = m_row;  // running column max, starting from the previous max
-    for (int64_t c = 0; c < n; ++c) colsum = colsum.cwiseMax(St.row(c));
+    if (pyramid) {   // the same maxima cell by cell, each cell's kept for the map
+      for (int64_t j = j0; j < j1;) {
+        const int64_t cell = pool.cell_of(j), e = std::min(j1, pool.cell_end(cell));
+        Eigen::Map<Eigen::RowVectorXf> smax(pool.smax(cell), R);
+        for (int64_t c = j - j0; c < e - j0; ++c) smax = smax.cwiseMax(St.row(c));
+        colsum = colsum.cwiseMax(smax);  // smax also holds earlier tiles: all at most m_row
+        j = e;
+      }
+    } else {
+      for (int64_t c = 0; c < n; ++c) colsum = colsum.cwiseMax(St.row(c));
+    }
     for (int64_t r = 0; r < R; ++r) {
       const float mx = colsum[r];
       a_row[r] = mx == kNegInf ? 1.0f : std::exp(m_row[r] - mx);  // -inf - -inf never computed
@@ -189,7 +252,21 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     }
     for (int64_t c = 0; c < n; ++c) St.row(c) = (St.row(c) - colsum).array().exp().matrix();
     colsum.setZero();
-    for (int64_t c = 0; c < n; ++c) colsum += St.row(c);
+    if (pyramid) {
+      Eigen::Map<Eigen::RowVectorXf> part(grow(tls.part, R), R);
+      for (int64_t j = j0; j < j1;) {
+        const int64_t cell = pool.cell_of(j), e = std::min(j1, pool.cell_end(cell));
+        part.setZero();
+        for (int64_t c = j - j0; c < e - j0; ++c) {
+          colsum += St.row(c);  // l in the same order as without the pyramid: the same bits
+          part += St.row(c);
+        }
+        for (int64_t r = 0; r < R; ++r) pool.merge_sum(cell, r, part[r], m_row[r]);
+        j = e;
+      }
+    } else {
+      for (int64_t c = 0; c < n; ++c) colsum += St.row(c);
+    }
     l_row = l_row.cwiseProduct(a_row) + colsum;
     O = alpha.asDiagonal() * O;
     gemm_strided<true>(sbuf, 1, R, vb + j0 * v_ld, v_ld, O.data(), a.Dv, R, a.Dv, n);
@@ -226,13 +303,15 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
       std::fill(orow, orow + a.Dv, 0.0f);
       lse_out[row] = kNegInf;
     }
+    if (pyramid) pool.finish_row(*pyramid, b, h, i, r, lse_out[row]);
   }
 }
 
 }  // namespace
 
-void flash_attention(const FlashArgs& a, const CancelToken& cancel) {
+std::shared_ptr<const MapPyramid> flash_attention(const FlashArgs& a, const CancelToken& cancel) {
   const Plan plan = make_plan(a);
+  const std::shared_ptr<MapPyramid> pyramid = make_pyramid(a, plan);
   const int64_t base = a.B * a.Hkv * plan.q_blocks;
   const int64_t tasks = base * plan.splits;
   // Heaviest query blocks first (causal: the last block sees the most keys) for load balance.
@@ -256,15 +335,15 @@ void flash_attention(const FlashArgs& a, const CancelToken& cancel) {
     int64_t b, kvh, qb, split;
     decode(t, b, kvh, qb, split);
     if (plan.splits == 1) {
-      run_task(a, plan, b, kvh, qb, 0, a.o, a.lse, true);
+      run_task(a, plan, b, kvh, qb, 0, a.o, a.lse, true, pyramid.get());
     } else {
       run_task(a, plan, b, kvh, qb, split, part_o.data() + t * R * a.Dv, part_lse.data() + t * R,
-               false);
+               false, nullptr);
     }
     const int64_t finished = done.fetch_add(1) + 1;
     if (worker == 0) cancel.report(double(finished) / double(tasks));
   });
-  if (plan.splits == 1) return;
+  if (plan.splits == 1) return pyramid;
 
   // Merge the key splits of every (batch, kv head, query block) by log-sum-exp, in split order.
   ThreadPool::global().parallel_for(base, a.threads, [&](int64_t u, int) {
@@ -287,6 +366,7 @@ void flash_attention(const FlashArgs& a, const CancelToken& cancel) {
       }
     }
   });
+  return nullptr;
 }
 
 }  // namespace attnscope::cpu

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "attnscope/cancel.hpp"
+#include "attnscope/map_pyramid.hpp"
 #include "attnscope/mask.hpp"
 
 namespace attnscope::cpu {
@@ -23,8 +25,11 @@ struct FlashArgs {
   KeyMask mask;
   float scale = 1.0f;
   int threads = 1;
+  PyramidRequest pyramid;  // pool P into the map overview while the tiles exist (cells > 0)
 };
 
-void flash_attention(const FlashArgs& args, const CancelToken& cancel);
+// Writes o and lse; returns the map pyramid when one was asked for and the plan allows it (not
+// when the key range is split across tasks: then no task sees a row's final lse alone).
+std::shared_ptr<const MapPyramid> flash_attention(const FlashArgs& args, const CancelToken& cancel);
 
 }  // namespace attnscope::cpu

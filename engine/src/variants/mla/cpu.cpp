@@ -57,6 +57,7 @@ RunResult run_mla(const Context& c) {
   a.scale = static_cast<float>(p.effective_scale());
   a.threads = c.threads;
   a.lse = r.lse.data();
+  a.pyramid = c.probes.pyramid;  // both forms compute every head's scores: the same P
 
   const bool absorbed = use_absorbed(c);
   count(r, p, absorbed);
@@ -79,7 +80,7 @@ RunResult run_mla(const Context& c) {
     }
     a.q = q_abs.data(), a.k = kv.data(), a.v = kv.data(), a.o = x.data();
     a.Hkv = 1, a.Dk = Dl, a.Dv = Dc, a.k_ld = Dl, a.v_ld = Dl;
-    flash_attention(a, c.cancel);
+    r.pyramid = flash_attention(a, c.cancel);
     pool.parallel_for(B * H, c.threads, [&](int64_t bh, int) {
       const int64_t h = bh % H;
       view(r.o.data() + bh * Lq * Dv, Lq, Dv, Dv).noalias() =
@@ -104,7 +105,7 @@ RunResult run_mla(const Context& c) {
   });
   a.q = q, a.k = k.data(), a.v = v.data(), a.o = r.o.data();
   a.Hkv = H, a.Dk = Dq, a.Dv = Dv;
-  flash_attention(a, c.cancel);
+  r.pyramid = flash_attention(a, c.cancel);
   return r;
 }
 
