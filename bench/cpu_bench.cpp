@@ -226,9 +226,14 @@ int main(int argc, char** argv) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.1f", bench::sgemm_gflops(g_threads));
     benchmark::AddCustomContext("sgemm_gflops", buf);
-    benchmark::AddCustomContext("sgemm_provider", bench::sgemm_provider());
+    benchmark::AddCustomContext("sgemm_provider", bench::sgemm_provider(g_threads));
     std::snprintf(buf, sizeof buf, "%.1f", bench::triad_gbps(g_threads));
     benchmark::AddCustomContext("triad_gbps", buf);
+    const DevicePeak& peak = bench::roofline_peak(g_threads);  // measured once, above
+    std::snprintf(buf, sizeof buf, "%.1f", peak.cache_gbps);
+    benchmark::AddCustomContext("cache_triad_gbps", buf);
+    benchmark::AddCustomContext("roofline_reliable", peak.reliable ? "true" : "false");
+    benchmark::AddCustomContext("roofline_contention", peak.contention);
   }
   register_all(smoke);
   benchmark::RunSpecifiedBenchmarks();

@@ -1,11 +1,19 @@
-// The machine's roofline, measured in the same run as the benchmarks: SGEMM peak (OpenBLAS when
-// available) and STREAM-style triad bandwidth, both on the benchmark's thread count.
+// The machine's roofline for the benchmarks, measured in the same run: the engine's own probe
+// (measure_cpu_peak, the one the cpu backend's calibration and the GUI's roofline use), on the
+// benchmark's thread count, so that a benchmark's "% of peak" and the explorer's agree.
 #pragma once
+
+#include <string>
+
+#include "attnscope/backend.hpp"
 
 namespace attnscope::bench {
 
-double sgemm_gflops(int threads, int n = 2048);  // best of a few runs
-double triad_gbps(int threads);                  // a[i] = b[i] + s * c[i] over 3 x 256 MiB
-const char* sgemm_provider();
+// Measured once per process and thread count (the first call measures).
+const DevicePeak& roofline_peak(int threads);
+
+double sgemm_gflops(int threads);  // roofline_peak(threads).gflops: the faster of Eigen, OpenBLAS
+double triad_gbps(int threads);    // roofline_peak(threads).gbps: a = b + s * c from DRAM
+std::string sgemm_provider(int threads);  // which library and kernels gave the GEMM roof
 
 }  // namespace attnscope::bench

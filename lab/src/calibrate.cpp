@@ -43,21 +43,32 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kCacheFormat = "attnscope device peaks";
+// Version 2 keys every entry by CPU model too and holds only calibrations that saw no contention.
+// A version-1 file (or an unknown version) is read as empty: its peaks were taken without a
+// contention check on a machine it does not name, so they are measured again and the file is
+// rewritten.
+constexpr int kCacheVersion = 2;
 
-// A cache entry that is not a complete, plausible peak is dropped (and so left out on rewrite).
+// A cache entry that is not a complete, plausible, reliable peak of a named CPU is dropped (and so
+// left out on rewrite).
 std::optional<DevicePeak> cached_peak(const json& j) {
   try {
     DevicePeak p = peak_from_json(j, "peak");
     if (!(std::isfinite(p.gflops) && p.gflops > 0 && std::isfinite(p.gbps) && p.gbps > 0)) {
       return std::nullopt;
     }
+    if (!(std::isfinite(p.cache_gbps) && p.cache_gbps >= 0 && p.cache_bytes >= 0)) {
+      return std::nullopt;
+    }
+    if (!p.reliable || p.cpu_model.empty()) return std::nullopt;
     return p;
   } catch (const Error&) {
     return std::nullopt;
   }
 }
 
-// The valid entries of the cache file; an absent, unreadable or malformed file reads as empty.
+// The valid entries of the cache file, of every CPU; an absent, unreadable, malformed or
+// old-format file reads as empty.
 std::vector<DevicePeak> read_cache(const std::string& path) {
   std::vector<DevicePeak> peaks;
   std::ifstream f(path, std::ios::binary);
@@ -66,6 +77,11 @@ std::vector<DevicePeak> read_cache(const std::string& path) {
   text << f.rdbuf();
   const json root = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (!root.is_object() || !root.contains("peaks") || !root["peaks"].is_array()) return peaks;
+  const auto version = root.find("version");
+  if (version == root.end() || !version->is_number_integer() ||
+      version->get<int64_t>() != kCacheVersion) {
+    return peaks;
+  }
   for (const json& e : root["peaks"]) {
     if (auto p = cached_peak(e)) peaks.push_back(std::move(*p));
   }
@@ -74,8 +90,13 @@ std::vector<DevicePeak> read_cache(const std::string& path) {
 
 void write_cache(const std::string& path, const std::vector<DevicePeak>& peaks) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  for (const DevicePeak& p : peaks) list.push_back(peak_to_json(p));
-  const nlohmann::ordered_json root = {{"format", kCacheFormat}, {"version", 1}, {"peaks", list}};
+  for (const DevicePeak& p : peaks) {
+    nlohmann::ordered_json e = peak_to_json(p);
+    e.erase("cached");  // a property of reading it back, not of the measurement
+    list.push_back(std::move(e));
+  }
+  const nlohmann::ordered_json root = {
+      {"format", kCacheFormat}, {"version", kCacheVersion}, {"peaks", list}};
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   io::save_text(path, root.dump(2) + "\n");
@@ -85,6 +106,8 @@ void write_cache(const std::string& path, const std::vector<DevicePeak>& peaks) 
 
 std::vector<DevicePeak> cached_peaks() {
   std::vector<DevicePeak> peaks = read_cache(peak_cache_path());
+  const std::string cpu = host::cpu_model();
+  std::erase_if(peaks, [&](const DevicePeak& p) { return p.cpu_model != cpu; });
   for (DevicePeak& p : peaks) p.cached = true;
   return peaks;
 }
@@ -93,7 +116,12 @@ DevicePeak device_peak(Backend& backend, bool remeasure, const CancelToken& canc
   const std::string path = peak_cache_path();
   const std::string name(backend.name());
   const std::string device = backend.device();
-  auto same_key = [&](const DevicePeak& p) { return p.backend == name && p.device == device; };
+  const std::string cpu = host::cpu_model();
+  // The key: the backend, its device, and the host CPU (a home directory shared by machines
+  // whose backends describe themselves alike keeps one entry per machine).
+  auto same_key = [&](const DevicePeak& p) {
+    return p.backend == name && p.device == device && p.cpu_model == cpu;
+  };
   if (!remeasure) {
     for (DevicePeak& p : read_cache(path)) {
       if (!same_key(p)) continue;
@@ -104,7 +132,11 @@ DevicePeak device_peak(Backend& backend, bool remeasure, const CancelToken& canc
   DevicePeak peak = backend.measure_peak(cancel);
   peak.backend = name;  // the cache key is what the backend says now, whatever measured it
   peak.device = device;
+  peak.cpu_model = cpu;
   peak.cached = false;
+  // A calibration disturbed by other work is what a busy machine did: it is returned (the caller
+  // shows it as unreliable) but never remembered as the device's roof.
+  if (!peak.reliable) return peak;
   // Re-read just before writing so that peaks another process cached meanwhile survive.
   std::vector<DevicePeak> peaks = read_cache(path);
   std::erase_if(peaks, same_key);
@@ -118,11 +150,21 @@ DevicePeak device_peak(Backend& backend, bool remeasure, const CancelToken& canc
 }
 
 nlohmann::ordered_json peak_to_json(const DevicePeak& p) {
-  return {{"backend", p.backend}, {"device", p.device},
-          {"gflops", p.gflops},   {"gbps", p.gbps},
-          {"gemm", p.gemm},       {"copy", p.copy},
-          {"seconds", p.seconds}, {"measured_at", p.measured_at},
-          {"cached", p.cached}};
+  return {{"backend", p.backend},
+          {"device", p.device},
+          {"gflops", p.gflops},
+          {"gbps", p.gbps},
+          {"gemm", p.gemm},
+          {"copy", p.copy},
+          {"seconds", p.seconds},
+          {"measured_at", p.measured_at},
+          {"cached", p.cached},
+          {"cache_gbps", p.cache_gbps},
+          {"cache_bytes", p.cache_bytes},
+          {"cache_copy", p.cache_copy},
+          {"reliable", p.reliable},
+          {"contention", p.contention},
+          {"cpu_model", p.cpu_model}};
 }
 
 DevicePeak peak_from_json(const json& j, const std::string& path) {
@@ -165,6 +207,18 @@ DevicePeak peak_from_json(const json& j, const std::string& path) {
     if (!v->is_boolean()) fail("cached", "must be true or false");
     p.cached = v->get<bool>();
   }
+  number("cache_gbps", p.cache_gbps, false);
+  double cache_bytes = 0;
+  number("cache_bytes", cache_bytes, false);
+  if (!(cache_bytes >= 0 && cache_bytes < 0x1p62)) fail("cache_bytes", "must be a byte count");
+  p.cache_bytes = int64_t(cache_bytes);
+  text("cache_copy", p.cache_copy, false);
+  if (const json* v = field("reliable")) {
+    if (!v->is_boolean()) fail("reliable", "must be true or false");
+    p.reliable = v->get<bool>();
+  }
+  text("contention", p.contention, false);
+  text("cpu_model", p.cpu_model, false);
   return p;
 }
 
@@ -174,10 +228,30 @@ std::string describe(const DevicePeak& peak) {
   s.precision(1);
   s << peak.backend << " (" << peak.device << "): " << peak.gflops << " GFLOP/s fp32 GEMM, "
     << peak.gbps << " GB/s copy";
+  if (peak.cache_gbps > 0) s << ", " << peak.cache_gbps << " GB/s in cache";
   if (!peak.measured_at.empty()) {
     s << (peak.cached ? ", cached from " : ", measured ") << peak.measured_at;
   }
+  if (!peak.reliable) s << " (unreliable: the machine was busy; not cached)";
   return s.str();
+}
+
+RoofPlacement place_on_roofline(const DevicePeak& peak, double intensity, double gflops,
+                                double working_set_bytes) {
+  RoofPlacement r;
+  const bool in_cache = peak.cache_gbps > 0 && peak.cache_bytes > 0 && working_set_bytes > 0 &&
+                        working_set_bytes <= double(peak.cache_bytes);
+  r.roof = in_cache ? Roof::cache : Roof::memory;
+  r.bandwidth_gbps = in_cache ? std::max(peak.cache_gbps, peak.gbps) : peak.gbps;
+  if (!(peak.gflops > 0 && r.bandwidth_gbps > 0 && intensity > 0)) return r;
+  r.roof_gflops = std::min(peak.gflops, intensity * r.bandwidth_gbps);
+  r.fraction = gflops / r.roof_gflops;
+  r.above = r.fraction > 1.0 + kAboveRoofTolerance;
+  return r;
+}
+
+const char* roof_name(Roof roof) {
+  return roof == Roof::cache ? "cache" : "memory";
 }
 
 }  // namespace attnscope
