@@ -4,6 +4,7 @@
 #include "throughput_view.hpp"
 
 #include <QCoreApplication>
+#include <QCursor>
 #include <QElapsedTimer>
 #include <QEvent>
 #include <QGridLayout>
@@ -11,6 +12,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QShowEvent>
+#include <QToolTip>
 #include <QVBoxLayout>
 #include <QtCharts/QChart>
 #include <QtCharts/QChartView>
@@ -46,6 +48,66 @@ QJsonObject peakJson(const DevicePeak& p) {
 double roofOf(const DevicePeak& p, double intensity) {
   return std::min(p.gflops, intensity * p.gbps);
 }
+
+// WCAG relative luminance and contrast: a faded point must stay visible on the chart's background
+// in either palette (3:1 is the guideline's minimum for graphics).
+double luminance(const QColor& c) {
+  const auto lin = [](double v) {
+    return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
+  };
+  return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF());
+}
+
+double contrast(const QColor& a, const QColor& b) {
+  const double la = luminance(a), lb = luminance(b);
+  return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
+}
+
+// The colours a chart's background shows: its brush's, or every stop of its gradient (the dark
+// chart theme paints a gradient).
+QVector<QColor> backgroundColors(const QChart* chart) {
+  const QBrush b = chart->backgroundBrush();
+  QVector<QColor> out;
+  if (const QGradient* g = b.gradient()) {
+    for (const auto& stop : g->stops()) out.append(stop.second);
+  }
+  if (out.isEmpty()) out.append(b.style() == Qt::NoBrush ? QColor(Qt::white) : b.color());
+  return out;
+}
+
+// `c`, lightened (dark background) or darkened (light one) until it reaches a 3:1 contrast with
+// every background colour.
+QColor visibleOn(QColor out, const QVector<QColor>& backgrounds) {
+  double bgLum = 0;
+  for (const QColor& b : backgrounds) bgLum += luminance(b) / backgrounds.size();
+  const bool dark = bgLum < 0.18;
+  for (int i = 0; i < 40; ++i) {
+    double worst = 1e9;
+    for (const QColor& b : backgrounds) worst = std::min(worst, contrast(out, b));
+    if (worst >= 3.0) break;
+    // Towards white or black by a tenth of the way each step: converges for any hue.
+    const QColor target = dark ? QColor(Qt::white) : QColor(Qt::black);
+    out = QColor::fromRgbF(0.9f * out.redF() + 0.1f * target.redF(),
+                           0.9f * out.greenF() + 0.1f * target.greenF(),
+                           0.9f * out.blueF() + 0.1f * target.blueF());
+  }
+  return out;
+}
+
+// `c` faded toward the background, then made visible on it. Opaque: an alpha-faded point vanishes
+// into a dark background.
+QColor fadedOn(const QColor& c, const QVector<QColor>& backgrounds) {
+  const QColor& bg = backgrounds.front();
+  return visibleOn(
+      QColor::fromRgbF(0.6f * c.redF() + 0.4f * bg.redF(), 0.6f * c.greenF() + 0.4f * bg.greenF(),
+                       0.6f * c.blueF() + 0.4f * bg.blueF()),
+      backgrounds);
+}
+
+QString mib(double bytes) {
+  return bytes >= (1 << 20) ? QStringLiteral("%1 MiB").arg(bytes / (1 << 20), 0, 'f', 1)
+                            : QStringLiteral("%1 KiB").arg(bytes / 1024, 0, 'f', 0);
+}
 }  // namespace
 
 ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
@@ -74,13 +136,19 @@ ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
   recalibrate_->setToolTip(
       tr("Measure the device's GEMM and copy peaks again (stop the loop "
          "first); the result is cached per device."));
+  // Start and Stop come first, so that no option that appears, disappears or changes width moves
+  // them; the decode-only field keeps its room while hidden for the same reason.
+  bar->addWidget(start_);
+  bar->addWidget(stop_);
+  bar->addSpacing(12);
   bar->addWidget(new QLabel(tr("Loop:")));
   bar->addWidget(mode_);
   bar->addWidget(new QLabel(tr("Backend:")));
   bar->addWidget(backend_);
   bar->addWidget(decodeTokens_);
-  bar->addWidget(start_);
-  bar->addWidget(stop_);
+  QSizePolicy keepRoom = decodeTokens_->sizePolicy();
+  keepRoom.setRetainSizeWhenHidden(true);
+  decodeTokens_->setSizePolicy(keepRoom);
   bar->addWidget(recalibrate_);
   bar->addStretch(1);
   layout->addLayout(bar);
@@ -141,13 +209,24 @@ ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
   roofChart_->addAxis(roofX_, Qt::AlignBottom);
   roofChart_->addAxis(roofY_, Qt::AlignLeft);
   roof_ = new QLineSeries;
-  roof_->setName(tr("roof: min(peak, I × bandwidth)"));
+  roof_->setName(tr("memory roof: min(peak, I × DRAM bandwidth)"));
+  cacheRoof_ = new QLineSeries;
+  cacheRoof_->setName(tr("cache roof: working sets that fit in the last-level cache"));
   currentSeries_ = new QScatterSeries;
   currentSeries_->setName(tr("this run"));
   currentSeries_->setMarkerSize(13);
   currentSeries_->setPointLabelsVisible(true);
   currentSeries_->setPointLabelsClipping(false);
-  for (QXYSeries* s : std::initializer_list<QXYSeries*>{roof_, currentSeries_}) {
+  // A point above its roof is not an achievement: the roof was measured low (a busy calibration)
+  // or the counters overstate the work. It gets its own hollow marker and legend entry.
+  aboveSeries_ = new QScatterSeries;
+  aboveSeries_->setName(tr("above its roof: a measurement problem"));
+  aboveSeries_->setMarkerShape(QScatterSeries::MarkerShapeRectangle);
+  aboveSeries_->setMarkerSize(15);
+  aboveSeries_->setPointLabelsVisible(true);
+  aboveSeries_->setPointLabelsClipping(false);
+  for (QXYSeries* s :
+       std::initializer_list<QXYSeries*>{roof_, cacheRoof_, currentSeries_, aboveSeries_}) {
     roofChart_->addSeries(s);
     s->attachAxis(roofX_);
     s->attachAxis(roofY_);
@@ -165,6 +244,25 @@ ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
   roofRow->addWidget(roofPercent_);
   layout->addLayout(roofRow, 3);
 
+  const auto tipAt = [this](const QPointF& at, bool state) {
+    if (!state) {
+      QToolTip::hideText();
+      return;
+    }
+    // The point under the cursor, by distance on the log axes.
+    QVector<RooflinePoint> all = history_;
+    if (current_) all.append(*current_);
+    const RooflinePoint* best = nullptr;
+    double bestD = 1e300;
+    for (const RooflinePoint& r : all) {
+      if (r.intensity <= 0 || r.gflops <= 0) continue;
+      const double d = std::hypot(std::log10(r.intensity / at.x()), std::log10(r.gflops / at.y()));
+      if (d < bestD) bestD = d, best = &r;
+    }
+    if (best) QToolTip::showText(QCursor::pos(), placementText(*best));
+  };
+  connect(currentSeries_, &QScatterSeries::hovered, this, tipAt);
+  connect(aboveSeries_, &QScatterSeries::hovered, this, tipAt);
   connect(start_, &QPushButton::clicked, this, &ThroughputView::start);
   connect(stop_, &QPushButton::clicked, this, &ThroughputView::stop);
   connect(recalibrate_, &QPushButton::clicked, this, &ThroughputView::recalibrate);
@@ -185,6 +283,7 @@ ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
   });
   connect(&runner_, &ThroughputRunner::calibrated, this, [this] {
     updateRoof();
+    recheckIfAbove();
     updatePoints();
     updateButtons();
   });
@@ -240,6 +339,49 @@ std::optional<double> ThroughputView::roofAt(double intensity) const {
   return roofOf(*p, intensity);
 }
 
+std::optional<RoofPlacement> ThroughputView::placementOf(const RooflinePoint& point) const {
+  const auto p = point.backend.isEmpty() ? peak() : runner_.peak(point.backend);
+  if (!p || p->gflops <= 0 || p->gbps <= 0 || point.intensity <= 0) return std::nullopt;
+  return place_on_roofline(*p, point.intensity, point.gflops, point.workingSetBytes);
+}
+
+QString ThroughputView::placementText(const RooflinePoint& r) const {
+  QString t = tr("%1: intensity %2 FLOP/B, %3 GFLOP/s, working set %4")
+                  .arg(r.label)
+                  .arg(r.intensity, 0, 'g', 3)
+                  .arg(r.gflops, 0, 'g', 4)
+                  .arg(mib(r.workingSetBytes));
+  const auto pl = placementOf(r);
+  if (!pl) return t;
+  t += tr("\n%1 roof: %2 GFLOP/s (%3 % of it)")
+           .arg(pl->roof == Roof::cache ? tr("Cache") : tr("Memory (DRAM)"))
+           .arg(pl->roof_gflops, 0, 'g', 4)
+           .arg(100 * pl->fraction, 0, 'f', 1);
+  if (pl->above) {
+    t +=
+        tr("\nAbove its roof: a measurement problem, not an achievement (the roof was measured "
+           "low, e.g. while the machine was busy, or the counters overstate the work).");
+  }
+  return t;
+}
+
+// A point above its roof: the remembered roof may be too low (measured while the machine was
+// busy), so it is measured again, once per backend and session; the calibration runs on the
+// loop's thread, i.e. when the loop stops. A point still above the new roof stays flagged.
+void ThroughputView::recheckIfAbove() {
+  if (!current_) return;
+  const auto pl = placementOf(*current_);
+  if (!pl || !pl->above) return;
+  const QString backend = current_->backend;
+  if (rechecked_.contains(backend)) return;
+  rechecked_.insert(backend);
+  runner_.calibrate(backend, /*remeasure=*/true);
+  calibration_->setText(
+      tr("A run landed above the roof (%1 % of it): the roof is measured again when this loop "
+         "stops; until then the point is flagged as a measurement problem.")
+          .arg(100 * pl->fraction, 0, 'f', 0));
+}
+
 QString ThroughputView::runLabel() const {
   return tr("%1 · %2").arg(variantName(runConfig_.workload.problem.variant),
                            loopModeName(runConfig_.mode));
@@ -254,6 +396,7 @@ void ThroughputView::start() {
   runConfig_ = c;
   runLabel_ = runLabel();
   runFlops_ = runBytes_ = runSeconds_ = 0;
+  runRuns_ = 0;
   for (Live* l : {&tokens_, &gflops_, &gbps_}) {
     l->series->clear();
     l->x->setRange(0, kWindowSeconds);
@@ -291,6 +434,7 @@ void ThroughputView::onSample(const ThroughputSample& s) {
   runFlops_ += s.flops;
   runBytes_ += s.bytes;
   runSeconds_ += s.seconds;
+  runRuns_ += s.runs;
   const double t0 = std::max(0.0, s.t - kWindowSeconds);
   const auto push = [&](Live& l, double v) {
     l.series->append(s.t, v);
@@ -305,8 +449,11 @@ void ThroughputView::onSample(const ThroughputSample& s) {
   push(gflops_, s.gflops);
   push(gbps_, s.gbps);
   if (runSeconds_ > 0 && runBytes_ > 0) {
-    current_ = RooflinePoint{runLabel_, runFlops_ / runBytes_, runFlops_ / runSeconds_ * 1e-9};
+    current_ = RooflinePoint{runLabel_, runFlops_ / runBytes_, runFlops_ / runSeconds_ * 1e-9,
+                             runRuns_ > 0 ? runBytes_ / double(runRuns_) : 0,
+                             liveBackendName(runConfig_.backend)};
   }
+  recheckIfAbove();
   status_->setText(
       tr("%1 on %2 · %3 · %4 s · last sample: %5 tokens/s, %6 GFLOP/s, %7 GB/s "
          "(%8 runs)")
@@ -348,9 +495,24 @@ void ThroughputView::updateRoof() {
     if (!runner_.calibrating()) calibration_->setText(tr("No device peak measured yet."));
     return;
   }
-  calibration_->setText(
+  QString text =
       tr("Peak%1: %2")
-          .arg(p->cached ? tr(" (cached)") : QString(), QString::fromStdString(describe(*p))));
+          .arg(p->cached ? tr(" (cached)") : QString(), QString::fromStdString(describe(*p)));
+  if (!p->reliable) {
+    text +=
+        tr("\nUnreliable: other work kept the calibration waiting for a CPU, so this roof is "
+           "what a busy machine did. It is used for this session only and not remembered; "
+           "press Recalibrate when the machine is quiet.");
+  }
+  calibration_->setText(text);
+  // How it was measured, for whoever quotes "% of peak".
+  QStringList how{tr("GEMM: %1").arg(QString::fromStdString(p->gemm)),
+                  tr("DRAM: %1").arg(QString::fromStdString(p->copy))};
+  if (!p->cache_copy.empty()) how << tr("Cache: %1").arg(QString::fromStdString(p->cache_copy));
+  if (!p->contention.empty()) {
+    how << tr("Contention: %1").arg(QString::fromStdString(p->contention));
+  }
+  calibration_->setToolTip(how.join('\n'));
   updatePoints();
 }
 
@@ -366,6 +528,7 @@ void ThroughputView::updatePoints() {
     xhi = std::max(xhi, ridge * 100);
     yhi = p->gflops * 3;
     ylo = std::min(p->gflops / 1e4, yhi / 1e4);
+    if (p->cache_gbps > p->gbps) xlo = std::min(xlo, p->gflops / p->cache_gbps / 100);
   }
   for (const RooflinePoint& r : all) {
     if (r.intensity > 0) {
@@ -390,16 +553,38 @@ void ThroughputView::updatePoints() {
     if (ridge > a && ridge < b) roof_->append(ridge, p->gflops);
     roof_->append(b, roofOf(*p, b));
   }
+  roof_->setName(p && !p->reliable ? tr("memory roof (unreliable: measured while busy)")
+                                   : tr("memory roof: min(peak, I × DRAM bandwidth)"));
+  cacheRoof_->clear();
+  if (p && p->gflops > 0 && p->cache_gbps > p->gbps) {
+    const double a = roofX_->min(), b = roofX_->max(), ridge = p->gflops / p->cache_gbps;
+    cacheRoof_->append(a, std::min(p->gflops, a * p->cache_gbps));
+    if (ridge > a && ridge < b) cacheRoof_->append(ridge, p->gflops);
+    cacheRoof_->append(b, std::min(p->gflops, b * p->cache_gbps));
+    cacheRoof_->setName(
+        tr("cache roof: working sets ≤ %1 (last-level cache)").arg(mib(double(p->cache_bytes))));
+  }
 
+  // A point above its roof is drawn only as a flagged one, never as a run's achievement.
+  aboveSeries_->clear();
+  const auto isAbove = [this](const RooflinePoint& r) {
+    const auto pl = placementOf(r);
+    return pl && pl->above;
+  };
   currentSeries_->clear();
   if (current_ && current_->intensity > 0 && current_->gflops > 0) {
-    currentSeries_->append(current_->intensity, current_->gflops);
+    (isAbove(*current_) ? aboveSeries_ : currentSeries_)
+        ->append(current_->intensity, current_->gflops);
     currentSeries_->setPointLabelsFormat(current_->label);
     currentSeries_->setName(runner_.running() ? tr("this run: %1").arg(current_->label)
                                               : tr("last run: %1").arg(current_->label));
   }
   for (QScatterSeries* s : historySeries_) s->clear();
   for (const RooflinePoint& r : history_) {
+    if (r.intensity > 0 && r.gflops > 0 && isAbove(r)) {
+      aboveSeries_->append(r.intensity, r.gflops);
+      continue;
+    }
     QScatterSeries*& s = historySeries_[r.label];
     if (!s) {
       s = new QScatterSeries;
@@ -422,14 +607,32 @@ void ThroughputView::updatePoints() {
                .arg(current_->label)
                .arg(current_->intensity, 0, 'g', 3)
                .arg(current_->gflops, 0, 'g', 4);
-    if (const auto roof = roofAt(current_->intensity)) {
-      const bool memoryBound = p && current_->intensity < p->gflops / p->gbps;
-      text += tr("<br><br><span style='font-size:x-large'><b>%1%</b></span> of the roof "
-                 "(%2 GFLOP/s)<br>%3")
-                  .arg(100 * current_->gflops / *roof, 0, 'f', 1)
-                  .arg(*roof, 0, 'g', 4)
-                  .arg(memoryBound ? tr("memory bound: left of the ridge")
+    if (const auto pl = placementOf(*current_)) {
+      const double bandwidth = pl->bandwidth_gbps;
+      const bool memoryBound = p && current_->intensity < p->gflops / bandwidth;
+      text += tr("<br><br><span style='font-size:x-large'><b>%1%</b></span> of the %2 roof "
+                 "(%3 GFLOP/s)<br>working set %4: %5<br>%6")
+                  .arg(100 * pl->fraction, 0, 'f', 1)
+                  .arg(pl->roof == Roof::cache ? tr("cache") : tr("memory"))
+                  .arg(pl->roof_gflops, 0, 'g', 4)
+                  .arg(mib(current_->workingSetBytes), pl->roof == Roof::cache
+                                                           ? tr("fits in the last-level cache")
+                                                           : tr("streams from DRAM"))
+                  .arg(memoryBound ? tr("bandwidth bound: left of the ridge")
                                    : tr("compute bound: right of the ridge"));
+      if (pl->above) {
+        text += tr("<br><br><b>Above its roof: a measurement problem</b>, not an achievement "
+                   "(the roof was measured low, e.g. on a busy machine, or the counters "
+                   "overstate the work).%1")
+                    .arg(rechecked_.contains(current_->backend) && !runner_.calibrating()
+                             ? tr(" The roof was measured again and the point is still above.")
+                             : tr(" The roof is measured again when the loop stops."));
+      }
+      if (p && !p->reliable) {
+        text +=
+            tr("<br><br>The roof itself is unreliable (calibrated while the machine was "
+               "busy).");
+      }
     } else {
       text += tr("<br><br>% of the roof: waiting for the device peak");
     }
@@ -439,23 +642,31 @@ void ThroughputView::updatePoints() {
   roofPercent_->setText(text);
 }
 
+// Colours follow the chart's own background (its theme), not only the palette: the main window
+// switches both, and every mark must stay visible on either.
 void ThroughputView::restyle() {
-  const QColor text = palette().color(QPalette::WindowText);
-  roof_->setPen(QPen(text, 2.5));
-  currentSeries_->setColor(QColor(214, 39, 40));
-  currentSeries_->setBorderColor(QColor(214, 39, 40).darker(140));
+  const QVector<QColor> bgs = backgroundColors(roofChart_);
+  const QColor text = visibleOn(palette().color(QPalette::WindowText), bgs);
+  const auto p = peak();
+  roof_->setPen(QPen(text, 2.5, p && !p->reliable ? Qt::DashLine : Qt::SolidLine));
+  cacheRoof_->setPen(QPen(visibleOn(QColor(0, 150, 136), bgs), 2, Qt::DotLine));
+  const QColor red = visibleOn(QColor(214, 39, 40), bgs);
+  currentSeries_->setColor(red);
+  currentSeries_->setBorderColor(red.darker(140));
   currentSeries_->setPointLabelsColor(text);
+  // Hollow squares in a warning colour: nothing like a run's filled dot.
+  const QColor warn = visibleOn(QColor(230, 120, 0), bgs);
+  aboveSeries_->setBrush(Qt::NoBrush);
+  aboveSeries_->setPen(QPen(warn, 2.5));
+  aboveSeries_->setPointLabelsColor(warn);
   int i = 0;
   static const QColor colors[] = {
       {31, 119, 180}, {44, 160, 44}, {148, 103, 189}, {255, 127, 14}, {140, 86, 75}};
   for (QScatterSeries* s : historySeries_) {
-    QColor c = colors[i++ % 5];
-    c.setAlpha(90);
+    const QColor c = fadedOn(colors[i++ % 5], bgs);
     s->setColor(c);
     s->setBorderColor(c);
-    QColor lc = text;
-    lc.setAlpha(140);
-    s->setPointLabelsColor(lc);
+    s->setPointLabelsColor(fadedOn(text, bgs));
   }
 }
 
@@ -526,9 +737,12 @@ QJsonObject ThroughputView::exportData() const {
                    {"current", current_ && i == all.size() - 1},
                    {"intensity", r.intensity},
                    {"gflops", r.gflops}};
-    if (const auto roof = roofAt(r.intensity)) {
-      pt["roof_gflops"] = *roof;
-      pt["percent_of_roof"] = 100 * r.gflops / *roof;
+    pt["working_set_bytes"] = r.workingSetBytes;
+    if (const auto pl = placementOf(r)) {
+      pt["roof"] = QString::fromUtf8(roof_name(pl->roof));
+      pt["roof_gflops"] = pl->roof_gflops;
+      pt["percent_of_roof"] = 100 * pl->fraction;
+      pt["above_roof"] = pl->above;  // a measurement problem, never an achievement
     }
     points.append(pt);
   }

@@ -1,16 +1,20 @@
 // ThroughputView: a prefill or decode loop on the chosen backend, running on a worker thread, with
 // live tokens/s, GFLOP/s and GB/s over the last minute, and a roofline: the device's measured peaks
-// (device_peak, calibrated on the worker) as the roof, the running loop as a point that moves, and
-// earlier runs as faded points labelled by variant.
+// (device_peak, calibrated on the worker) as the roofs (DRAM, and the last-level cache for runs
+// whose working set fits in it), the running loop as a point that moves, and earlier runs as faded
+// points labelled by variant. A point above its roof is a measurement problem: drawn apart,
+// flagged, and the roof re-measured once. docs/roofline.md says how the peaks are measured.
 #pragma once
 
 #include <QComboBox>
 #include <QLabel>
 #include <QMap>
 #include <QPushButton>
+#include <QSet>
 #include <QSpinBox>
 #include <optional>
 
+#include "attnscope/calibrate.hpp"
 #include "live/throughput_runner.hpp"
 #include "view_base.hpp"
 
@@ -26,6 +30,8 @@ namespace attnscope::gui {
 struct RooflinePoint {
   QString label;  // "dense · prefill"
   double intensity = 0, gflops = 0;
+  double workingSetBytes = 0;  // bytes one run (decode: one step) moves by the cost model
+  QString backend;             // whose peak it is placed under
 };
 
 class ThroughputView : public LiveView {
@@ -47,8 +53,14 @@ class ThroughputView : public LiveView {
   void start();
   void stop();
   void recalibrate();
-  // The roof at an intensity for the current backend's peak; nullopt before calibration.
+  // The DRAM roof at an intensity for the current backend's peak; nullopt before calibration.
   std::optional<double> roofAt(double intensity) const;
+  // A point against the roof that applies to its working set; nullopt before calibration.
+  std::optional<RoofPlacement> placementOf(const RooflinePoint& point) const;
+  // Whether a point above its roof made the view re-measure this backend's roof (once a session).
+  bool recheckRequested(const QString& backend) const { return rechecked_.contains(backend); }
+  QChart* roofChart() const { return roofChart_; }
+  QScatterSeries* aboveRoofSeries() const { return aboveSeries_; }
   std::optional<DevicePeak> peak() const;
   // The running (or last) run's aggregate point, and the earlier runs.
   std::optional<RooflinePoint> currentPoint() const { return current_; }
@@ -73,7 +85,9 @@ class ThroughputView : public LiveView {
   void updatePoints();
   void updateButtons();
   void restyle();
+  void recheckIfAbove();
   QString runLabel() const;
+  QString placementText(const RooflinePoint& r) const;
 
   QComboBox* mode_;
   QComboBox* backend_;
@@ -97,13 +111,17 @@ class ThroughputView : public LiveView {
   QLogValueAxis* roofX_;
   QLogValueAxis* roofY_;
   QLineSeries* roof_;
+  QLineSeries* cacheRoof_;
   QScatterSeries* currentSeries_;
+  QScatterSeries* aboveSeries_;  // points above their roof: measurement problems
   QMap<QString, QScatterSeries*> historySeries_;
 
   ThroughputRunner runner_;
   ThroughputConfig runConfig_;
   QString runLabel_;
   double runFlops_ = 0, runBytes_ = 0, runSeconds_ = 0;
+  qint64 runRuns_ = 0;
+  QSet<QString> rechecked_;  // backends whose roof a point above it made re-measure
   std::optional<RooflinePoint> current_;
   QVector<RooflinePoint> history_;
   bool shownOnce_ = false;
