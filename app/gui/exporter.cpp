@@ -97,7 +97,52 @@ QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
   return o;
 }
 
+namespace {
+// For a paper: the widget and its children drawn on white with black text for the duration of an
+// export, whatever the palette on screen; the widget's own palette comes back afterwards.
+class WhitePalette {
+ public:
+  WhitePalette(QWidget* w, bool on) : widget_(on ? w : nullptr) {
+    if (!widget_) return;
+    hadOwn_ = widget_->testAttribute(Qt::WA_SetPalette);
+    old_ = widget_->palette();
+    QPalette p = old_;
+    for (auto group : {QPalette::Active, QPalette::Inactive, QPalette::Disabled}) {
+      for (auto role :
+           {QPalette::Window, QPalette::Base, QPalette::AlternateBase, QPalette::Button}) {
+        p.setColor(group, role, Qt::white);
+      }
+      for (auto role : {QPalette::WindowText, QPalette::Text, QPalette::ButtonText}) {
+        p.setColor(group, role, Qt::black);
+      }
+      p.setColor(group, QPalette::Mid, QColor(150, 150, 150));
+    }
+    widget_->setPalette(p);
+  }
+  ~WhitePalette() {
+    if (!widget_) return;
+    widget_->setPalette(hadOwn_ ? old_ : QPalette());
+    if (!hadOwn_) widget_->setAttribute(Qt::WA_SetPalette, false);
+  }
+  WhitePalette(const WhitePalette&) = delete;
+  WhitePalette& operator=(const WhitePalette&) = delete;
+
+ private:
+  QWidget* widget_;
+  bool hadOwn_ = false;
+  QPalette old_;
+};
+}  // namespace
+
 QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonObject& config) {
+  FigureOptions o;
+  o.dpi = dpi;
+  o.config = config;
+  return exportFigure(widget, path, o);
+}
+
+QString exportFigure(QWidget* widget, const QString& path, const FigureOptions& options) {
+  const int dpi = options.dpi;
   const QString suffix = QFileInfo(path).suffix().toLower();
   if (suffix != QLatin1String("png") && suffix != QLatin1String("svg") &&
       suffix != QLatin1String("pdf")) {
@@ -107,8 +152,12 @@ QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonO
   if (QString e = checkOutputPath(path); !e.isEmpty()) return e;
   const QSize size = widget->size();
   if (size.isEmpty()) return QObject::tr("cannot write %1: the figure has no size").arg(path);
-  const QString description =
-      QString::fromUtf8(QJsonDocument(config).toJson(QJsonDocument::Compact));
+  const QByteArray configJson = options.config.isEmpty()
+                                    ? QByteArray()
+                                    : QJsonDocument(options.config).toJson(QJsonDocument::Compact);
+  const QString description = QString::fromUtf8(configJson);
+  const QString title = options.title.isEmpty() ? QStringLiteral("attnscope") : options.title;
+  const WhitePalette white(widget, options.whiteBackground);
   // Everything is rendered into memory first and written in one go (writeOutputFile), so a failed
   // render never leaves a partial file behind. A paint device Qt cannot back (an image too large
   // to allocate) is refused here: painting widgets into it would crash inside Qt.
@@ -125,7 +174,7 @@ QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonO
     svg.setOutputDevice(&buffer);
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
-    svg.setTitle(QStringLiteral("attnscope"));
+    svg.setTitle(title);
     svg.setDescription(description);
     QPainter p;
     if (!p.begin(&svg) || !p.isActive()) {
@@ -136,8 +185,14 @@ QString exportFigure(QWidget* widget, const QString& path, int dpi, const QJsonO
   } else {
     QPdfWriter pdf(&buffer);
     pdf.setResolution(dpi);
-    pdf.setTitle(QStringLiteral("attnscope"));
-    pdf.setCreator(description.left(2000));
+    // Viewers show the title; the creator names the program. The configuration, too long for
+    // either, travels as an attached JSON file (and in the data export).
+    pdf.setTitle(title);
+    pdf.setCreator(QStringLiteral("attnscope %1").arg(QStringLiteral(ATTNSCOPE_VERSION)));
+    if (!configJson.isEmpty()) {
+      pdf.addFileAttachment(QStringLiteral("attnscope-configuration.json"), configJson,
+                            QStringLiteral("application/json"));
+    }
     // One page the size of the widget (at 96 px per inch), no margins.
     pdf.setPageSize(
         QPageSize(QSizeF(size.width() * 72.0 / 96, size.height() * 72.0 / 96), QPageSize::Point));

@@ -33,7 +33,18 @@ QString renderPng(QWidget* widget, const QString& path, double scale, int dpi, b
 // backend, describe()), the view and its request, and what the run reported.
 QJsonObject runConfiguration(const Workload& w, const ViewBase& view);
 
-// By suffix: .png (dpi scales the pixels), .svg, .pdf. Returns an error message, empty on success.
+struct FigureOptions {
+  int dpi = 144;                 // PNG pixels and PDF resolution (96: one pixel per widget pixel)
+  bool whiteBackground = false;  // paper: white background, black text, in any palette
+  QString title;                 // short document title (view and variant); empty: "attnscope"
+  QJsonObject config;            // the run configuration, carried inside the file
+};
+
+// By suffix: .png (dpi scales the pixels), .svg, .pdf. The configuration goes into the PNG's
+// "attnscope-configuration" text, the SVG's description and a JSON file attached to the PDF; the
+// PDF's title is the short title and its creator attnscope. Returns an error message, empty on
+// success.
+QString exportFigure(QWidget* widget, const QString& path, const FigureOptions& options);
 QString exportFigure(QWidget* widget, const QString& path, int dpi = 144,
                      const QJsonObject& config = {});
 // By suffix: .json (configuration + data) or .csv (configuration as '#' comment lines + rows).

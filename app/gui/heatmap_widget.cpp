@@ -21,7 +21,78 @@ QString formatValue(double v) {
   const double a = std::abs(v);
   return QString::number(v, 'g', a >= 1e-3 && a < 1e4 ? 4 : 3);
 }
+
+QString poolName(Pool p) {
+  return p == Pool::mean ? QObject::tr("mean") : QObject::tr("max");
+}
+
+// Which output bin holds full-map index i: the probe's floor((i - first) * bins / span), or the
+// map's explicit edges.
+int binOf(const QVector<qint64>& edges, qint64 first, qint64 span, int bins, qint64 i) {
+  if (bins <= 0) return 0;
+  if (edges.size() == bins + 1) {
+    const auto it = std::upper_bound(edges.begin(), edges.end(), i);
+    return std::clamp(int(it - edges.begin()) - 1, 0, bins - 1);
+  }
+  return std::clamp(int((i - first) * bins / std::max<qint64>(1, span)), 0, bins - 1);
+}
+
+// The part of segment a-b inside r (Liang-Barsky), so overlays stay inside the plot in every
+// output: QSvgGenerator does not honour the painter's clip, and a clipped-away stroke would still
+// run across the colour bar in the SVG.
+bool clipLine(QPointF a, QPointF b, const QRectF& r, QLineF& out) {
+  double t0 = 0, t1 = 1;
+  const double dx = b.x() - a.x(), dy = b.y() - a.y();
+  const double pv[4] = {-dx, dx, -dy, dy};
+  const double qv[4] = {a.x() - r.left(), r.right() - a.x(), a.y() - r.top(), r.bottom() - a.y()};
+  for (int k = 0; k < 4; ++k) {
+    if (pv[k] == 0) {
+      if (qv[k] < 0) return false;
+      continue;
+    }
+    const double t = qv[k] / pv[k];
+    if (pv[k] < 0) {
+      t0 = std::max(t0, t);
+    } else {
+      t1 = std::min(t1, t);
+    }
+    if (t0 > t1) return false;
+  }
+  out = QLineF(a + t0 * (b - a), a + t1 * (b - a));
+  return true;
+}
 }  // namespace
+
+QVector<qint64> roundTicks(qint64 lo, qint64 hi, double pixels, double minSpacing) {
+  if (hi < lo) return {};
+  if (hi == lo) return {lo};
+  const qint64 span = hi - lo;
+  const int maxTicks = std::max(2, int(pixels / std::max(1.0, minSpacing)) + 1);
+  const int target = std::min(5, maxTicks);
+  QVector<qint64> best;
+  double bestScore = INFINITY;
+  // Steps 1, 2, 4, 8, ... and 1, 10, 100, ...; on a tie a power of ten wins (it reads easier).
+  for (int decimal = 0; decimal < 2; ++decimal) {
+    for (qint64 step = 1; step <= span; step *= decimal ? 10 : 2) {
+      const qint64 first = lo % step == 0 ? lo : (lo / step + (lo > 0 ? 1 : 0)) * step;
+      if (first > hi) continue;
+      const qint64 count = (hi - first) / step + 1;
+      if (count > maxTicks || count < 2) continue;
+      // Ticks that reach both ends of the axis (0 ... 4096 by 1024) beat decimal ones that stop
+      // short of its end (0 ... 4000 by 1000).
+      const bool spans = first == lo && first + (count - 1) * step == hi;
+      const double score =
+          std::abs(double(count) - target) + (decimal ? 0.0 : 0.1) - (spans ? 0.2 : 0.0);
+      if (score < bestScore) {
+        bestScore = score;
+        best.clear();
+        for (qint64 v = first; v <= hi; v += step) best.push_back(v);
+      }
+    }
+  }
+  if (best.isEmpty()) best = {lo};  // a span too narrow for two labels: its start
+  return best;
+}
 
 HeatmapWidget::HeatmapWidget(QWidget* parent) : QWidget(parent) {
   setMouseTracking(true);
@@ -32,7 +103,9 @@ HeatmapWidget::HeatmapWidget(QWidget* parent) : QWidget(parent) {
 void HeatmapWidget::setMap(const MapImage& map) {
   map_ = map;
   message_.clear();
+  stale_.clear();
   rebuildImage();
+  updateHover();  // a refined frame under a still mouse: its value, not the coarse one
   update();
 }
 
@@ -40,7 +113,26 @@ void HeatmapWidget::clearMap(const QString& message) {
   map_ = {};
   image_ = {};
   message_ = message;
+  stale_.clear();
   update();
+}
+
+void HeatmapWidget::setStale(const QString& label) {
+  if (stale_ == label) return;
+  stale_ = label;
+  update();
+}
+
+void HeatmapWidget::beginExportMap(const MapImage& map) {
+  exportMap_ = map;
+  exportImage_ = colorize(map);  // in the on-screen scale: the figure shows what the user saw
+  exporting_ = true;
+}
+
+void HeatmapWidget::endExportMap() {
+  exporting_ = false;
+  exportMap_ = {};
+  exportImage_ = {};
 }
 
 void HeatmapWidget::setExtent(qint64 rows, qint64 cols) {
@@ -48,6 +140,7 @@ void HeatmapWidget::setExtent(qint64 rows, qint64 cols) {
   extentRows_ = rows;
   extentCols_ = cols;
   view_ = {0, rows, 0, cols};
+  haveFixed_ = false;
   update();
 }
 
@@ -103,6 +196,16 @@ void HeatmapWidget::setScaleMode(ScaleMode mode) {
   update();
 }
 
+void HeatmapWidget::setScaleRange(ScaleRange range) {
+  range_ = range;
+  rebuildImage();
+  update();
+}
+
+void HeatmapWidget::resetScaleRange() {
+  haveFixed_ = false;
+}
+
 void HeatmapWidget::setDiverging(bool on) {
   diverging_ = on;
   rebuildImage();
@@ -140,7 +243,8 @@ QRectF HeatmapWidget::plotRect() const {
   const QFontMetrics fm(font());
   const double left = compact_ ? 4 : fm.horizontalAdvance(QStringLiteral("000000")) + fm.height();
   const double top = fm.height() + 8;
-  const double bottom = compact_ ? 4 : 2 * fm.height() + 8;
+  // Below the plot: tick labels and the axis title; beside it the legend's two caption lines.
+  const double bottom = compact_ ? 4 : 3 * fm.height() + 6;
   const double right = compact_ ? 4 : fm.horizontalAdvance(QStringLiteral("0.00e-00")) + 36;
   double w = std::max(10.0, width() - left - right), h = std::max(10.0, height() - top - bottom);
   double x = left;
@@ -193,6 +297,7 @@ void HeatmapWidget::rebuildImage() {
     hi = std::max(hi, double(v));
   }
   if (!std::isfinite(lo)) lo = hi = 0;
+  double vmin = 0, vmax = 1;
   if (diverging_) {
     // Signed maps are often dominated by a few large entries (the diagonal); saturate at the 99th
     // percentile of |v| so the structure elsewhere stays visible.
@@ -207,19 +312,39 @@ void HeatmapWidget::rebuildImage() {
       std::nth_element(mags.begin(), nth, mags.end());
       m = std::max(double(*nth), 1e-12);
     }
-    scale_.vmin = -m;
-    scale_.vmax = m;
+    vmin = -m;
+    vmax = m;
   } else {
-    scale_.vmin = std::min(0.0, lo);
-    scale_.vmax = hi > scale_.vmin ? hi : scale_.vmin + 1e-12;
+    vmin = std::min(0.0, lo);
+    vmax = hi > vmin ? hi : vmin + 1e-12;
   }
+  if (range_ == ScaleRange::fixed) {
+    // The full view's range, kept while zooming so colours compare across zoom levels. A zoomed
+    // map stands in until the first full view of this problem arrives.
+    const bool full = extentRows_ <= 0 || map_.region == Region{0, extentRows_, 0, extentCols_};
+    if (full || !haveFixed_) {
+      fixedMin_ = vmin;
+      fixedMax_ = vmax;
+      haveFixed_ = true;
+    }
+    vmin = fixedMin_;
+    vmax = fixedMax_;
+  }
+  scale_.vmin = vmin;
+  scale_.vmax = vmax;
+  image_ = colorize(map_);
+}
+
+QImage HeatmapWidget::colorize(const MapImage& m) const {
+  if (m.values.isEmpty() || m.rows <= 0 || m.cols <= 0) return {};
   const Colormap& cm = Colormap::get(colormap_);
-  image_ = QImage(map_.cols, map_.rows, QImage::Format_RGB32);
+  QImage image(m.cols, m.rows, QImage::Format_RGB32);
+  if (image.isNull()) return {};
   const QRgb maskedColor = palette().color(QPalette::Window).darker(112).rgb();
-  for (int r = 0; r < map_.rows; ++r) {
-    auto* line = reinterpret_cast<QRgb*>(image_.scanLine(r));
-    for (int c = 0; c < map_.cols; ++c) {
-      const float v = map_.values[r * map_.cols + c];
+  for (int r = 0; r < m.rows; ++r) {
+    auto* line = reinterpret_cast<QRgb*>(image.scanLine(r));
+    for (int c = 0; c < m.cols; ++c) {
+      const float v = m.values[r * m.cols + c];
       if (std::isnan(v) || (v == 0 && !diverging_ && maskZeros_)) {
         line[c] = maskedColor;
       } else if (diverging_) {
@@ -231,6 +356,7 @@ void HeatmapWidget::rebuildImage() {
       }
     }
   }
+  return image;
 }
 
 void HeatmapWidget::paintEvent(QPaintEvent*) {
@@ -246,20 +372,35 @@ void HeatmapWidget::paintEvent(QPaintEvent*) {
              QFontMetrics(titleFont).elidedText(title_, Qt::ElideRight, width() - 4));
   p.setFont(font());
   p.fillRect(plot, palette().base());
-  if (image_.isNull()) {
+  const MapImage& m = exporting_ ? exportMap_ : map_;
+  const QImage& image = exporting_ ? exportImage_ : image_;
+  if (image.isNull()) {
     p.drawText(plot.adjusted(8, 8, -8, -8), Qt::AlignCenter | Qt::TextWordWrap,
                message_.isEmpty() ? tr("computing…") : message_);
     return;
   }
-  p.save();
-  p.setClipRect(plot);
-  const QRectF target(toWidget(map_.region.row0, map_.region.col0),
-                      toWidget(map_.region.row1, map_.region.col1));
-  p.setRenderHint(QPainter::SmoothPixmapTransform, false);
-  p.drawImage(target, image_);
-  if (overlaysVisible_) drawOverlays(p);
-  p.restore();
+  drawMap(p, plot, m, image);
+  if (overlaysVisible_) drawOverlays(p, plot);
+  if (!stale_.isEmpty()) {
+    // Not the answer to the current request: washed out under a label saying what it is.
+    QColor wash = palette().color(QPalette::Window);
+    wash.setAlpha(150);
+    p.fillRect(plot, wash);
+    QFont f = font();
+    f.setBold(true);
+    p.setFont(f);
+    const QFontMetrics fm(f);
+    const QString label = fm.elidedText(stale_, Qt::ElideRight, int(plot.width()) - 16);
+    const QRectF box(plot.center().x() - fm.horizontalAdvance(label) / 2.0 - 8,
+                     plot.center().y() - fm.height() / 2.0 - 4, fm.horizontalAdvance(label) + 16,
+                     fm.height() + 8);
+    p.fillRect(box.intersected(plot), palette().window());
+    p.setPen(palette().color(QPalette::WindowText));
+    p.drawText(box, Qt::AlignCenter, label);
+    p.setFont(font());
+  }
   p.setPen(palette().color(QPalette::Mid));
+  p.setBrush(Qt::NoBrush);
   p.drawRect(plot);
   if (!compact_) {
     drawAxes(p, plot);
@@ -267,22 +408,58 @@ void HeatmapWidget::paintEvent(QPaintEvent*) {
   }
 }
 
+void HeatmapWidget::drawMap(QPainter& p, const QRectF& plot, const MapImage& m,
+                            const QImage& image) const {
+  // The image lies where its region now is (a zoom in flight shows the old image moved and
+  // scaled); only its part inside the plot is drawn, cut out of the image rather than clipped by
+  // the painter, so no output format can show it outside the plot.
+  const QRectF target(toWidget(m.region.row0, m.region.col0),
+                      toWidget(m.region.row1, m.region.col1));
+  const QRectF visible = target.intersected(plot);
+  if (visible.isEmpty() || target.isEmpty()) return;
+  const QImage shown = stale_.isEmpty() ? image : image.convertToFormat(QImage::Format_Grayscale8);
+  p.save();
+  p.setRenderHint(QPainter::SmoothPixmapTransform, false);
+  if (visible == target) {
+    p.drawImage(target, shown);
+  } else {
+    const double sx = shown.width() / target.width(), sy = shown.height() / target.height();
+    const QRectF source((visible.left() - target.left()) * sx, (visible.top() - target.top()) * sy,
+                        visible.width() * sx, visible.height() * sy);
+    p.drawImage(visible, shown, source);
+  }
+  p.restore();
+}
+
+QVector<qint64> HeatmapWidget::rowTicks() const {
+  const QFontMetrics fm(font());
+  return roundTicks(view_.row0, view_.row1, plotRect().height(), 2.0 * fm.height());
+}
+
+QVector<qint64> HeatmapWidget::colTicks() const {
+  const QFontMetrics fm(font());
+  const double label = fm.horizontalAdvance(QString::number(std::max<qint64>(view_.col1, 10)));
+  return roundTicks(view_.col0, view_.col1, plotRect().width(), label + fm.height());
+}
+
 void HeatmapWidget::drawAxes(QPainter& p, const QRectF& plot) const {
   const QFontMetrics fm(font());
   p.setPen(palette().color(QPalette::WindowText));
-  const int ticks = 4;
-  for (int t = 0; t <= ticks; ++t) {
-    const double f = double(t) / ticks;
-    const qint64 row = view_.row0 + qint64(std::llround(f * (view_.rows() - 1)));
-    const qint64 col = view_.col0 + qint64(std::llround(f * (view_.cols() - 1)));
-    const double y = plot.top() + f * plot.height();
-    const double x = plot.left() + f * plot.width();
+  // Ticks sit on cell boundaries: tick v is the top (left) edge of row (column) v, and the view's
+  // end is the far edge of the plot.
+  const double rows = double(std::max<qint64>(1, view_.rows()));
+  const double cols = double(std::max<qint64>(1, view_.cols()));
+  for (qint64 row : rowTicks()) {
+    const double y = plot.top() + double(row - view_.row0) / rows * plot.height();
     p.drawLine(QPointF(plot.left() - 4, y), QPointF(plot.left(), y));
-    p.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 4));
-    const QString rl = QString::number(row), cl = QString::number(col);
     p.drawText(QRectF(0, y - fm.height() / 2.0, plot.left() - 6, fm.height()),
-               Qt::AlignRight | Qt::AlignVCenter, rl);
-    p.drawText(QRectF(x - 40, plot.bottom() + 5, 80, fm.height()), Qt::AlignCenter, cl);
+               Qt::AlignRight | Qt::AlignVCenter, QString::number(row));
+  }
+  for (qint64 col : colTicks()) {
+    const double x = plot.left() + double(col - view_.col0) / cols * plot.width();
+    p.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 4));
+    p.drawText(QRectF(x - 50, plot.bottom() + 5, 100, fm.height()), Qt::AlignCenter,
+               QString::number(col));
   }
   p.drawText(QRectF(plot.left(), plot.bottom() + 5 + fm.height(), plot.width(), fm.height()),
              Qt::AlignCenter, colTitle_);
@@ -294,17 +471,31 @@ void HeatmapWidget::drawAxes(QPainter& p, const QRectF& plot) const {
   p.restore();
 }
 
+QString HeatmapWidget::legendCaption() const {
+  const MapImage& m = exporting_ ? exportMap_ : map_;
+  if (!m.pooled()) return tr("exact values");
+  return m.pool == Pool::mean ? tr("mean-pooled") : tr("max-pooled");
+}
+
 void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
   const QFontMetrics fm(font());
   const QRectF bar(plot.right() + 10, plot.top(), 14, plot.height());
+  // One smooth gradient image, not a line per pixel: no banding at any resolution or zoom of a
+  // vector export.
   const Colormap& cm = Colormap::get(colormap_);
-  for (int y = 0; y < int(bar.height()); ++y) {
-    const double t = 1.0 - y / std::max(1.0, bar.height() - 1);
-    const QRgb c = diverging_ ? diverging(2 * t - 1) : cm.at(t);
-    p.setPen(QColor(c));
-    p.drawLine(QPointF(bar.left(), bar.top() + y), QPointF(bar.right(), bar.top() + y));
+  QImage gradient(1, 256, QImage::Format_RGB32);
+  for (int y = 0; y < 256; ++y) {
+    const double t = 1.0 - y / 255.0;
+    gradient.setPixel(0, y, diverging_ ? diverging(2 * t - 1) : cm.lut()[255 - y]);
   }
+  p.save();
+  p.setRenderHint(QPainter::SmoothPixmapTransform, true);
+  // A stale picture's scale is greyed with it: neither describes the current request.
+  p.drawImage(bar,
+              stale_.isEmpty() ? gradient : gradient.convertToFormat(QImage::Format_Grayscale8));
+  p.restore();
   p.setPen(palette().color(QPalette::WindowText));
+  p.setBrush(Qt::NoBrush);
   p.drawRect(bar);
   for (int t = 0; t <= 4; ++t) {
     const double f = t / 4.0;
@@ -319,15 +510,25 @@ void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
   }
   QString caption = valueTitle_;
   if (!diverging_ && scale_.mode == ScaleMode::log) caption += tr(" (log)");
-  p.drawText(QRectF(bar.left() - 4, bar.bottom() + 6 + fm.height(), 100, fm.height()),
-             Qt::AlignLeft, caption);
+  // Two lines under the bar: the value and how each cell pools the entries it covers.
+  const double room = width() - bar.left();
+  const double y0 = bar.bottom() + fm.height() / 2.0 + 4;
+  p.drawText(QRectF(bar.left() - 4, y0, room, fm.height()), Qt::AlignLeft,
+             fm.elidedText(caption, Qt::ElideRight, int(room)));
+  p.drawText(QRectF(bar.left() - 4, y0 + fm.height(), room, fm.height()), Qt::AlignLeft,
+             fm.elidedText(legendCaption(), Qt::ElideRight, int(room)));
 }
 
-void HeatmapWidget::drawOverlays(QPainter& p) const {
+void HeatmapWidget::drawOverlays(QPainter& p, const QRectF& plot) const {
   const MapOverlays& o = overlays_;
+  p.save();
   p.setRenderHint(QPainter::Antialiasing, true);
   const qint64 offset = o.kvLen - o.qLen;  // bottom-right alignment
   const double r0 = view_.row0, r1 = view_.row1;
+  auto line = [&](QPointF a, QPointF b) {
+    QLineF l;
+    if (clipLine(a, b, plot, l)) p.drawLine(l);
+  };
   // The causal edge borders the (light or dark) masked area: draw it in the text colour.
   QColor edge = palette().color(QPalette::WindowText);
   edge.setAlpha(200);
@@ -335,34 +536,49 @@ void HeatmapWidget::drawOverlays(QPainter& p) const {
   p.setPen(pen);
   if (o.causal && o.qLen > 0) {
     // Keys j <= p are visible: the edge runs just right of the diagonal.
-    p.drawLine(toWidget(r0, r0 + offset + 1), toWidget(r1, r1 + offset + 1));
+    line(toWidget(r0, r0 + offset + 1), toWidget(r1, r1 + offset + 1));
   }
   if (o.window > 0 && o.qLen > 0) {
     pen.setColor(QColor(255, 170, 0, 230));
     p.setPen(pen);
-    p.drawLine(toWidget(r0, r0 + offset - o.window + 1), toWidget(r1, r1 + offset - o.window + 1));
+    line(toWidget(r0, r0 + offset - o.window + 1), toWidget(r1, r1 + offset - o.window + 1));
   }
   if (o.sinks > 0) {
     pen.setColor(QColor(255, 90, 200, 230));
     p.setPen(pen);
-    p.drawLine(toWidget(r0, double(o.sinks)), toWidget(r1, double(o.sinks)));
+    line(toWidget(r0, double(o.sinks)), toWidget(r1, double(o.sinks)));
   }
   if (o.blockSize > 0 && o.topK > 0 && !o.selection.isEmpty()) {
     // Selected key blocks: consecutive (sampled) query rows choosing the same block merge into
     // one outlined strip, so the routing reads as shapes instead of tinting the data.
+    // Widths are judged in output pixels (a 300-dpi export has three per widget pixel).
+    const QTransform& wt = p.worldTransform();
+    const double devScale =
+        (p.device() ? p.device()->devicePixelRatioF() : 1.0) * std::hypot(wt.m11(), wt.m12());
     const qint64 rows = o.selection.size() / o.topK;
     const qint64 first = std::max<qint64>(0, view_.row0), last = std::min<qint64>(rows, view_.row1);
     const qint64 step = std::max<qint64>(1, (last - first) / 400);
     const double colEnd = o.kvLen > 0 ? double(o.kvLen) : 1e300;
-    const QPen outline(QColor(255, 40, 40, 230), 1.4);
+    const QColor red(255, 40, 40, 230);
     const QBrush tint(QColor(255, 40, 40, 45));
     std::map<qint32, qint64> open;  // block -> first row of its current run
     auto close = [&](qint32 b, qint64 start, qint64 end) {
       const double c0 = double(b) * o.blockSize;
-      const QRectF r(toWidget(double(start), c0),
-                     toWidget(double(end), std::min(c0 + o.blockSize, colEnd)));
-      // Long runs get an outline; a one-row choice is only tinted, or the outlines hide the data.
-      p.setPen(r.height() >= 4 ? outline : Qt::NoPen);
+      const QRectF full(toWidget(double(start), c0),
+                        toWidget(double(end), std::min(c0 + o.blockSize, colEnd)));
+      const double wpx = full.width() * devScale, hpx = full.height() * devScale;
+      // A block narrower than an output pixel is omitted: its outline would hide the data it
+      // marks. Narrow ones are only tinted, or get a hairline; a one-row choice is only tinted.
+      if (wpx < 1) return;
+      const QRectF r = full.intersected(plot);
+      if (r.isEmpty()) return;
+      if (wpx < 4 || hpx < 4) {
+        p.setPen(Qt::NoPen);
+      } else if (wpx < 12) {
+        p.setPen(QPen(red, 0));  // cosmetic: one output pixel at any scale
+      } else {
+        p.setPen(QPen(red, 1.4));
+      }
       p.setBrush(tint);
       p.drawRect(r);
     };
@@ -382,6 +598,7 @@ void HeatmapWidget::drawOverlays(QPainter& p) const {
     }
     for (auto [b, start] : open) close(b, start, last);
   }
+  p.restore();
 }
 
 void HeatmapWidget::wheelEvent(QWheelEvent* e) {
@@ -422,28 +639,50 @@ void HeatmapWidget::mouseMoveEvent(QMouseEvent* e) {
     update();
     return;
   }
+  hoverPos_ = e->position();
+  updateHover();
+}
+
+QString HeatmapWidget::hoverTextAt(double row, double col) const {
+  const MapImage& m = map_;
+  const Region& reg = m.region;
+  if (!hasMap() || row < reg.row0 || row >= reg.row1 || col < reg.col0 || col >= reg.col1) {
+    return {};
+  }
+  const int r = binOf(m.rowEdges, reg.row0, reg.rows(), m.rows, qint64(std::floor(row)));
+  const int c = binOf(m.colEdges, reg.col0, reg.cols(), m.cols, qint64(std::floor(col)));
+  const qint64 i0 = m.rowBegin(r), i1 = m.rowEnd(r), j0 = m.colBegin(c), j1 = m.colEnd(c);
+  const QString value = formatValue(m.at(r, c));
+  if (i1 - i0 <= 1 && j1 - j0 <= 1) {
+    return tr("%1 = %2, %3 = %4, %5 = %6")
+        .arg(rowTitle_)
+        .arg(i0)
+        .arg(colTitle_)
+        .arg(j0)
+        .arg(valueTitle_, value);
+  }
+  // A pooled value names its pooling and the cells it covers; the main window's status line keeps
+  // everything before the double-space note.
+  auto range = [](qint64 a, qint64 b) {
+    return b - a <= 1 ? QString::number(a) : QStringLiteral("%1-%2").arg(a).arg(b - 1);
+  };
+  return tr("%1 = %2, %3 = %4, %5 = %6 (%7 over %8x%9 cells)  (zoom in for exact values)")
+      .arg(rowTitle_, range(i0, i1), colTitle_, range(j0, j1), valueTitle_, value, poolName(m.pool))
+      .arg(i1 - i0)
+      .arg(j1 - j0);
+}
+
+void HeatmapWidget::updateHover() {
+  if (hoverPos_.x() < 0) return;  // the mouse is not over the widget (leaveEvent)
   double row = 0, col = 0;
-  if (!hasMap() || !toMap(e->position(), row, col)) {
-    emit hoverText({});
-    return;
-  }
-  const Region& reg = map_.region;
-  if (row < reg.row0 || row >= reg.row1 || col < reg.col0 || col >= reg.col1) return;
-  const int r = std::clamp(int((row - reg.row0) / reg.rows() * map_.rows), 0, map_.rows - 1);
-  const int c = std::clamp(int((col - reg.col0) / reg.cols() * map_.cols), 0, map_.cols - 1);
-  QString text = tr("%1 = %2, %3 = %4, %5 = %6")
-                     .arg(rowTitle_)
-                     .arg(qint64(row))
-                     .arg(colTitle_)
-                     .arg(qint64(col))
-                     .arg(valueTitle_, formatValue(map_.at(r, c)));
-  if (map_.pooled()) {
-    text += tr("  (pooled %1 x %2 cell; zoom in for exact values)")
-                .arg(double(reg.rows()) / map_.rows, 0, 'g', 3)
-                .arg(double(reg.cols()) / map_.cols, 0, 'g', 3);
-  }
+  const QString text = toMap(hoverPos_, row, col) ? hoverTextAt(row, col) : QString();
   setToolTip(text);
   emit hoverText(text);
+}
+
+void HeatmapWidget::clearHover() {
+  setToolTip({});
+  emit hoverText({});
 }
 
 void HeatmapWidget::mouseReleaseEvent(QMouseEvent* e) {
@@ -459,11 +698,15 @@ void HeatmapWidget::mouseDoubleClickEvent(QMouseEvent*) {
 }
 
 void HeatmapWidget::changeEvent(QEvent* e) {
-  if (e->type() == QEvent::PaletteChange) rebuildImage();  // masked cells use the palette
+  if (e->type() == QEvent::PaletteChange) {  // masked cells use the palette
+    rebuildImage();
+    if (exporting_) exportImage_ = colorize(exportMap_);  // an export on a white background
+  }
   QWidget::changeEvent(e);
 }
 
 void HeatmapWidget::leaveEvent(QEvent*) {
+  hoverPos_ = {-1, -1};
   emit hoverText({});
 }
 

@@ -21,19 +21,36 @@ struct MapOverlays {
   int topK = 0;
 };
 
+// Whether the colour scale follows each view or stays at the full map's range while zooming.
+enum class ScaleRange { fixed, perView };
+
+// Axis ticks at round positions: multiples of one step that is a power of two or of ten, within
+// [lo, hi], about `pixels / minSpacing` of them at most (at least two where the span allows).
+QVector<qint64> roundTicks(qint64 lo, qint64 hi, double pixels, double minSpacing);
+
 class HeatmapWidget : public QWidget {
   Q_OBJECT
 
  public:
   explicit HeatmapWidget(QWidget* parent = nullptr);
 
+  // Draws `map`. Zoom and hover stay: a progressive frame of the same request only refines it.
   void setMap(const MapImage& map);
   void clearMap(const QString& message);
+  // Non-empty: the picture is not the answer to the current request (computing, cancelled,
+  // error): it is drawn in grey under `label` until the next setMap() or clearMap().
+  void setStale(const QString& label);
+  QString staleLabel() const { return stale_; }
+  // For an export: draws `map` (the same region at a finer grid) instead of the current one, in
+  // the current colour scale, until endExportMap(). Nothing else changes.
+  void beginExportMap(const MapImage& map);
+  void endExportMap();
   const MapImage& map() const { return map_; }
   bool hasMap() const { return !map_.values.isEmpty(); }
 
   // Size of the full map; the view region never leaves it. Resets zoom when it changes.
   void setExtent(qint64 rows, qint64 cols);
+  Region extent() const { return {0, extentRows_, 0, extentCols_}; }
   Region viewRegion() const { return view_; }
   void setViewRegion(const Region& r);
   void resetZoom();
@@ -42,6 +59,12 @@ class HeatmapWidget : public QWidget {
 
   void setColormap(ColormapId id);
   void setScaleMode(ScaleMode mode);
+  // Per view by default; the attention-map view keeps the full view's range while zooming.
+  void setScaleRange(ScaleRange range);
+  ScaleRange scaleRange() const { return range_; }
+  // Forgets the full view's range (a new problem or head): the next map sets it again.
+  void resetScaleRange();
+  const ValueScale& valueScale() const { return scale_; }
   void setDiverging(bool on);  // signed data: symmetric blue-white-red
   void setCompact(bool on);    // thumbnails: no legend, small labels
   // Exact zeros are masked entries of a probability map: paint them as background, not as 'low'.
@@ -58,6 +81,14 @@ class HeatmapWidget : public QWidget {
 
   // Pixels of the plot area: the resolution worth asking the probe for.
   QSize plotPixels() const;
+  // The plot area in widget coordinates (overlays never leave it) and its axis ticks.
+  QRectF plotArea() const { return plotRect(); }
+  QVector<qint64> rowTicks() const;
+  QVector<qint64> colTicks() const;
+  // What hovering full-map cell (row, col) reports; empty outside the drawn map.
+  QString hoverTextAt(double row, double col) const;
+  // Clears the hover readout (the problem changed: the value under the mouse is not known yet).
+  void clearHover();
   QSize sizeHint() const override { return {520, 460}; }
   QSize minimumSizeHint() const override { return {160, 140}; }
 
@@ -80,14 +111,26 @@ class HeatmapWidget : public QWidget {
   QPointF toWidget(double row, double col) const;
   bool toMap(const QPointF& pos, double& row, double& col) const;
   void rebuildImage();
+  QImage colorize(const MapImage& m) const;
+  void updateHover();
+  QString legendCaption() const;
   void clampView();
   void drawAxes(QPainter& p, const QRectF& plot) const;
   void drawLegend(QPainter& p, const QRectF& plot) const;
-  void drawOverlays(QPainter& p) const;
+  void drawOverlays(QPainter& p, const QRectF& plot) const;
+  void drawMap(QPainter& p, const QRectF& plot, const MapImage& m, const QImage& image) const;
 
   MapImage map_;
   QImage image_;
   QString message_;
+  QString stale_;
+  bool exporting_ = false;
+  MapImage exportMap_;
+  QImage exportImage_;
+  ScaleRange range_ = ScaleRange::perView;
+  bool haveFixed_ = false;  // fixedMin_/fixedMax_ hold the full view's range
+  double fixedMin_ = 0, fixedMax_ = 1;
+  QPointF hoverPos_{-1, -1};  // last mouse position over the widget, for refreshed frames
   QString title_;
   QString rowTitle_ = tr("query i"), colTitle_ = tr("key j"), valueTitle_ = QStringLiteral("p");
   Region view_;

@@ -5,10 +5,15 @@
 
 #include <QActionGroup>
 #include <QApplication>
+#include <QCheckBox>
 #include <QCloseEvent>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDockWidget>
+#include <QEventLoop>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFormLayout>
 #include <QInputDialog>
 #include <QJsonDocument>
 #include <QMenuBar>
@@ -16,6 +21,7 @@
 #include <QMimeData>
 #include <QScrollArea>
 #include <QSettings>
+#include <QSpinBox>
 #include <QStatusBar>
 #include <QStyleFactory>
 #include <QtCharts/QChart>
@@ -314,14 +320,76 @@ void MainWindow::openTensors() {
   if (!path.isEmpty()) controller_.loadFile(path);
 }
 
-QString MainWindow::exportFigureTo(const QString& path, int dpi) {
+QString MainWindow::exportFigureTo(const QString& path, int dpi, bool whiteBackground) {
   ViewBase* v = currentView();
   // The Benchmark view exports its chart object itself (fixed size, as `attnscope chart` does);
   // before it has a sweep, like any view, a picture of itself.
   if (auto* b = qobject_cast<BenchmarkView*>(v); b && !b->sweep().points.empty()) {
     return b->exportChart(path, dpi);
   }
-  return exportFigure(v->figure(), path, dpi, runConfiguration(controller_.workload(), *v));
+  FigureOptions options;
+  options.dpi = dpi;
+  options.whiteBackground = whiteBackground;
+  options.config = runConfiguration(controller_.workload(), *v);
+  // A document title a reader can use: the view and the variant, not the configuration.
+  const VariantInfo& info = variant_info(controller_.workload().problem.variant);
+  options.title =
+      tr("%1 - %2 (attnscope)")
+          .arg(tabs_->tabText(tabs_->indexOf(v)).section(QStringLiteral(" ("), 0, 0),
+               QString::fromUtf8(info.short_title.data(), qsizetype(info.short_title.size())));
+  // A raster figure of the map is drawn at its own resolution: the drawn region is re-probed with
+  // one cell per output pixel (on the controller's export lane), not the screen's cells enlarged.
+  auto* map = qobject_cast<AttentionMapView*>(v);
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  const double scale = std::max(0.25, dpi / 96.0);
+  const QSize out(int(std::lround(v->figure()->width() * scale)),
+                  int(std::lround(v->figure()->height() * scale)));
+  ViewRequest request;
+  MapImage fine;
+  if (map && (suffix == QLatin1String("png") || suffix == QLatin1String("pdf")) &&
+      checkImageSize(out.width(), out.height()).isEmpty()) {
+    const QRectF plot = map->heatmap()->plotArea();
+    const QSize grid(std::clamp(int(std::lround(plot.width() * scale)), 1, kMaxImageSide),
+                     std::clamp(int(std::lround(plot.height() * scale)), 1, kMaxImageSide));
+    static bool inFlight = false;  // the wait below runs the event loop: Ctrl+E must not nest
+    if (inFlight) return tr("cannot write %1: another export is still computing").arg(path);
+    if (map->exportRequest(controller_.workload(), grid, request)) {
+      struct Outcome {
+        bool finished = false;
+        ViewResultPtr result;
+        QString error;
+      };
+      auto outcome = std::make_shared<Outcome>();
+      QEventLoop loop;
+      const QPointer<QEventLoop> wake(&loop);
+      inFlight = true;
+      QApplication::setOverrideCursor(Qt::WaitCursor);
+      controller_.computeForExport(
+          request,
+          [outcome, wake](ViewResultPtr r) {
+            outcome->result = std::move(r);
+            outcome->finished = true;
+            if (wake) wake->quit();
+          },
+          [outcome, wake](const QString& e) {
+            outcome->error = e.isEmpty() ? tr("the map could not be computed") : e;
+            outcome->finished = true;
+            if (wake) wake->quit();
+          });
+      if (!outcome->finished) loop.exec();
+      QApplication::restoreOverrideCursor();
+      inFlight = false;
+      if (!outcome->error.isEmpty()) return tr("cannot write %1: %2").arg(path, outcome->error);
+      if (outcome->result && !outcome->result->maps.isEmpty()) {
+        fine = outcome->result->maps.front();
+      }
+    }
+  }
+  if (fine.values.isEmpty()) return exportFigure(v->figure(), path, options);
+  map->heatmap()->beginExportMap(fine);
+  const QString e = exportFigure(v->figure(), path, options);
+  map->heatmap()->endExportMap();
+  return e;
 }
 
 QString MainWindow::exportDataTo(const QString& path) {
@@ -337,14 +405,32 @@ void MainWindow::exportFigureDialog() {
       this, tr("Export figure"), viewName(currentView()->kind()) + ".png",
       tr("PNG image (*.png);;SVG drawing (*.svg);;PDF document (*.pdf)"));
   if (path.isEmpty()) return;
-  int dpi = 144;
-  if (path.endsWith(".png", Qt::CaseInsensitive) || path.endsWith(".pdf", Qt::CaseInsensitive)) {
-    bool ok = false;
-    dpi =
-        QInputDialog::getInt(this, tr("Resolution"), tr("Dots per inch:"), 144, 48, 1200, 24, &ok);
-    if (!ok) return;
-  }
-  if (QString e = exportFigureTo(path, dpi); !e.isEmpty()) onError(e);
+  // Resolution (PNG and PDF) and background; the last choices are offered again.
+  static int lastDpi = 300;
+  static bool lastWhite = true;
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Export figure"));
+  auto* form = new QFormLayout(&dialog);
+  auto* dpiSpin = new QSpinBox;
+  dpiSpin->setRange(48, 1200);
+  dpiSpin->setSingleStep(24);
+  dpiSpin->setValue(lastDpi);
+  dpiSpin->setSuffix(tr(" dpi"));
+  dpiSpin->setToolTip(tr("Pixels per inch of a PNG, resolution of a PDF; 96 is the screen's."));
+  dpiSpin->setEnabled(!path.endsWith(".svg", Qt::CaseInsensitive));
+  auto* white = new QCheckBox(tr("White background"));
+  white->setChecked(lastWhite);
+  white->setToolTip(tr("Black on white, as for a paper, whatever the window's colours."));
+  form->addRow(tr("Resolution:"), dpiSpin);
+  form->addRow(white);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  form->addRow(buttons);
+  if (dialog.exec() != QDialog::Accepted) return;
+  lastDpi = dpiSpin->value();
+  lastWhite = white->isChecked();
+  if (QString e = exportFigureTo(path, lastDpi, lastWhite); !e.isEmpty()) onError(e);
 }
 
 void MainWindow::exportDataDialog() {

@@ -44,7 +44,9 @@ class MainWindow : public QMainWindow {
   // True when nothing is queued or running and the current view shows the latest answer.
   bool settled() const;
   void setDarkPalette(bool dark);
-  QString exportFigureTo(const QString& path, int dpi = 144);
+  // The current view's figure (by suffix: .png, .svg, .pdf); on white when `whiteBackground`. The
+  // map view re-probes its map at the exported resolution first (waits, running the event loop).
+  QString exportFigureTo(const QString& path, int dpi = 144, bool whiteBackground = false);
   QString exportDataTo(const QString& path);
 
  public slots:

@@ -103,7 +103,7 @@ class TestGuiExport : public QObject {
     const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
     QVERIFY(lines.first().startsWith("# attnscope {"));
     QVERIFY(lines.first().contains("\"seed\":\"42\""));
-    QVERIFY(lines.contains("row_start,col_start,value"));
+    QVERIFY(lines.contains("row_start,row_end,col_start,col_end,pooling,value"));
     QVERIFY(lines.size() > 100);
   }
 

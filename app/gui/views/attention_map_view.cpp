@@ -33,6 +33,11 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
   scaleCombo_->setToolTip(
       tr("Log scale spans four decades below the maximum, so the small "
          "probabilities far from the strong entries stay visible."));
+  fixedScaleCheck_ = new QCheckBox(tr("Fixed scale"));
+  fixedScaleCheck_->setChecked(true);
+  fixedScaleCheck_->setToolTip(
+      tr("Keep the full view's colour scale while zooming, so colours compare across zoom "
+         "levels; off: rescale to each view's own range."));
   colormapCombo_ = new QComboBox;
   colormapCombo_->addItems(Colormap::names());
   colormapCombo_->setToolTip(
@@ -54,6 +59,7 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
   bar->addWidget(gridCheck_);
   bar->addWidget(new QLabel(tr("Scale:")));
   bar->addWidget(scaleCombo_);
+  bar->addWidget(fixedScaleCheck_);
   bar->addWidget(colormapCombo_);
   bar->addWidget(overlayCheck_);
   bar->addWidget(reset);
@@ -62,6 +68,7 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
 
   stack_ = new QStackedWidget;
   heatmap_ = new HeatmapWidget;
+  heatmap_->setScaleRange(ScaleRange::fixed);
   stack_->addWidget(heatmap_);
   gridPage_ = new QWidget;
   new QGridLayout(gridPage_);
@@ -80,6 +87,9 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
   connect(scaleCombo_, &QComboBox::currentIndexChanged, this, [this](int i) {
     heatmap_->setScaleMode(i == 1 ? ScaleMode::log : ScaleMode::linear);
     for (auto* t : thumbs_) t->setScaleMode(i == 1 ? ScaleMode::log : ScaleMode::linear);
+  });
+  connect(fixedScaleCheck_, &QCheckBox::toggled, this, [this](bool on) {
+    heatmap_->setScaleRange(on ? ScaleRange::fixed : ScaleRange::perView);
   });
   // Attention is heavy-tailed: on a linear scale a first look shows one bright diagonal and
   // darkness, so start on log (presets and the user can switch back).
@@ -128,6 +138,19 @@ void AttentionMapView::setScaleMode(ScaleMode mode) {
   scaleCombo_->setCurrentIndex(mode == ScaleMode::log ? 1 : 0);
 }
 
+void AttentionMapView::setScaleRange(ScaleRange range) {
+  fixedScaleCheck_->setChecked(range == ScaleRange::fixed);
+}
+
+void AttentionMapView::showStale(const QString& label) {
+  heatmap_->setStale(label);
+  for (auto* t : thumbs_) t->setStale(label);
+}
+
+void AttentionMapView::showHoverHelp() {
+  hoverLabel_->setText(tr("Wheel: zoom, drag: pan, double-click: reset. Hover for values."));
+}
+
 void AttentionMapView::setColormap(ColormapId id) {
   {
     const QSignalBlocker block(colormapCombo_);
@@ -140,6 +163,11 @@ void AttentionMapView::setColormap(ColormapId id) {
 void AttentionMapView::setWorkload(const Workload& w) {
   const bool shapeChanged = w.problem.shape.heads != workload_.problem.shape.heads ||
                             w.problem.shape.kv_heads != workload_.problem.shape.kv_heads;
+  if (w.runKey() != workload_.runKey()) {
+    // The value under the mouse belongs to the old problem.
+    heatmap_->clearHover();
+    showHoverHelp();
+  }
   ViewBase::setWorkload(w);
   if (shapeChanged) rebuildHeadCombo();
   {
@@ -148,7 +176,8 @@ void AttentionMapView::setWorkload(const Workload& w) {
   }
   batchSpin_->setVisible(w.problem.shape.batch > 1);
   batchLabel_->setVisible(w.problem.shape.batch > 1);
-  heatmap_->setExtent(w.problem.shape.q_len, w.problem.shape.kv_len);
+  // The extent, axes and title stay those of the drawn map until a result of this workload is
+  // shown (showResult); fillRequest asks for the whole new map meanwhile.
 }
 
 void AttentionMapView::fillRequest(ViewRequest& r) const {
@@ -160,6 +189,8 @@ void AttentionMapView::fillRequest(ViewRequest& r) const {
   r.grid = gridCheck_->isChecked();
   r.batch = batchSpin_->value();
   r.region = heatmap_->viewRegion();
+  const Region whole{0, workload_.problem.shape.q_len, 0, workload_.problem.shape.kv_len};
+  if (heatmap_->extent() != whole) r.region = whole;  // a new length: the old zoom means nothing
   const QSize px = heatmap_->plotPixels();
   r.outRows = px.height();
   r.outCols = px.width();
@@ -197,6 +228,20 @@ void AttentionMapView::showResult(const ViewResultPtr& result) {
     return;
   }
   const MapImage& m = result->maps.front();
+  const AttentionProblem& p = result->workload.problem;
+  // The extent follows the drawn result (a new length resets the zoom), never the edited workload.
+  heatmap_->setExtent(p.shape.q_len, p.shape.kv_len);
+  // Frames of one request (coarse, then exact) keep the scale; a new problem or head resets it.
+  const QString key = QStringLiteral("%1|%2|%3|%4|%5")
+                          .arg(result->workload.runKey())
+                          .arg(int(result->request.headMode))
+                          .arg(result->request.head)
+                          .arg(result->request.group)
+                          .arg(result->request.batch);
+  if (key != scaleKey_) {
+    heatmap_->resetScaleRange();
+    scaleKey_ = key;
+  }
   // An implicit attention matrix is signed: a diverging map shows its negative weights.
   heatmap_->setDiverging(signedMap(result->workload.problem));
   const QString batch = result->workload.problem.shape.batch > 1
@@ -205,6 +250,20 @@ void AttentionMapView::showResult(const ViewResultPtr& result) {
   heatmap_->setTitle(tr("Attention map, %1%2 - %3").arg(batch, m.title, result->run.describe));
   heatmap_->setMap(m);
   heatmap_->setOverlays(overlaysFor(*result));
+}
+
+bool AttentionMapView::exportRequest(const Workload& current, QSize plotPixels,
+                                     ViewRequest& out) const {
+  if (!last_ || last_->request.grid || last_->maps.size() != 1 || !heatmap_->hasMap() ||
+      !heatmap_->staleLabel().isEmpty() || last_->workload.runKey() != current.runKey() ||
+      stack_->currentWidget() != heatmap_) {
+    return false;
+  }
+  out = last_->request;
+  out.region = heatmap_->viewRegion();  // what the axes show, even while a zoom is in flight
+  out.outRows = std::max(1, plotPixels.height());
+  out.outCols = std::max(1, plotPixels.width());
+  return true;
 }
 
 void AttentionMapView::rebuildGrid(const ViewResult& r) {

@@ -30,24 +30,32 @@ class AttentionMapView : public ResultView {
   void zoomOut() override { heatmap_->zoomBy(2.0); }
   void resetZoom() override { heatmap_->resetZoom(); }
   void setColormap(ColormapId id) override;
+  void showStale(const QString& label) override;
   QWidget* figure() override { return stack_->currentWidget(); }  // the plot, not the toolbar
 
   HeatmapWidget* heatmap() const { return heatmap_; }
   void setHeadSelection(HeadMode mode, int head, int group);
   void setGrid(bool on);
   void setScaleMode(ScaleMode mode);
+  void setScaleRange(ScaleRange range);
+  // A figure export at `plotPixels` output pixels re-probes the drawn map on that grid (the same
+  // problem, head and region): valid when one map of the current workload is drawn and current.
+  bool exportRequest(const Workload& current, QSize plotPixels, ViewRequest& out) const;
   void setBatch(int b) { batchSpin_->setValue(b); }
 
  private:
   void rebuildHeadCombo();
   void rebuildGrid(const ViewResult& r);
   MapOverlays overlaysFor(const ViewResult& r) const;
+  void showHoverHelp();
 
   QComboBox* headCombo_;
   QSpinBox* batchSpin_;
   QLabel* batchLabel_;
   QCheckBox* gridCheck_;
   QComboBox* scaleCombo_;
+  QCheckBox* fixedScaleCheck_;
+  QString scaleKey_;  // problem, head and batch of the drawn map: a new one resets the fixed scale
   QComboBox* colormapCombo_;
   QCheckBox* overlayCheck_;
   QLabel* hoverLabel_;

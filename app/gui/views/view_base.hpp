@@ -105,10 +105,20 @@ class LiveView : public ViewBase {
   }
 };
 
-// Shared helpers for views' data exports.
+// Shared helpers for views' data exports. A pooled value always travels with its pooling rule and
+// the full-map cells it covers, so nobody mistakes a 43x43 block's max for one attention weight.
+inline QString poolingName(const MapImage& m) {
+  if (!m.pooled()) return QStringLiteral("none");
+  return m.pool == Pool::mean ? QStringLiteral("mean") : QStringLiteral("max");
+}
+
 inline QJsonObject mapToJson(const MapImage& m) {
   QJsonArray values;
   for (float v : m.values) values.append(std::isnan(v) ? QJsonValue() : QJsonValue(double(v)));
+  // Bin edges: output row r covers full-map rows [row_edges[r], row_edges[r + 1]); columns alike.
+  QJsonArray rowEdges, colEdges;
+  for (int r = 0; r <= m.rows; ++r) rowEdges.append(r < m.rows ? m.rowBegin(r) : m.rowEnd(r - 1));
+  for (int c = 0; c <= m.cols; ++c) colEdges.append(c < m.cols ? m.colBegin(c) : m.colEnd(c - 1));
   return {{"title", m.title},
           {"rows", m.rows},
           {"cols", m.cols},
@@ -116,17 +126,31 @@ inline QJsonObject mapToJson(const MapImage& m) {
                                  {"row1", m.region.row1},
                                  {"col0", m.region.col0},
                                  {"col1", m.region.col1}}},
+          {"pooling", poolingName(m)},
+          {"row_edges", rowEdges},
+          {"col_edges", colEdges},
           {"values_row_major", values}};
 }
 
 inline QString mapToCsv(const MapImage& m) {
-  // Long format: one line per cell with its full-map coordinates (start of the pooled cell).
-  QString s = QStringLiteral("# %1\nrow_start,col_start,value\n").arg(m.title);
+  // Long format: one line per cell with the full-map rows [row_start, row_end) and columns
+  // [col_start, col_end) it covers and how they were pooled ("none": one entry, exact).
+  QString s =
+      QStringLiteral("# %1; pooling: %2\nrow_start,row_end,col_start,col_end,pooling,value\n")
+          .arg(m.title, poolingName(m));
+  const QString pool = poolingName(m);
   for (int r = 0; r < m.rows; ++r) {
-    const qint64 i = m.region.row0 + r * m.region.rows() / m.rows;
+    const qint64 i0 = m.rowBegin(r), i1 = m.rowEnd(r);
     for (int c = 0; c < m.cols; ++c) {
-      const qint64 j = m.region.col0 + c * m.region.cols() / m.cols;
-      s += QStringLiteral("%1,%2,%3\n").arg(i).arg(j).arg(double(m.at(r, c)), 0, 'g', 8);
+      const qint64 j0 = m.colBegin(c), j1 = m.colEnd(c);
+      const bool single = i1 - i0 <= 1 && j1 - j0 <= 1;
+      s += QStringLiteral("%1,%2,%3,%4,%5,%6\n")
+               .arg(i0)
+               .arg(i1)
+               .arg(j0)
+               .arg(j1)
+               .arg(single ? QStringLiteral("none") : pool)
+               .arg(double(m.at(r, c)), 0, 'g', 8);
     }
   }
   return s;
