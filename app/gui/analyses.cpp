@@ -62,7 +62,7 @@ Inputs subset(const Inputs& in, std::initializer_list<const char*> names) {
 
 MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inputs& inputs,
                     const RunResult& run, const ViewRequest& request, const CancelToken& cancel,
-                    Pool pool) {
+                    Pool pool, MapDetail detail) {
   const Region reg = clampRegion(request.region, problem);
   const int64_t heads = problem.shape.heads;
   const int64_t groupSize = heads / problem.shape.kv_heads;
@@ -92,6 +92,7 @@ MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inp
   MapImage img;
   img.region = reg;
   img.title = title;
+  img.pool = pool;
   for (size_t n = 0; n < which.size(); ++n) {
     MapRequest mr;
     mr.batch = std::clamp<int64_t>(request.batch, 0, problem.shape.batch - 1);
@@ -103,7 +104,27 @@ MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inp
     mr.out_rows = request.outRows;
     mr.out_cols = request.outCols;
     mr.pool = pool;
-    const Tensor t = backend.attention_map(problem, inputs, run, mr, cancel);
+    // The run's pyramid answers whole-map views and any zoom no finer than its cells at once;
+    // finer zooms go to the backend's probe, which recomputes only the visible region.
+    Tensor t;
+    std::optional<PyramidMap> served;
+    if (run.pyramid) {
+      served = map_from_pyramid(*run.pyramid, mr, resolve_map_request(problem, mr),
+                                detail == MapDetail::pyramidOnly);
+    }
+    if (served) {
+      t = std::move(served->values);
+      if (n == 0) {
+        img.region = {served->region.row0, served->region.row1, served->region.col0,
+                      served->region.col1};
+        img.rowEdges = QVector<qint64>(served->row_edges.begin(), served->row_edges.end());
+        img.colEdges = QVector<qint64>(served->col_edges.begin(), served->col_edges.end());
+      }
+    } else if (detail == MapDetail::pyramidOnly) {
+      return {};
+    } else {
+      t = backend.attention_map(problem, inputs, run, mr, cancel);
+    }
     if (n == 0) {
       img.rows = static_cast<int>(t.dim(0));
       img.cols = static_cast<int>(t.dim(1));
@@ -130,7 +151,7 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
     if (p.shape.heads > 16) out.note = QObject::tr("first 16 of %1 heads").arg(p.shape.heads);
     const int n = static_cast<int>(std::min<int64_t>(p.shape.heads, 16));
     for (int h = 0; h < n; ++h) {
-      ctx.phase(QObject::tr("map of head %1").arg(h), 0.5 + 0.5 * h / n, 0.5 + 0.5 * (h + 1) / n);
+      ctx.phase(QObject::tr("map of head %1").arg(h), double(h) / n, double(h + 1) / n);
       ViewRequest r = ctx.request;
       r.headMode = HeadMode::single;
       r.head = h;
@@ -139,7 +160,19 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
       out.maps.push_back(computeMap(ctx.backend, p, ctx.inputs, ctx.run, r, ctx.cancel));
     }
   } else {
-    ctx.phase(QObject::tr("attention map"), 0.5, 1.0);
+    if (ctx.preview && ctx.run.pyramid) {
+      // A zoom finer than the pyramid: its cells now, the probe's exact frame when it is done.
+      ViewResult first = out;
+      first.preview = true;
+      first.maps.push_back(computeMap(ctx.backend, p, ctx.inputs, ctx.run, ctx.request, ctx.cancel,
+                                      Pool::max, MapDetail::pyramidOnly));
+      const MapImage& coarse = first.maps.front();
+      const Region reg = clampRegion(ctx.request.region, p);
+      const bool coarser = coarse.rows < std::min<qint64>(ctx.request.outRows, reg.rows()) ||
+                           coarse.cols < std::min<qint64>(ctx.request.outCols, reg.cols());
+      if (!coarse.values.isEmpty() && coarser) ctx.preview(first);
+    }
+    ctx.phase(QObject::tr("attention map"), 0.0, 1.0);
     out.maps.push_back(computeMap(ctx.backend, p, ctx.inputs, ctx.run, ctx.request, ctx.cancel));
   }
   if (ctx.run.selection && ctx.request.headMode == HeadMode::single) {

@@ -20,7 +20,8 @@ namespace attnscope::gui {
 using InputsPtr = std::shared_ptr<const Inputs>;
 using RunFn = std::function<std::shared_ptr<const RunResult>(const AttentionProblem&,
                                                              const InputsPtr&, bool cache)>;
-// Announces a phase of the work, so progress can be shown as one bar: [begin, end) of [0, 1].
+// Announces a phase of an analysis, as [begin, end) of the analysis's own part of the progress
+// bar ([0, 1]; the worker places that part after the inputs and the run).
 using PhaseFn = std::function<void(const QString& what, double begin, double end)>;
 
 struct AnalysisContext {
@@ -37,13 +38,21 @@ struct AnalysisContext {
   PhaseFn phase;
   // Inputs for a problem other than the workload's (compare view); same pattern and seed.
   std::function<InputsPtr(const AttentionProblem&)> inputsFor;
+  // Shows a first, coarser answer while the exact one is computed (a zoom finer than the run's
+  // map pyramid: its cells at once, then the probe). May be empty.
+  std::function<void(const ViewResult&)> preview = {};
 };
+
+// How computeMap may answer: exactly as asked (the pyramid when it is fine enough, else the
+// probe), or only from the pyramid at whatever resolution its cells give (a quick preview; an
+// empty MapImage when the run has no pyramid).
+enum class MapDetail { exact, pyramidOnly };
 
 // One map of the request's head selection (single head, mean/max over heads, kv-group mean),
 // through backend.attention_map (the backend that produced `run`).
 MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inputs& inputs,
                     const RunResult& run, const ViewRequest& request, const CancelToken& cancel,
-                    Pool pool = Pool::max);
+                    Pool pool = Pool::max, MapDetail detail = MapDetail::exact);
 
 // The analysis of ctx.request.view; nothing for the views that run their own work.
 void analyze(const AnalysisContext& ctx, ViewResult& out);

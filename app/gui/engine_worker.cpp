@@ -4,6 +4,7 @@
 
 #include <QJsonDocument>
 #include <QThread>
+#include <algorithm>
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
@@ -17,6 +18,10 @@ namespace {
 constexpr size_t kInputsCacheSize = 4;
 constexpr size_t kRunCacheSize = 8;
 constexpr auto kProgressInterval = std::chrono::milliseconds(50);
+// The map pyramid: 2048 cells per axis (finer than any screen's plot), at most 256 MiB per run (a
+// 32-head run gets 1024 cells per axis).
+constexpr int64_t kPyramidCells = 2048;
+constexpr int64_t kPyramidBytes = int64_t(256) << 20;
 
 QString problemKey(const AttentionProblem& p, const QString& backend, const Inputs* in) {
   Workload w;
@@ -62,7 +67,12 @@ std::shared_ptr<const RunResult> EngineWorker::run(const Workload& w, const Atte
     throw Error("backend '" + backendName.toStdString() +
                 "' cannot run this problem: " + s.why_not);
   }
-  auto result = std::make_shared<const RunResult>(b.run(p, *in, Probes{}, cancel));
+  // The run pools the map's overview as it goes (backends with a tiled path: the CPU's), so the
+  // whole map and shallow zooms need no second pass over the scores.
+  Probes probes;
+  probes.pyramid.cells = kPyramidCells;
+  probes.pyramid.max_bytes = kPyramidBytes;
+  auto result = std::make_shared<const RunResult>(b.run(p, *in, probes, cancel));
   if (cache) {
     runCache_.push_front({key, in, result});
     if (runCache_.size() > kRunCacheSize) runCache_.pop_back();
@@ -70,8 +80,63 @@ std::shared_ptr<const RunResult> EngineWorker::run(const Workload& w, const Atte
   return result;
 }
 
+void EngineWorker::dropUnusedInputs() {
+  std::erase_if(inputsCache_, [&](const auto& e) {
+    return std::none_of(runCache_.begin(), runCache_.end(),
+                        [&](const CachedRun& c) { return c.inputs == e.second; });
+  });
+}
+
+bool EngineWorker::hasInputs(const Workload& w, const AttentionProblem& p) const {
+  if (w.fileInputs) return true;
+  Workload key = w;
+  key.problem = p;
+  const QString k = key.inputsKey();
+  return std::any_of(inputsCache_.begin(), inputsCache_.end(),
+                     [&](const auto& e) { return e.first == k; });
+}
+
+bool EngineWorker::hasRun(const Workload& w, const AttentionProblem& p) const {
+  // The run cache is keyed by the inputs' address too: a run is only reusable with its inputs.
+  if (!w.fileInputs && !hasInputs(w, p)) return false;
+  const QString backendName = resolvedBackend(w);
+  for (const CachedRun& c : runCache_) {
+    if (c.key == problemKey(p, backendName, c.inputs.get())) return true;
+  }
+  return false;
+}
+
+EngineWorker::PhaseShares EngineWorker::phaseShares(const EngineJob& job, const AttentionProblem& p,
+                                                    bool haveInputs, bool haveRun) {
+  // Rough rates of one core: generating inputs ~5 ns a value, attention ~20 GFLOP/s, the map
+  // probe ~(2 Dk + 40) flops an entry at the same rate. Only the ratios matter.
+  const double inputs = haveInputs ? 0.0 : double(cost_of(p).bytes) / 4 * 5e-9;
+  const double run = haveRun ? 0.0 : cost_of(p).flops / 20e9;
+  double analysis = run > 0 ? run : cost_of(p).flops / 20e9;
+  if (job.request.view == ViewKind::map) {
+    const ViewRequest& r = job.request;
+    const double rows = r.region.isEmpty() ? double(p.shape.q_len) : double(r.region.rows());
+    const double cols = r.region.isEmpty() ? double(p.shape.kv_len) : double(r.region.cols());
+    const double heads = r.grid ? std::min<double>(16, double(p.shape.heads))
+                         : r.headMode == HeadMode::single ? 1.0
+                                                          : double(p.shape.heads);
+    analysis = rows * cols * heads * (2.0 * double(p.shape.head_dim) + 40) / 20e9;
+    // A view no finer than the run's pyramid cells costs next to nothing.
+    const double cells = 2048.0;
+    if (rows / std::max(1, r.outRows) >= double(p.shape.q_len) / cells &&
+        cols / std::max(1, r.outCols) >= double(p.shape.kv_len) / cells) {
+      analysis *= 0.01;
+    }
+  }
+  const double total = std::max(1e-12, inputs + run + analysis);
+  PhaseShares s;
+  s.inputsEnd = std::clamp(inputs / total, 0.0, 1.0);
+  s.runEnd = std::clamp((inputs + run) / total, s.inputsEnd, 1.0);
+  return s;
+}
+
 ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& cancel,
-                                    const Progress& progress) {
+                                    const Progress& progress, const Preview& preview) {
   // The engine reports each phase's own fraction; the bar shows the whole job's.
   QString phase;
   double phaseBegin = 0, phaseEnd = 1;
@@ -96,11 +161,24 @@ ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& can
     inputsCache_.clear();
     runCache_.clear();
   }
-  setPhase(tr("preparing inputs"), 0.0, 0.05);
+  // The bar gives each phase its expected share of the time, so it moves evenly: inputs, the run
+  // and the view's analysis by their rough costs (a cached part costs nothing).
+  const PhaseShares shares = phaseShares(job, p, hasInputs(w, p), hasRun(w, p));
+  setPhase(tr("preparing inputs"), 0.0, shares.inputsEnd);
   InputsPtr in = w.fileInputs ? w.fileInputs : inputsFor(w, p);
   cancel.throw_if_cancelled();
-  setPhase(tr("running %1 on %2").arg(variantName(p.variant), resolvedBackend(w)), 0.05, 0.5);
-  const auto result = run(w, p, in, cancel, true);
+  setPhase(tr("running %1 on %2").arg(variantName(p.variant), resolvedBackend(w)), shares.inputsEnd,
+           shares.runEnd);
+  std::shared_ptr<const RunResult> result;
+  try {
+    result = run(w, p, in, cancel, true);
+  } catch (const Cancelled&) {
+    // A cancelled run keeps nothing: inputs that no cached run uses go with it (at 128K tokens
+    // they are gigabytes).
+    in.reset();
+    dropUnusedInputs();
+    throw;
+  }
 
   auto out = std::make_shared<ViewResult>();
   out->id = job.id;
@@ -117,18 +195,19 @@ ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& can
   out->run.bytes = c.bytes;
   out->run.visiblePairs = c.visible_pairs;
 
-  AnalysisContext ctx{backends_.get(resolvedBackend(w)),
-                      p,
-                      *in,
-                      in,
-                      *result,
-                      job.request,
-                      cancel,
+  AnalysisContext ctx{backends_.get(resolvedBackend(w)), p, *in, in, *result, job.request, cancel,
                       [&](const AttentionProblem& q, const InputsPtr& i, bool c) {
                         return run(w, q, i, cancel, c);
                       },
-                      setPhase,
-                      [&](const AttentionProblem& q) { return inputsFor(w, q); }};
+                      // The analyses' phases are fractions of their own part of the bar.
+                      [&](const QString& what, double begin, double end) {
+                        const double span = 1.0 - shares.runEnd;
+                        setPhase(what, shares.runEnd + span * begin, shares.runEnd + span * end);
+                      },
+                      [&](const AttentionProblem& q) { return inputsFor(w, q); },
+                      [&](const ViewResult& first) {
+                        if (preview) preview(std::make_shared<const ViewResult>(first));
+                      }};
   analyze(ctx, *out);
   return out;
 }

@@ -30,10 +30,13 @@ class EngineWorker {
  public:
   // Overall fraction of the job and the phase it is in; called at most every 50 ms.
   using Progress = std::function<void(double fraction, const QString& phase)>;
+  // A first, coarser answer to the job's request (ViewResult::preview); the final one follows.
+  using Preview = std::function<void(ViewResultPtr)>;
 
   // Runs the job's problem (cached) and the analysis of its view; throws when it fails or is
   // cancelled.
-  ViewResultPtr compute(const EngineJob& job, const CancelToken& cancel, const Progress& progress);
+  ViewResultPtr compute(const EngineJob& job, const CancelToken& cancel, const Progress& progress,
+                        const Preview& preview = {});
   // Loads a .safetensors/.npy set (on the worker: files can be big) and infers the variant's shape:
   // the workload to switch to, with the file's inputs. Throws when the file cannot be used.
   static Workload loadFile(const QString& path, VariantId variant);
@@ -44,6 +47,16 @@ class EngineWorker {
     InputsPtr inputs;  // keeps the inputs alive, so the address in the key stays unique
     std::shared_ptr<const RunResult> result;
   };
+  // Where the progress bar's phases end: inputs [0, inputsEnd), the run [inputsEnd, runEnd), the
+  // view's analysis [runEnd, 1].
+  struct PhaseShares {
+    double inputsEnd = 0.05, runEnd = 0.5;
+  };
+  static PhaseShares phaseShares(const EngineJob& job, const AttentionProblem& p, bool haveInputs,
+                                 bool haveRun);
+  bool hasInputs(const Workload& w, const AttentionProblem& p) const;
+  void dropUnusedInputs();
+  bool hasRun(const Workload& w, const AttentionProblem& p) const;
   InputsPtr inputsFor(const Workload& w, const AttentionProblem& p);
   std::shared_ptr<const RunResult> run(const Workload& w, const AttentionProblem& p,
                                        const InputsPtr& in, const CancelToken& cancel, bool cache);

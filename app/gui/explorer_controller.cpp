@@ -54,9 +54,14 @@ void ExplorerController::recompute() {
   worker_.start(
       kRunLane,
       [this, job](const GuiWorker::Job& j) {
-        return engine_.compute(job, j.cancel(), [this, &j](double fraction, const QString& phase) {
-          j.post([this, fraction, phase] { emit progressChanged(fraction, phase); });
-        });
+        return engine_.compute(
+            job, j.cancel(),
+            [this, &j](double fraction, const QString& phase) {
+              j.post([this, fraction, phase] { emit progressChanged(fraction, phase); });
+            },
+            [this, &j](const ViewResultPtr& first) {
+              j.post([this, first] { emit resultReady(first); });
+            });
       },
       [this](const ViewResultPtr& result) {
         emit busyChanged(false);
@@ -88,7 +93,12 @@ void ExplorerController::onFailed(const JobFailure& failure) {
 
 void ExplorerController::cancel() {
   debounce_.stop();
-  if (busy()) worker_.cancel(kRunLane);
+  if (!busy()) return;
+  // The job stops at its next check (a tile, a task, or after the inputs it is generating), but
+  // the window is idle now: Esc answers at once whatever phase the engine is in.
+  worker_.forget(kRunLane);
+  emit busyChanged(false);
+  emit cancelled();
 }
 
 void ExplorerController::computeForExport(const ViewRequest& request,

@@ -66,6 +66,9 @@ struct MapImage {
   QVector<float> values;
   QString title;
   Pool pool = Pool::max;
+  // Not pooled but sampled: a bin's value is that of one entry of it, its first (e.g. the block
+  // view's gate scores take every n-th query row); hover, legend and exports then say "sample".
+  bool sampled = false;
   QVector<qint64> rowEdges, colEdges;  // empty: the probe's uniform rule
   bool pooled() const { return region.rows() > rows || region.cols() > cols; }
   float at(int r, int c) const { return values[r * cols + c]; }
@@ -95,6 +98,8 @@ struct ViewResult {
   RunSummary run;
   std::shared_ptr<const RunResult> runResult;  // the engine's own value (o, lse, selection, …)
   Qt::HANDLE workerThread = nullptr;  // which thread computed it (tests check it is not the GUI's)
+  // A first, coarser frame of this request (from the run's map pyramid); the exact one follows.
+  bool preview = false;
 
   // Attention map view (also: compare's two sides, Gated DeltaNet's two matrices).
   QVector<MapImage> maps;

@@ -94,11 +94,18 @@ class TestGuiWorker : public QObject {
     QElapsedTimer t;
     t.start();
     c.cancel();
-    QVERIFY(cancelled.wait(5000));
-    QVERIFY2(t.elapsed() < 3000, "cancellation took too long");
+    // Esc answers at once, whatever the engine is doing: the controller is idle and says so before
+    // cancel() returns; the job stops at its next check on the worker.
+    QCOMPARE(cancelled.count(), 1);
     QVERIFY(!c.busy());
-    QCOMPARE(results.count(), 0);
     QVERIFY(progress.count() >= 1);  // the preparing phase at least
+    // ... and the worker is soon free for the next request (the cancelled run gave up).
+    c.setWorkload(test::smallWorkload());
+    c.recompute();
+    QVERIFY(results.wait(10000));
+    QVERIFY2(t.elapsed() < 4000, "the cancelled run kept the worker busy too long");
+    QCOMPARE(results.count(), 1);  // the small workload's, nothing from the cancelled run
+    QCOMPARE(results.front().at(0).value<ViewResultPtr>()->workload.problem.shape.heads, 2);
   }
 
   void newerRequestSupersedesRunningOne() {
