@@ -22,8 +22,10 @@ QString formatValue(double v) {
   return QString::number(v, 'g', a >= 1e-3 && a < 1e4 ? 4 : 3);
 }
 
-QString poolName(Pool p) {
-  return p == Pool::mean ? QObject::tr("mean") : QObject::tr("max");
+// "max over 43x43 cells", "mean over ...", "sample of ..." (sampled maps show one entry per bin).
+QString poolPhrase(const MapImage& m) {
+  if (m.sampled) return QObject::tr("sample of");
+  return m.pool == Pool::mean ? QObject::tr("mean over") : QObject::tr("max over");
 }
 
 // Which output bin holds full-map index i: the probe's floor((i - first) * bins / span), or the
@@ -474,6 +476,7 @@ void HeatmapWidget::drawAxes(QPainter& p, const QRectF& plot) const {
 QString HeatmapWidget::legendCaption() const {
   const MapImage& m = exporting_ ? exportMap_ : map_;
   if (!m.pooled()) return tr("exact values");
+  if (m.sampled) return tr("sampled");
   return m.pool == Pool::mean ? tr("mean-pooled") : tr("max-pooled");
 }
 
@@ -666,8 +669,8 @@ QString HeatmapWidget::hoverTextAt(double row, double col) const {
   auto range = [](qint64 a, qint64 b) {
     return b - a <= 1 ? QString::number(a) : QStringLiteral("%1-%2").arg(a).arg(b - 1);
   };
-  return tr("%1 = %2, %3 = %4, %5 = %6 (%7 over %8x%9 cells)  (zoom in for exact values)")
-      .arg(rowTitle_, range(i0, i1), colTitle_, range(j0, j1), valueTitle_, value, poolName(m.pool))
+  return tr("%1 = %2, %3 = %4, %5 = %6 (%7 %8x%9 cells)  (zoom in for exact values)")
+      .arg(rowTitle_, range(i0, i1), colTitle_, range(j0, j1), valueTitle_, value, poolPhrase(m))
       .arg(i1 - i0)
       .arg(j1 - j0);
 }

@@ -319,6 +319,17 @@ class TestGuiFigures : public QObject {
     const QColor px = grabbed.pixelColor((c * grabbed.devicePixelRatio()).toPoint());
     QVERIFY2(px.hsvSaturation() < 20, qPrintable(px.name()));  // grey, not viridis
 
+    // A workload the engine refuses (here: 3 heads cannot share 2 kv heads) leaves the drawn
+    // 256-token map its own axes, not the refused workload's.
+    Workload refused = shorter;
+    refused.problem.shape.q_len = refused.problem.shape.kv_len = 64;
+    refused.problem.shape.heads = 3;
+    window_->setWorkload(refused);
+    QVERIFY(waitUntilSettled(*window_, 20000) || !window_->lastError().isEmpty());
+    QVERIFY(!window_->lastError().isEmpty());
+    QCOMPARE(h->extent(), (Region{0, 256, 0, 256}));
+    QCOMPARE(h->map().region, drawn.region);
+
     window_->setWorkload(shorter);
     QVERIFY(waitUntilSettled(*window_, 20000));
     QVERIFY(h->staleLabel().isEmpty());
@@ -370,6 +381,11 @@ class TestGuiFigures : public QObject {
     m.pool = Pool::mean;
     h.setMap(m);
     QVERIFY(h.hoverTextAt(100, 5).contains("mean over 32x32 cells"));
+    m.sampled = true;  // one entry per bin (the block view's gate scores): never called pooled
+    h.setMap(m);
+    QVERIFY(h.hoverTextAt(100, 5).contains("sample of 32x32 cells"));
+    QVERIFY(mapToCsv(m).contains(",sample,"));
+    QVERIFY(!mapToCsv(m).contains(",mean,"));
     h.setMap(gradientMap(32, 32, 32));
     h.setExtent(32, 32);
     const QString exact = h.hoverTextAt(3, 4);

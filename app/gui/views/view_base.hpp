@@ -109,6 +109,7 @@ class LiveView : public ViewBase {
 // the full-map cells it covers, so nobody mistakes a 43x43 block's max for one attention weight.
 inline QString poolingName(const MapImage& m) {
   if (!m.pooled()) return QStringLiteral("none");
+  if (m.sampled) return QStringLiteral("sample");
   return m.pool == Pool::mean ? QStringLiteral("mean") : QStringLiteral("max");
 }
 
