@@ -269,6 +269,9 @@ TEST(Cli, BenchPeakIsMeasuredOnceThenCachedAndInfoListsIt) {
   fs::remove_all(dir);
   const test::EnvGuard cache("ATTNSCOPE_CACHE_DIR", dir.string());
   const test::EnvGuard memory("ATTNSCOPE_MEMORY_LIMIT_MB", "128");  // a quick calibration
+  // A calibration that saw contention is not cached (test_calibrate_robust.cpp): this test is
+  // about caching a quiet one, whatever else the machine runs meanwhile.
+  const test::EnvGuard quiet("ATTNSCOPE_TEST_CONTENTION", "0");
   const std::string args =
       "bench --peak --backend reference --variants dense --seq-lens 8 --heads 1 --head-dim 4 "
       "--repetitions 1";

@@ -36,7 +36,8 @@ int64_t last_level_cache_bytes();
 
 // Test seam: a fraction >= 0 replaces what measure_cpu_peak measures as its threads' run-queue wait
 // (fraction of their time) in every repetition, so tests can inject contention, or its absence;
-// a negative value restores the real measurement.
+// a negative value restores the real measurement. For a process a test starts (the CLI), the
+// environment variable ATTNSCOPE_TEST_CONTENTION=<fraction> does the same.
 void set_cpu_contention_override_for_testing(double fraction);
 
 }  // namespace attnscope

@@ -121,6 +121,12 @@ constexpr double kContended = 0.10;
 class ContentionMeter {
  public:
   explicit ContentionMeter(int threads) : threads_(threads) {
+    // The test seam for processes a test starts (the CLI): ATTNSCOPE_TEST_CONTENTION=<fraction>.
+    if (const char* env = std::getenv("ATTNSCOPE_TEST_CONTENTION"); env && *env) {
+      char* end = nullptr;
+      const double v = std::strtod(env, &end);
+      if (end != env && v >= 0) env_override_ = v;
+    }
     // Without schedstat, the load average before calibration stands in: what runs beyond the CPUs
     // the calibration leaves free (less half a CPU of background), per calibration thread.
     load_ = load_average();
@@ -134,6 +140,7 @@ class ContentionMeter {
   double end(double seconds) const {
     const double forced = g_contention_override.load();
     if (forced >= 0) return forced;
+    if (env_override_ >= 0) return env_override_;
     const std::optional<double> wait1 = run_queue_wait_ns();
     if (!wait0_ || !wait1 || seconds <= 0) return fallback_;
     return std::max(0.0, (*wait1 - *wait0_) * 1e-9) / (seconds * threads_);
@@ -143,7 +150,7 @@ class ContentionMeter {
 
  private:
   int threads_;
-  double load_ = -1, fallback_ = 0;
+  double load_ = -1, fallback_ = 0, env_override_ = -1;
   std::optional<double> wait0_;
 };
 
