@@ -19,6 +19,8 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QKeyEvent>
+#include <QScreen>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
@@ -29,6 +31,7 @@
 
 #include "attnscope/registry.hpp"
 #include "exporter.hpp"
+#include "live/model_presets.hpp"
 #include "presets.hpp"
 #include "views/attention_map_view.hpp"
 #include "views/benchmark_view.hpp"
@@ -38,6 +41,7 @@
 #include "views/learn_view.hpp"
 #include "views/state_view.hpp"
 #include "views/throughput_view.hpp"
+#include "wording.hpp"
 #include "workload_panel.hpp"
 
 namespace attnscope::gui {
@@ -61,12 +65,15 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   auto* scroll = new QScrollArea;
   scroll->setWidget(panel_);
   scroll->setWidgetResizable(true);
-  scroll->setMinimumWidth(panel_->sizeHint().width() + 24);
+  // Its minimum, not its preferred width, bounds the window's: the window must fit 1280 px with
+  // the widest view beside it. It opens at the preferred width (resizeDocks below).
+  scroll->setMinimumWidth(std::min(panel_->minimumSizeHint().width(), 300) + 24);
   auto* dock = new QDockWidget(tr("Workload"), this);
   dock->setObjectName("workloadDock");
   dock->setWidget(scroll);
   dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
+  resizeDocks({dock}, {panel_->sizeHint().width() + 24}, Qt::Horizontal);
 
   tabs_ = new QTabWidget;
   views_ = {new AttentionMapView,   new BlockSelectionView, new CompareView,    makeStateView(),
@@ -97,7 +104,9 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
 
   backendLabel_ = new QLabel;
   runLabel_ = new QLabel;
+  runLabel_->setObjectName("runLabel");
   costLabel_ = new QLabel;
+  costLabel_->setObjectName("costLabel");
   hoverLabel_ = new QLabel;
   errorLabel_ = new QLabel;
   errorLabel_->setStyleSheet("color: #c0392b;");
@@ -111,6 +120,9 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   cancelButton_->setText(tr("Cancel"));
   cancelButton_->setToolTip(tr("Stop the running computation (Esc)."));
   cancelButton_->hide();
+  // Long texts (an error, a problem's description) are clipped, never widen the window past the
+  // screen; the tooltips hold them whole.
+  for (QLabel* l : {backendLabel_, runLabel_, costLabel_, errorLabel_}) l->setMinimumWidth(8);
   statusBar()->addWidget(backendLabel_);
   statusBar()->addWidget(runLabel_);
   statusBar()->addWidget(costLabel_);
@@ -124,16 +136,25 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
 
   connect(panel_, &WorkloadPanel::workloadEdited, this, &MainWindow::setWorkload);
   connect(panel_, &WorkloadPanel::loadFileRequested, &controller_, &ExplorerController::loadFile);
-  connect(&controller_, &ExplorerController::fileLoaded, this,
-          [this](const QString&, const Workload& w) { setWorkload(w); });
+  // Queued: the controller switches to the file's own workload right after this signal; the merge
+  // (the file's shape on the settings in force) comes after that, so it is what runs.
+  connect(
+      &controller_, &ExplorerController::fileLoaded, this,
+      [this](const QString&, const Workload& w) { onFileLoaded(w); }, Qt::QueuedConnection);
   connect(&controller_, &ExplorerController::resultReady, this, &MainWindow::onResult);
   connect(&controller_, &ExplorerController::errorOccurred, this, &MainWindow::onError);
-  connect(&controller_, &ExplorerController::cancelled, this,
-          [this] { errorLabel_->setText(tr("cancelled")); });
+  connect(&controller_, &ExplorerController::cancelled, this, &MainWindow::onCancelled);
   connect(&controller_, &ExplorerController::busyChanged, this, [this](bool busy) {
     progress_->setVisible(busy);
     cancelButton_->setVisible(busy);
-    if (busy) progress_->setValue(0);
+    progress_->setValue(0);
+    if (busy) {
+      markStale(tr("previous result · computing…"));
+    } else {
+      // The phase and its tooltip describe a job that is over: back to the result on screen.
+      progress_->setToolTip({});
+      showDrawn();
+    }
   });
   connect(&controller_, &ExplorerController::progressChanged, this,
           [this](double f, const QString& phase) {
@@ -148,7 +169,8 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
     if (QString e = applyPreset(name); !e.isEmpty()) onError(e);
   });
 
-  resize(1280, 820);
+  resize(defaultSize(screen()->availableGeometry()));
+  qApp->installEventFilter(this);  // Ctrl+E from a focused field (eventFilter)
   Workload initial = Workload::defaults();
   if (options_.useSettings)
     restoreSettings();
@@ -161,18 +183,21 @@ MainWindow::~MainWindow() = default;
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
   file->addAction(tr("&Open tensors…"), QKeySequence::Open, this, &MainWindow::openTensors);
-  file->addAction(tr("&Export figure…"), QKeySequence(tr("Ctrl+E")), this,
-                  &MainWindow::exportFigureDialog);
-  file->addAction(tr("Export &data…"), QKeySequence(tr("Ctrl+Shift+E")), this,
-                  &MainWindow::exportDataDialog);
+  exportFigureAction_ = file->addAction(tr("&Export figure…"), QKeySequence(tr("Ctrl+E")), this,
+                                        &MainWindow::exportFigureDialog);
+  exportFigureAction_->setObjectName("exportFigureAction");
+  exportDataAction_ = file->addAction(tr("Export &data…"), QKeySequence(tr("Ctrl+Shift+E")), this,
+                                      &MainWindow::exportDataDialog);
+  exportDataAction_->setObjectName("exportDataAction");
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
   QMenu* run = menuBar()->addMenu(tr("&Run"));
-  run->addAction(tr("&Recompute"), QKeySequence(tr("Ctrl+R")), &controller_,
-                 &ExplorerController::recompute);
-  run->addAction(tr("Recompute"), QKeySequence(Qt::Key_F5), &controller_,
-                 &ExplorerController::recompute);
+  // One action, two keys: a fresh engine run (caches dropped), not only a new map of the old one.
+  QAction* recompute = run->addAction(tr("&Recompute"), &controller_, &ExplorerController::rerun);
+  recompute->setObjectName("recomputeAction");
+  recompute->setShortcuts({QKeySequence(tr("Ctrl+R")), QKeySequence(Qt::Key_F5)});
+  recompute->setStatusTip(tr("Run the engine again on the current workload (Ctrl+R, F5)."));
   run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), &controller_,
                  &ExplorerController::cancel);
 
@@ -249,6 +274,9 @@ void MainWindow::setWorkload(const Workload& w) {
   currentView()->fillRequest(r);
   controller_.setViewRequest(r);
   controller_.setWorkload(w);
+  // Until the answer arrives, what is drawn is the previous workload's, and says so.
+  markStale(tr("previous result · computing…"));
+  showDrawn();
 }
 
 void MainWindow::requestView(bool immediate) {
@@ -288,23 +316,78 @@ void MainWindow::onResult(const ViewResultPtr& r) {
   lastResultView_ = r->request.view;
   lastError_.clear();
   ++shownResults_;
+  drawn_ = r;
   errorLabel_->clear();
+  errorLabel_->setToolTip({});
   panel_->setError({});
-  const QString device =
-      backendLabel_->fontMetrics().elidedText(r->run.device, Qt::ElideRight, 220);
-  backendLabel_->setText(tr("%1 · %2").arg(r->run.backend, device));
-  backendLabel_->setToolTip(r->run.device);
-  runLabel_->setText(tr("run %1 ms").arg(r->run.seconds * 1000, 0, 'f', 1));
-  costLabel_->setText(
-      tr("%1 · %2 moved · %3")
-          .arg(humanCount(r->run.flops, "FLOP"), humanCount(r->run.bytes, "B"), r->run.describe));
+  closeErrorBox();  // whatever it reported is fixed: this workload ran
+  showDrawn();
 }
 
-void MainWindow::onError(const QString& message) {
+void MainWindow::showDrawn() {
+  if (!drawn_) {
+    runLabel_->clear();
+    costLabel_->clear();
+    return;
+  }
+  const ViewResult& r = *drawn_;
+  const QString device = backendLabel_->fontMetrics().elidedText(r.run.device, Qt::ElideRight, 220);
+  backendLabel_->setText(tr("%1 · %2").arg(r.run.backend, device));
+  backendLabel_->setToolTip(r.run.device);
+  runLabel_->setText(tr("run %1 ms").arg(r.run.seconds * 1000, 0, 'f', 1));
+  const QString cost = tr("%1 · %2 moved · %3")
+                           .arg(humanCount(r.run.flops, "FLOP"), humanBytes(r.run.bytes),
+                                r.run.describe);
+  // The cost line describes the picture on screen; when that is an older workload's (computing,
+  // cancelled, failed), it says so rather than passing it off as the current problem's.
+  const bool current = r.workload.runKey() == controller_.workload().runKey();
+  costLabel_->setText(current ? cost : tr("shown: previous result · %1").arg(cost));
+  costLabel_->setToolTip(current ? cost
+                                 : tr("The picture is the previous result; the current settings "
+                                      "have not produced one yet.\n%1")
+                                       .arg(cost));
+}
+
+bool MainWindow::drawnIsCurrent(const ViewBase* v) const {
+  const ViewResultPtr r = v->lastResult();
+  return !r || r->workload.runKey() == controller_.workload().runKey();
+}
+
+void MainWindow::markStale(const QString& why) {
+  for (ViewBase* v : views_) {
+    if (!qobject_cast<ResultView*>(v)) continue;  // live views draw their own work
+    v->showStale(drawnIsCurrent(v) ? QString() : why);
+  }
+}
+
+void MainWindow::closeErrorBox() {
+  if (errorBox_) errorBox_->hide();
+}
+
+void MainWindow::onCancelled() {
+  errorLabel_->setText(tr("cancelled: the picture is the previous result"));
+  errorLabel_->setToolTip({});
+  markStale(tr("previous result · cancelled"));
+  showDrawn();
+}
+
+void MainWindow::onError(const QString& raw) {
+  const QString message = guiWording(raw);
   lastError_ = message;
   errorLabel_->setText(message);
   errorLabel_->setToolTip(message);
-  panel_->setError(message);
+  markStale(tr("previous result · the current settings failed (see the status bar)"));
+  showDrawn();
+  // A value the problem refuses (heads not divisible by kv heads, …) is shown beside the field
+  // being edited and never pops up: it is usually an intermediate value on the way to another.
+  // The box is for what the panel cannot show (a backend that refuses, a file that fails).
+  const auto why = controller_.workload().problem.validate();
+  const bool inPlace = why && guiWording(QString::fromStdString(*why)) == message;
+  panel_->setError(message, inPlace);
+  if (inPlace) {
+    closeErrorBox();
+    return;
+  }
   if (!options_.dialogs) return;
   if (!errorBox_) {
     errorBox_ = new QMessageBox(QMessageBox::Warning, tr("attnscope"), {}, QMessageBox::Ok, this);
@@ -312,6 +395,12 @@ void MainWindow::onError(const QString& message) {
   }
   errorBox_->setText(message);
   errorBox_->show();
+}
+
+void MainWindow::onFileLoaded(const Workload& fromFile) {
+  // The file brings its shape; window, seed, pattern, backend and the rest stay as they were.
+  panel_->applyFile(fromFile);
+  setWorkload(panel_->workload());
 }
 
 void MainWindow::openTensors() {
@@ -487,9 +576,48 @@ void MainWindow::setDarkPalette(bool dark) {
   qApp->setPalette(p);
 }
 
+QSize MainWindow::defaultSize(const QRect& available) {
+  // Leave room for the title bar and window frame, which are not part of the size set here.
+  return QSize(1240, 740).boundedTo(available.size() - QSize(16, 56)).expandedTo(QSize(320, 240));
+}
+
+QRect MainWindow::fitToScreen(const QRect& frame, const QRect& available, const QSize& minimum) {
+  const QSize size = frame.size().boundedTo(available.size()).expandedTo(minimum);
+  const auto place = [](int at, int lo, int extent, int avail) {
+    return std::clamp(at, lo, std::max(lo, lo + avail - extent));
+  };
+  return {QPoint(place(frame.x(), available.x(), size.width(), available.width()),
+                 place(frame.y(), available.y(), size.height(), available.height())),
+          size};
+}
+
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+  if (event->type() == QEvent::ShortcutOverride) {
+    auto* widget = qobject_cast<QWidget*>(watched);
+    if (widget && widget->window() == this) {
+      const QKeySequence pressed(static_cast<QKeyEvent*>(event)->keyCombination());
+      for (const QAction* a : {exportFigureAction_, exportDataAction_}) {
+        if (a && a->isEnabled() && a->shortcut() == pressed) {
+          // Not the field's to override (QLineEdit would take Ctrl+E as "end of line"): left
+          // unaccepted, the shortcut reaches the window's action.
+          event->ignore();
+          return true;
+        }
+      }
+    }
+  }
+  return QMainWindow::eventFilter(watched, event);
+}
+
 void MainWindow::restoreSettings() {
   QSettings s;
-  restoreGeometry(s.value("window/geometry").toByteArray());
+  if (restoreGeometry(s.value("window/geometry").toByteArray()) &&
+      !(windowState() & (Qt::WindowMaximized | Qt::WindowFullScreen))) {
+    // Saved on a larger screen or one no longer attached: keep the whole window, status bar
+    // included, on this one. A title bar's height is kept free above it.
+    const QRect available = screen()->availableGeometry().adjusted(0, 32, 0, 0);
+    setGeometry(fitToScreen(geometry(), available, minimumSizeHint()));
+  }
   restoreState(s.value("window/state").toByteArray());
   if (s.value("window/dark", false).toBool()) setDarkPalette(true);
   setColormap(s.value("view/colormap", "viridis").toString());

@@ -12,7 +12,7 @@
 #include "explorer_controller.hpp"
 #include "views/view_base.hpp"
 
-class QMessageBox;
+#include <QMessageBox>
 
 namespace attnscope::gui {
 
@@ -44,6 +44,14 @@ class MainWindow : public QMainWindow {
   // True when nothing is queued or running and the current view shows the latest answer.
   bool settled() const;
   void setDarkPalette(bool dark);
+  // The one error box (dialogs on), or null before the first error that needed it.
+  QMessageBox* errorBox() const { return errorBox_; }
+  // The size the window opens at: 1240 x 740 (a 1280 x 800 screen with a title bar and a panel
+  // keeps the status bar visible), less where the screen is smaller.
+  static QSize defaultSize(const QRect& available);
+  // `frame` moved and shrunk to lie inside `available` (a geometry saved on a larger or another
+  // screen); `minimum` is the window's minimum size, which wins where the screen is smaller.
+  static QRect fitToScreen(const QRect& frame, const QRect& available, const QSize& minimum = {});
   // The current view's figure (by suffix: .png, .svg, .pdf); on white when `whiteBackground`. The
   // map view re-probes its map at the exported resolution first (waits, running the event loop).
   QString exportFigureTo(const QString& path, int dpi = 144, bool whiteBackground = false);
@@ -59,11 +67,22 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* e) override;
   void dragEnterEvent(QDragEnterEvent* e) override;
   void dropEvent(QDropEvent* e) override;
+  // Ctrl+E and Ctrl+Shift+E export from anywhere in the window: a focused number field would
+  // otherwise take them as its own line-editing keys.
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:
   void buildMenus();
   void onResult(const ViewResultPtr& r);
   void onError(const QString& message);
+  void onCancelled();
+  void onFileLoaded(const Workload& fromFile);
+  // Greys (and labels with `why`) every result view whose picture is not an answer to the current
+  // workload; marks the others current. The status bar then says what is drawn.
+  void markStale(const QString& why);
+  void showDrawn();  // run and cost labels from the result on screen (drawn_)
+  bool drawnIsCurrent(const ViewBase* v) const;
+  void closeErrorBox();
   void restoreSettings();
   void saveSettings();
 
@@ -82,6 +101,9 @@ class MainWindow : public QMainWindow {
   QToolButton* cancelButton_;
   QPointer<QMessageBox> errorBox_;
   QString lastError_;
+  ViewResultPtr drawn_;  // the newest result shown: what the status bar describes
+  QAction* exportFigureAction_ = nullptr;
+  QAction* exportDataAction_ = nullptr;
   quint64 shownResults_ = 0;
   ViewKind lastResultView_ = ViewKind::learn;
   bool dark_ = false;

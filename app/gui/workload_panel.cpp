@@ -2,16 +2,22 @@
 // sets, and kv_len = q_len for a recurrent state) and leaves everything else to validate().
 #include "workload_panel.hpp"
 
+#include <QCoreApplication>
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QKeyEvent>
 #include <QMimeData>
+#include <QRegularExpression>
 #include <QStandardItemModel>
+#include <QTimer>
 #include <QVBoxLayout>
+#include <functional>
 
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
+#include "wording.hpp"
 
 namespace attnscope::gui {
 namespace {
@@ -66,6 +72,90 @@ void fixUp(AttentionProblem& p) {
   if (info.has_state) p.shape.kv_len = p.shape.q_len;
   if (info.causal_only) p.causal = true;
 }
+
+// A number field that refuses a value outside its range with the range shown, instead of
+// clamping it: QSpinBox drops the digit that would pass the maximum (10^7 typed became 1,000,000)
+// and silently restores the old value when one below the minimum loses focus (window 0). A typed
+// number applies after a short pause or on Enter, never digit by digit.
+class RangeSpinBox : public QSpinBox {
+ public:
+  RangeSpinBox() {
+    pause_.setSingleShot(true);
+    pause_.setInterval(700);
+    connect(lineEdit(), &QLineEdit::textEdited, this, [this] {
+      pause_.start();
+      if (!outOfRange()) note({});
+    });
+    connect(&pause_, &QTimer::timeout, this, [this] {
+      if (refuse(false)) return;
+      QString text = lineEdit()->text();
+      int pos = 0;
+      if (validate(text, pos) == QValidator::Acceptable) interpretText();
+    });
+  }
+
+  QString name;                                // the label, for the message
+  std::function<void(const QString&)> onNote;  // shows (or, empty, clears) the refusal
+
+  // The typed text when it is a whole number outside the range.
+  std::optional<qint64> outOfRange() const {
+    const QString text = cleanText();
+    if (!wholeNumber().match(text).hasMatch()) return std::nullopt;
+    const qint64 v = text.toLongLong();
+    if (v >= minimum() && v <= maximum()) return std::nullopt;
+    return v;
+  }
+
+  QValidator::State validate(QString& input, int& pos) const override {
+    const QValidator::State state = QSpinBox::validate(input, pos);
+    if (state != QValidator::Invalid) return state;
+    // Let every digit in: a value past the maximum is refused by name, not cut short.
+    return wholeNumber().match(input.trimmed()).hasMatch() ? QValidator::Intermediate
+                                                           : QValidator::Invalid;
+  }
+
+ protected:
+  void keyPressEvent(QKeyEvent* e) override {
+    if (e->key() == Qt::Key_Return || e->key() == Qt::Key_Enter) {
+      pause_.stop();
+      // Keep the refused text in the field, beside its reason, for the user to correct.
+      if (refuse(false)) {
+        e->accept();
+        return;
+      }
+    }
+    QSpinBox::keyPressEvent(e);
+  }
+  void focusOutEvent(QFocusEvent* e) override {
+    pause_.stop();
+    refuse(true);  // then QSpinBox puts the value in force back into the field
+    QSpinBox::focusOutEvent(e);
+  }
+
+ private:
+  static const QRegularExpression& wholeNumber() {
+    static const QRegularExpression re(QStringLiteral("^[+-]?[0-9]{1,18}$"));
+    return re;
+  }
+  bool refuse(bool reverting) {
+    const std::optional<qint64> v = outOfRange();
+    if (!v) return false;
+    QString text =
+        QCoreApplication::translate("WorkloadPanel", "%1 is out of range: %2 is from %3 to %4")
+            .arg(*v)
+            .arg(name)
+            .arg(minimum())
+            .arg(maximum());
+    if (reverting) text += QCoreApplication::translate("WorkloadPanel", " (%1 kept)").arg(value());
+    note(text);
+    return true;
+  }
+  void note(const QString& text) {
+    if (onNote) onNote(text);
+  }
+
+  QTimer pause_;
+};
 }  // namespace
 
 WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
@@ -185,7 +275,7 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
     auto* item = new QStandardItem(s.ok ? qs(b.name) : tr("%1 (unavailable)").arg(qs(b.name)));
     item->setData(qs(b.name), Qt::UserRole);
     item->setToolTip(s.ok ? qs(b.summary)
-                          : tr("Unavailable: %1").arg(QString::fromStdString(s.why_not)));
+                          : backendUnavailableTip(qs(b.name), QString::fromStdString(s.why_not)));
     if (!s.ok) item->setFlags(item->flags() & ~(Qt::ItemIsEnabled | Qt::ItemIsSelectable));
     model->appendRow(item);
   }
@@ -227,25 +317,45 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   connect(backend_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
   connect(precision_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
   connect(browseButton, &QPushButton::clicked, this, &WorkloadPanel::browse);
-  connect(clearFile_, &QPushButton::clicked, this, [this] {
-    workload_.file.clear();
-    workload_.fileInputs.reset();
-    writeWidgets();
-    emit workloadEdited(workload_);
-  });
+  connect(clearFile_, &QPushButton::clicked, this, &WorkloadPanel::clearFile);
   setWorkload(Workload::defaults());
 }
 
 QSpinBox* WorkloadPanel::addSpin(QFormLayout* form, const QString& name, const QString& label,
                                  int min, int max, const QString& tip) {
-  auto* s = new QSpinBox;
+  auto* s = new RangeSpinBox;
   s->setRange(min, max);
   s->setToolTip(tip + tr("\nRange %1 to %2.").arg(min).arg(max));
   s->setKeyboardTracking(false);  // recompute when the number is complete, not per digit
   s->setAccelerated(true);
   s->setObjectName(name);
+  s->name = QString(label).remove(QLatin1Char('&'));
   form->addRow(label, s);
+  // The field's own note row, under it: a refused value or the problem's objection to it.
+  auto* note = new QLabel;
+  note->setObjectName(name + QStringLiteral("Note"));
+  note->setWordWrap(true);
+  note->setStyleSheet("color: #c0392b;");
+  note->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  form->addRow(note);
+  form->setRowVisible(note, false);
+  notes_.insert(s, note);
+  s->onNote = [this, s](const QString& text) { showFieldNote(s, text); };
   return s;
+}
+
+void WorkloadPanel::showFieldNote(QSpinBox* spin, const QString& text) {
+  QLabel* note = notes_.value(spin);
+  if (!note) return;
+  note->setText(text);
+  if (auto* form = qobject_cast<QFormLayout*>(note->parentWidget()->layout())) {
+    form->setRowVisible(note, !text.isEmpty());
+  }
+}
+
+QString WorkloadPanel::fieldNote(const QString& name) const {
+  const QLabel* note = notes_.value(spin(name));
+  return note && !note->isHidden() ? note->text() : QString();
 }
 
 QSpinBox* WorkloadPanel::spin(const QString& name) const {
@@ -260,16 +370,87 @@ QSpinBox* WorkloadPanel::spin(const QString& name) const {
 }
 
 void WorkloadPanel::setWorkload(const Workload& w) {
+  // Another workload (a preset, settings): an objection to it is not about the field last edited.
+  if (w.runKey() != workload_.runKey()) lastEdited_ = nullptr;
+  if (w.file.isEmpty()) beforeFile_.reset();
   workload_ = w;
   writeWidgets();
 }
 
-void WorkloadPanel::setError(const QString& message) {
-  error_->setText(message);
+void WorkloadPanel::setError(const QString& message, bool besideField) {
+  for (QSpinBox* s : notes_.keys()) {
+    // A refused value stays refused (its text is still in the field) until it is edited.
+    if (!static_cast<RangeSpinBox*>(s)->outOfRange()) showFieldNote(s, {});
+  }
+  error_->clear();
+  if (message.isEmpty()) return;
+  if (besideField && lastEdited_ && lastEdited_->isVisibleTo(this)) {
+    showFieldNote(lastEdited_, message);
+  } else {
+    error_->setText(message);
+  }
 }
 
 QString WorkloadPanel::errorText() const {
-  return error_->text();
+  if (!error_->text().isEmpty()) return error_->text();
+  for (const QLabel* note : notes_) {
+    if (!note->isHidden() && !note->text().isEmpty()) return note->text();
+  }
+  return {};
+}
+
+void WorkloadPanel::applyFile(const Workload& fromFile) {
+  // A second file replaces the first: Clear still goes back to what was in force before either.
+  if (!beforeFile_) beforeFile_ = workload_;
+  Workload w = workload_;
+  AttentionProblem& p = w.problem;
+  const AttentionProblem& f = fromFile.problem;
+  p.variant = f.variant;  // the variant the file's shape was read for
+  p.shape = f.shape;
+  for (const ParamSpec& spec : variant_info(p.variant).params) {
+    if (spec.shape) spec.set(p, spec.get(f));
+  }
+  fixUp(p);
+  w.file = fromFile.file;
+  w.fileInputs = fromFile.fileInputs;
+  QString note;
+  if (p.validate() && !f.validate()) {
+    // The settings in force do not fit the file's shape (a window or block size, say): the
+    // file's own defaults for them, said, rather than a run that cannot start.
+    Workload fitted = fromFile;
+    fitted.backend = w.backend;
+    fitted.pattern = w.pattern;
+    fitted.seed = w.seed;
+    fitted.problem.precision = p.precision;
+    note = tr("The settings in force do not fit the file's shape (%1); the file's defaults are "
+              "used for them.")
+               .arg(guiWording(QString::fromStdString(*p.validate())));
+    w = fitted;
+  }
+  workload_ = w;
+  lastEdited_ = nullptr;
+  writeWidgets();
+  error_->setText(note);
+}
+
+void WorkloadPanel::clearFile() {
+  Workload w = workload_;
+  w.file.clear();
+  w.fileInputs.reset();
+  AttentionProblem& p = w.problem;
+  if (beforeFile_ && beforeFile_->problem.variant == p.variant) {
+    // Back to the shape in force before the file; settings edited since stay as edited.
+    const AttentionProblem& before = beforeFile_->problem;
+    p.shape = before.shape;
+    for (const ParamSpec& spec : variant_info(p.variant).params) {
+      if (spec.shape) spec.set(p, spec.get(before));
+    }
+    fixUp(p);
+  }
+  beforeFile_.reset();
+  workload_ = w;
+  writeWidgets();
+  emit workloadEdited(workload_);
 }
 
 void WorkloadPanel::readWidgets(Workload& w) const {
@@ -349,6 +530,7 @@ void WorkloadPanel::updateEnabled() {
 
 void WorkloadPanel::onEdited() {
   if (updating_) return;
+  lastEdited_ = qobject_cast<QSpinBox*>(sender());
   Workload w = workload_;
   readWidgets(w);
   fixUp(w.problem);

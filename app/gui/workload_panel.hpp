@@ -13,6 +13,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QWidget>
+#include <optional>
 
 #include "attnscope/variant.hpp"
 #include "workload.hpp"
@@ -28,8 +29,18 @@ class WorkloadPanel : public QWidget {
   Workload workload() const { return workload_; }
   // Shows w without emitting workloadEdited.
   void setWorkload(const Workload& w);
-  void setError(const QString& message);  // empty clears
+  // Shows `message` (empty clears): beside the field last edited when `besideField` and there is
+  // one (a value the problem refuses), else below the panel.
+  void setError(const QString& message, bool besideField = false);
   QString errorText() const;
+  // The note beside a field ("q_len", "window", …): a refused value or the problem's objection;
+  // empty when there is none.
+  QString fieldNote(const QString& name) const;
+  // Tensors loaded from a file: their shape (and the knobs that are shapes) on the settings in
+  // force, which are remembered for Clear. Shows the result without emitting workloadEdited.
+  void applyFile(const Workload& fromFile);
+  // What Clear does: back to the pattern, with the shape in force before the file.
+  void clearFile();
 
   // Test and automation hooks to the widgets.
   QComboBox* variantCombo() const { return variant_; }
@@ -48,6 +59,7 @@ class WorkloadPanel : public QWidget {
  private:
   QSpinBox* addSpin(QFormLayout* form, const QString& name, const QString& label, int min, int max,
                     const QString& tip);
+  void showFieldNote(QSpinBox* spin, const QString& text);
   void onEdited();
   void onVariantChanged();
   void readWidgets(Workload& w) const;
@@ -56,6 +68,10 @@ class WorkloadPanel : public QWidget {
   void browse();
 
   Workload workload_;
+  // The workload before a file was loaded (Clear goes back to its shape); unset without a file.
+  std::optional<Workload> beforeFile_;
+  QSpinBox* lastEdited_ = nullptr;  // where the problem's objection to an edit is shown
+  QMap<QSpinBox*, QLabel*> notes_;  // the note row under each number field
   bool updating_ = false;
   QComboBox* variant_;
   QLabel* variantSummary_;

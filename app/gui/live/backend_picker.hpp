@@ -7,6 +7,7 @@
 #include <QStandardItemModel>
 
 #include "attnscope/registry.hpp"
+#include "wording.hpp"
 #include "workload.hpp"
 
 namespace attnscope::gui {
@@ -29,7 +30,7 @@ inline void fillBackendCombo(QComboBox* combo) {
         new QStandardItem(s.ok ? qs(b.name) : QObject::tr("%1 (unavailable)").arg(qs(b.name)));
     item->setData(qs(b.name), Qt::UserRole);
     item->setToolTip(s.ok ? qs(b.summary)
-                          : QObject::tr("Unavailable: %1").arg(QString::fromStdString(s.why_not)));
+                          : backendUnavailableTip(qs(b.name), QString::fromStdString(s.why_not)));
     if (!s.ok) item->setFlags(item->flags() & ~(Qt::ItemIsEnabled | Qt::ItemIsSelectable));
     model->appendRow(item);
   }

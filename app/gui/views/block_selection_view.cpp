@@ -70,6 +70,7 @@ BlockSelectionView::BlockSelectionView(QWidget* parent) : ResultView(parent) {
   connect(headCombo_, &QComboBox::currentIndexChanged, this, [this] { emit requestChanged(); });
   connect(counts_, &HeatmapWidget::hoverText, this, &ViewBase::hoverText);
   connect(gates_, &HeatmapWidget::hoverText, this, &ViewBase::hoverText);
+  stale_ = new StaleOverlay(this);
 }
 
 void BlockSelectionView::setWorkload(const Workload& w) {
@@ -92,6 +93,7 @@ void BlockSelectionView::setColormap(ColormapId id) {
 
 void BlockSelectionView::showResult(const ViewResultPtr& result) {
   ViewBase::showResult(result);
+  stale_->setLabel({});
   recallSeries_->clear();
   if (result->maps.size() < 2) {
     counts_->clearMap(result->note);

@@ -55,6 +55,7 @@ CompareView::CompareView(QWidget* parent) : ResultView(parent) {
     a_->setScaleMode(i == 1 ? ScaleMode::log : ScaleMode::linear);
     b_->setScaleMode(i == 1 ? ScaleMode::log : ScaleMode::linear);
   });
+  stale_ = new StaleOverlay(this);
 }
 
 void CompareView::setWorkload(const Workload& w) {
@@ -84,6 +85,7 @@ void CompareView::setColormap(ColormapId id) {
 
 void CompareView::showResult(const ViewResultPtr& result) {
   ViewBase::showResult(result);
+  stale_->setLabel({});
   if (result->maps.size() < 3) {
     for (auto* h : {a_, b_, diff_}) h->clearMap(result->note);
     return;

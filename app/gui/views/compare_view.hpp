@@ -7,6 +7,7 @@
 
 #include "heatmap_widget.hpp"
 #include "view_base.hpp"
+#include "views/stale_overlay.hpp"
 
 namespace attnscope::gui {
 
@@ -24,9 +25,11 @@ class CompareView : public ResultView {
   QJsonObject exportData() const override;
   QString exportCsv() const override;
   void setColormap(ColormapId id) override;
+  void showStale(const QString& label) override { stale_->setLabel(label); }
   void setPair(const ComparePair& pair);
 
  private:
+  StaleOverlay* stale_;
   QComboBox* pairCombo_;
   QComboBox* headCombo_;
   QComboBox* scaleCombo_;

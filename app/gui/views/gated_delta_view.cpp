@@ -84,6 +84,7 @@ GatedDeltaView::GatedDeltaView(QWidget* parent) : ResultView(parent) {
   grid->setRowStretch(1, 2);
   layout->addLayout(grid, 1);
   connect(headCombo_, &QComboBox::currentIndexChanged, this, [this] { emit requestChanged(); });
+  stale_ = new StaleOverlay(this);
 }
 
 void GatedDeltaView::setWorkload(const Workload& w) {
@@ -106,6 +107,7 @@ void GatedDeltaView::setColormap(ColormapId id) {
 
 void GatedDeltaView::showResult(const ViewResultPtr& result) {
   ViewBase::showResult(result);
+  stale_->setLabel({});
   normSeries_->clear();
   gateSeries_->clear();
   betaSeries_->clear();

@@ -7,6 +7,7 @@
 
 #include "heatmap_widget.hpp"
 #include "view_base.hpp"
+#include "views/stale_overlay.hpp"
 
 class QChartView;
 class QLineSeries;
@@ -28,8 +29,10 @@ class GatedDeltaView : public ResultView {
   QJsonObject exportData() const override;
   QString exportCsv() const override;
   void setColormap(ColormapId id) override;
+  void showStale(const QString& label) override { stale_->setLabel(label); }
 
  private:
+  StaleOverlay* stale_;
   QComboBox* headCombo_;
   QLabel* note_;
   HeatmapWidget* implicit_;
