@@ -23,8 +23,10 @@
 #include <cmath>
 
 #include "attnscope/error.hpp"
+#include "attnscope/problem_json.hpp"
 #include "attnscope/registry.hpp"
 #include "charts/sweep_io.hpp"
+#include "wording.hpp"
 
 namespace attnscope::gui {
 namespace {
@@ -94,7 +96,7 @@ BenchmarkView::BenchmarkView(QWidget* parent) : LiveView(parent) {
     auto* box = new QCheckBox(s.ok ? qs(b.name) : tr("%1 (unavailable)").arg(qs(b.name)));
     box->setProperty("name", qs(b.name));
     box->setToolTip(s.ok ? qs(b.summary)
-                         : tr("Unavailable: %1").arg(QString::fromStdString(s.why_not)));
+                         : backendUnavailableTip(qs(b.name), QString::fromStdString(s.why_not)));
     box->setEnabled(s.ok);
     box->setChecked(s.ok && qs(b.name) == preferred);
     backendBoxes_.append(box);
@@ -133,6 +135,11 @@ BenchmarkView::BenchmarkView(QWidget* parent) : LiveView(parent) {
          "the workload panel; the lengths from this view."));
   left->addWidget(shape_);
 
+  // Run, Cancel, progress and status sit above the options, outside their scroll area, at fixed
+  // heights: ticking variants (which rewraps the shape line) or a long status never moves them.
+  auto* runBox = new QWidget;
+  auto* runLayout = new QVBoxLayout(runBox);
+  runLayout->setContentsMargins(0, 0, 0, 0);
   auto* buttons = new QHBoxLayout;
   run_ = new QPushButton(tr("Run"));
   run_->setToolTip(tr("Run the sweep on a worker thread."));
@@ -141,17 +148,25 @@ BenchmarkView::BenchmarkView(QWidget* parent) : LiveView(parent) {
   cancel_->setEnabled(false);
   buttons->addWidget(run_);
   buttons->addWidget(cancel_);
-  left->addLayout(buttons);
+  runLayout->addLayout(buttons);
+  keep_ = new QCheckBox(tr("Keep previous points"));
+  keep_->setToolTip(
+      tr("A new sweep adds its points to the chart and table (a point of the same variant, "
+         "backend and length is replaced), so sweeps can be compared. Off: each sweep starts a "
+         "new chart. Points of another mode or shape are never mixed."));
+  runLayout->addWidget(keep_);
   progress_ = new QProgressBar;
   progress_->setRange(0, 1000);
   progress_->setValue(0);
   progress_->setFormat(QStringLiteral("%p%"));
-  left->addWidget(progress_);
+  runLayout->addWidget(progress_);
   status_ = new QLabel;
   status_->setObjectName("benchmarkStatus");
   status_->setWordWrap(true);
+  status_->setAlignment(Qt::AlignLeft | Qt::AlignTop);
   status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  left->addWidget(status_);
+  status_->setFixedHeight(3 * status_->fontMetrics().lineSpacing() + 4);  // full text: tooltip
+  runLayout->addWidget(status_);
 
   auto* filesBox = new QGroupBox(tr("Files"));
   auto* fl = new QVBoxLayout(filesBox);
@@ -166,14 +181,19 @@ BenchmarkView::BenchmarkView(QWidget* parent) : LiveView(parent) {
   left->addWidget(filesBox);
   left->addStretch(1);
 
-  // Narrow enough that the main window keeps its documented 1200 px default width.
+  // Narrow enough that the main window keeps its documented default width.
   auto* scroll = new QScrollArea;
   scroll->setWidget(controls);
   scroll->setWidgetResizable(true);
   scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  scroll->setMinimumWidth(230);
-  scroll->setMaximumWidth(300);
   scroll->setFrameShape(QFrame::NoFrame);
+  auto* leftColumn = new QWidget;
+  auto* leftLayout = new QVBoxLayout(leftColumn);
+  leftLayout->setContentsMargins(0, 0, 0, 0);
+  leftLayout->addWidget(runBox);
+  leftLayout->addWidget(scroll, 1);
+  leftColumn->setMinimumWidth(230);
+  leftColumn->setMaximumWidth(300);
 
   // Right: chart controls, the chart and the table.
   auto* top = new QHBoxLayout;
@@ -201,17 +221,22 @@ BenchmarkView::BenchmarkView(QWidget* parent) : LiveView(parent) {
                                      tr("min ms"), tr("max ms"), tr("tokens/s"), tr("GFLOP/s"),
                                      tr("GB/s"), tr("KV MiB"), tr("speedup"), tr("note")});
   table_->horizontalHeader()->setStretchLastSection(true);
+  // The table gets room for several rows from the start (a 12-column table squeezed under the
+  // chart showed one or two); the splitter still lets either side have more.
+  table_->setMinimumHeight(table_->horizontalHeader()->sizeHint().height() +
+                           6 * table_->verticalHeader()->defaultSectionSize() + 4);
   auto* split = new QSplitter(Qt::Vertical);
   split->addWidget(canvas_);
   split->addWidget(table_);
   split->setStretchFactor(0, 3);
-  split->setStretchFactor(1, 1);
+  split->setStretchFactor(1, 2);
+  split->setChildrenCollapsible(false);
 
   auto* right = new QVBoxLayout;
   right->addLayout(top);
   right->addWidget(split, 1);
   auto* layout = new QHBoxLayout(this);
-  layout->addWidget(scroll);
+  layout->addWidget(leftColumn);
   layout->addLayout(right, 1);
 
   connect(run_, &QPushButton::clicked, this, [this] { startSweep(); });
@@ -383,9 +408,7 @@ QString BenchmarkView::startSweep() {
     setStatus(e, true);
     return e;
   }
-  sweep_ = SweepResult{};
-  sweep_.config = config;
-  sweep_.date = isoNow().toStdString();
+  const QString keepNote = keepPrevious(config);
   worker_.start(
       0,
       [this, config](const GuiWorker::Job& job) {
@@ -413,7 +436,8 @@ QString BenchmarkView::startSweep() {
   showRunning();
   started_ = std::chrono::steady_clock::now();
   setStatus(tr("running %n point(s)…", nullptr,
-               int(config.variants.size() * config.seq_lens.size() * config.backends.size())));
+               int(config.variants.size() * config.seq_lens.size() * config.backends.size())) +
+            keepNote);
   refresh();
   return {};
 }
@@ -434,7 +458,66 @@ void BenchmarkView::onPoint(const SweepPoint& point) {
   emit pointAdded(int(sweep_.points.size()));
 }
 
-void BenchmarkView::onFinished(const SweepResult& result) {
+QString BenchmarkView::keepPrevious(const SweepConfig& config) {
+  SweepResult next;
+  next.config = config;
+  next.date = isoNow().toStdString();
+  kept_.clear();
+  QString note;
+  if (keep_->isChecked() && !sweep_.points.empty()) {
+    const SweepConfig& was = sweep_.config;
+    const bool sameSetup = was.mode == config.mode && was.pattern == config.pattern &&
+                           was.seed == config.seed &&
+                           problem_to_json(was.base) == problem_to_json(config.base);
+    if (!sameSetup) {
+      note = tr(" (previous points not kept: they were measured in another mode or shape)");
+    } else {
+      const auto runsAgain = [&](const SweepPoint& p) {
+        const auto has = [](const auto& list, const auto& x) {
+          return std::find(list.begin(), list.end(), x) != list.end();
+        };
+        return has(config.variants, p.variant) && has(config.backends, p.backend) &&
+               has(config.seq_lens, p.seq_len);
+      };
+      for (const SweepPoint& p : sweep_.points) {
+        if (!runsAgain(p)) kept_.push_back(p);
+      }
+      // The chart's configuration is the union, so its footer and series cover both sweeps; the
+      // new one's own lists come first where they overlap.
+      const auto unite = [](auto& into, const auto& from) {
+        for (const auto& x : from) {
+          if (std::find(into.begin(), into.end(), x) == into.end()) into.push_back(x);
+        }
+      };
+      SweepConfig merged = was;
+      unite(merged.variants, config.variants);
+      unite(merged.backends, config.backends);
+      unite(merged.seq_lens, config.seq_lens);
+      std::sort(merged.seq_lens.begin(), merged.seq_lens.end());
+      merged.repetitions = config.repetitions;
+      next.config = merged;
+      next.points = kept_;
+      next.devices = sweep_.devices;
+      next.peaks = sweep_.peaks;
+      note = tr(" (%n previous point(s) kept)", nullptr, int(kept_.size()));
+    }
+  }
+  sweep_ = std::move(next);
+  return note;
+}
+
+void BenchmarkView::onFinished(const SweepResult& finished) {
+  SweepResult result = finished;
+  if (!kept_.empty()) {
+    // The worker's result holds this sweep's points only: the kept ones go first, as drawn.
+    result.config = sweep_.config;
+    result.points.insert(result.points.begin(), kept_.begin(), kept_.end());
+    for (const std::string& d : sweep_.devices) {
+      if (std::find(result.devices.begin(), result.devices.end(), d) == result.devices.end())
+        result.devices.push_back(d);
+    }
+    kept_.clear();
+  }
   sweep_ = result;
   if (sweep_.date.empty()) sweep_.date = isoNow().toStdString();
   showRunning();
@@ -454,6 +537,7 @@ void BenchmarkView::onFinished(const SweepResult& result) {
 }
 
 void BenchmarkView::onFailed(const QString& message) {
+  kept_.clear();  // sweep_ keeps them and the points that finished
   showRunning();
   setStatus(message, true);
   refresh();

@@ -66,6 +66,8 @@ class BenchmarkView : public LiveView {
   QString openSweep(const QString& path);
 
   QPushButton* runButton() const { return run_; }
+  QCheckBox* keepPreviousBox() const { return keep_; }
+  QTableWidget* table() const { return table_; }
   QPushButton* cancelButton() const { return cancel_; }
 
  public slots:
@@ -88,6 +90,9 @@ class BenchmarkView : public LiveView {
   void refreshTable();
   void updateShapeLabel();
   void setStatus(const QString& text, bool error = false);
+  // Starts sweep_ for `config`: empty, or holding the previous points the new sweep does not
+  // measure again (Keep previous points, same mode and shape). Returns a note for the status.
+  QString keepPrevious(const SweepConfig& config);
 
   std::chrono::steady_clock::time_point started_{};
 
@@ -101,6 +106,8 @@ class BenchmarkView : public LiveView {
   QSpinBox* reps_;
   QLabel* shape_;
   QPushButton* run_;
+  QCheckBox* keep_;
+  std::vector<SweepPoint> kept_;  // the previous points a running sweep adds to
   QPushButton* cancel_;
   QProgressBar* progress_;
   QLabel* status_;

@@ -2,6 +2,7 @@
 // math renders legibly without a TeX engine; the stylesheet only sets spacing and the formula font.
 #include "learn_view.hpp"
 
+#include <QFontInfo>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QSplitter>
@@ -32,6 +33,12 @@ LearnView::LearnView(QWidget* parent) : ViewBase(parent) {
   splitter->addWidget(left);
   text_ = new QTextBrowser;
   text_->setOpenExternalLinks(true);
+  // Qt draws <sub> and <sup> at 70 % of the text around them; the formulas' indices must stay
+  // readable (at least 9 px), so the text is at least kMinTextPx.
+  if (QFont f = text_->font(); QFontInfo(f).pixelSize() < kMinTextPx) {
+    f.setPixelSize(kMinTextPx);
+    text_->setFont(f);
+  }
   text_->document()->setDefaultStyleSheet(
       "p { margin-bottom: 8px; } .f { font-family: 'DejaVu Serif', serif; font-size: 115%; "
       "margin-left: 24px; } h2 { margin-bottom: 6px; }");

@@ -14,6 +14,9 @@ class LearnView : public ViewBase {
   Q_OBJECT
 
  public:
+  // Smallest text size of the explanations, in pixels: 70 % of it (Qt's sub- and superscripts)
+  // is still 9 px.
+  static constexpr int kMinTextPx = 13;
   explicit LearnView(QWidget* parent = nullptr);
 
   ViewKind kind() const override { return ViewKind::learn; }
