@@ -48,6 +48,14 @@ std::vector<Case> cases() {
   m.mla.kv_lora_rank = 32, m.mla.nope_dim = 16, m.mla.rope_dim = 8;
   m.shape.v_head_dim = 16;
   out.push_back({"mla", m, 25});
+  AttentionProblem b = AttentionProblem::defaults(VariantId::moba);
+  b.shape = {2, 4, 2, 300, 300, 16, 16};
+  b.moba.block_size = 24;
+  b.moba.top_k = 3;
+  out.push_back({"moba_cells_in_blocks", b, 40});  // 8-key cells: three per block
+  b.shape = {1, 2, 1, 200, 260, 8, 8};
+  b.moba.block_size = 16;
+  out.push_back({"moba_blocks_in_cells", b, 7});  // 48-key cells: three blocks each
   return out;
 }
 

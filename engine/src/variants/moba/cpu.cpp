@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -101,6 +102,45 @@ void attend_block(const Eigen::Map<MatrixR>& Qg, int64_t n, const float* kb, con
   O.noalias() = S * view(vb + j0 * Dv, w, Dv, Dv);
 }
 
+// The map pyramid's cells for MoBA (map_pyramid.hpp): a cell's columns divide the block size or are
+// a multiple of it, so each block's partial pools into whole cells; coarser until both the pyramid
+// and the per-(row, chosen block) scratch fit the budget. Null when not asked for or nothing fits.
+std::shared_ptr<MapPyramid> make_pyramid(const Dims& d, const PyramidRequest& want,
+                                         int64_t& cells_per_block) {
+  if (want.cells <= 0 || d.Lq <= 0 || d.Lk <= 0) return nullptr;
+  auto p = std::make_shared<MapPyramid>();
+  p->batch = d.B, p->heads = d.H, p->q_len = d.Lq, p->kv_len = d.Lk;
+  p->cell_rows = (d.Lq + want.cells - 1) / want.cells;
+  int64_t target = (d.Lk + want.cells - 1) / want.cells;
+  const int64_t slots = std::min(d.top_k, d.nb);
+  for (;;) {
+    if (target >= d.bs) {
+      p->cell_cols = (target + d.bs - 1) / d.bs * d.bs;
+    } else {
+      p->cell_cols = 1;
+      for (int64_t x = target; x >= 1; --x) {
+        if (d.bs % x == 0) {
+          p->cell_cols = x;
+          break;
+        }
+      }
+    }
+    cells_per_block = std::max<int64_t>(1, d.bs / p->cell_cols);
+    p->rows = (d.Lq + p->cell_rows - 1) / p->cell_rows;
+    p->cols = (d.Lk + p->cell_cols - 1) / p->cell_cols;
+    const double pyramid = 8.0 * double(d.B * d.H) * double(p->rows) * double(p->cols);
+    const double scratch = 8.0 * double(d.G * d.Lq) * double(slots) * double(cells_per_block);
+    if (pyramid <= double(want.max_bytes) && scratch <= double(want.max_bytes)) break;
+    if (p->cell_cols >= d.Lk && p->cell_rows >= d.Lq) return nullptr;
+    target = std::min(d.Lk, std::max(target, p->cell_cols) * 2);
+    p->cell_rows = std::min(d.Lq, p->cell_rows * 2);
+  }
+  const size_t n = static_cast<size_t>(d.B * d.H * p->rows * p->cols);
+  p->max.assign(n, 0.0f);
+  p->sum.assign(n, 0.0f);
+  return p;
+}
+
 }  // namespace
 
 RunResult run_moba(const Context& c) {
@@ -122,6 +162,15 @@ RunResult run_moba(const Context& c) {
   std::vector<float> part_lse(static_cast<size_t>(rows * slots));       // [rows, slots]
   std::vector<int64_t> count(static_cast<size_t>(d.nb) + 1), start;
   std::vector<int32_t> members;  // rows that chose each block as a past block, grouped by block
+  // The map pyramid, pooled from each (row, chosen block) partial: its block-normalized P's max
+  // and sum per cell, scaled by exp(lse_block - lse) once the row's lse is final.
+  int64_t cpb = 1;  // cells per block
+  const std::shared_ptr<MapPyramid> pyramid = make_pyramid(d, c.probes.pyramid, cpb);
+  std::vector<float> cell_max, cell_sum;  // [rows, slots, cpb]
+  if (pyramid) {
+    cell_max.resize(static_cast<size_t>(rows * slots * cpb));
+    cell_sum.resize(static_cast<size_t>(rows * slots * cpb));
+  }
 
   for (int64_t b = 0; b < d.B; ++b) {
     for (int64_t kvh = 0; kvh < d.Hkv; ++kvh) {
@@ -229,6 +278,18 @@ RunResult run_moba(const Context& c) {
           float* dst = part_o.data() + (row_of[r] * slots + slot) * d.Dv;
           std::copy(O.data() + r * d.Dv, O.data() + (r + 1) * d.Dv, dst);
           part_lse[static_cast<size_t>(row_of[r] * slots + slot)] = lse[r];
+          if (!pyramid) continue;
+          float* cmax = cell_max.data() + (row_of[r] * slots + slot) * cpb;
+          float* csum = cell_sum.data() + (row_of[r] * slots + slot) * cpb;
+          for (int64_t k = 0; k < cpb; ++k) {
+            const int64_t a = k * pyramid->cell_cols, e = std::min(j1 - j0, a + pyramid->cell_cols);
+            if (e <= a) {
+              cmax[k] = csum[k] = 0.0f;
+              continue;
+            }
+            cmax[k] = S.row(r).segment(a, e - a).maxCoeff();
+            csum[k] = S.row(r).segment(a, e - a).sum();
+          }
         }
       });
       // 5. Merge each row's partials in ascending block order.
@@ -247,9 +308,34 @@ RunResult run_moba(const Context& c) {
           }
         }
       });
+      if (!pyramid) continue;
+      // 6. Pool each row's partials into the pyramid, one task per (head, cell row): no two tasks
+      // write the same cell.
+      MapPyramid& pyr = *pyramid;
+      pool.parallel_for(d.G * pyr.rows, c.threads, [&](int64_t t, int) {
+        const int64_t g = t / pyr.rows, cr = t % pyr.rows, h = kvh * d.G + g;
+        float* pmax = pyr.max.data() + pyr.offset(b, h) + cr * pyr.cols;
+        float* psum = pyr.sum.data() + pyr.offset(b, h) + cr * pyr.cols;
+        for (int64_t i = pyr.row_begin(cr); i < pyr.row_end(cr); ++i) {
+          const int64_t row = g * d.Lq + i;
+          const float l = r.lse.data()[(b * d.H + h) * d.Lq + i];
+          if (!std::isfinite(l)) continue;
+          for (int64_t s = 0; s < d.top_k && sel[row * d.top_k + s] >= 0; ++s) {
+            const float scale_to_p = std::exp(part_lse[static_cast<size_t>(row * slots + s)] - l);
+            const int64_t first = sel[row * d.top_k + s] * d.bs / pyr.cell_cols;
+            const float* cmax = cell_max.data() + (row * slots + s) * cpb;
+            const float* csum = cell_sum.data() + (row * slots + s) * cpb;
+            for (int64_t k = 0; k < cpb && first + k < pyr.cols; ++k) {
+              pmax[first + k] = std::max(pmax[first + k], cmax[k] * scale_to_p);
+              psum[first + k] += csum[k] * scale_to_p;
+            }
+          }
+        }
+      });
     }
   }
   r.selection = std::move(selection);
+  r.pyramid = pyramid;
   return r;
 }
 
