@@ -425,10 +425,19 @@ void HeatmapWidget::drawMap(QPainter& p, const QRectF& plot, const MapImage& m,
   if (visible == target) {
     p.drawImage(target, shown);
   } else {
+    // The whole cells that reach into the plot, copied out: QSvgGenerator ignores a source
+    // rectangle (it would squeeze the whole image into the plot). The cut cells' overhang (under
+    // one cell) is clipped wherever the device honours clipping.
     const double sx = shown.width() / target.width(), sy = shown.height() / target.height();
-    const QRectF source((visible.left() - target.left()) * sx, (visible.top() - target.top()) * sy,
-                        visible.width() * sx, visible.height() * sy);
-    p.drawImage(visible, shown, source);
+    const QRect cells =
+        QRectF((visible.left() - target.left()) * sx, (visible.top() - target.top()) * sy,
+               visible.width() * sx, visible.height() * sy)
+            .toAlignedRect()
+            .intersected(shown.rect());
+    const QRectF cellsTarget(target.left() + cells.left() / sx, target.top() + cells.top() / sy,
+                             cells.width() / sx, cells.height() / sy);
+    p.setClipRect(plot, Qt::IntersectClip);
+    p.drawImage(cellsTarget, shown.copy(cells));
   }
   p.restore();
 }

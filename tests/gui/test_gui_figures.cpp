@@ -283,6 +283,20 @@ class TestGuiFigures : public QObject {
       return a.value(QStringLiteral("fill")) == QLatin1String("#ff2828");
     });
     for (const QPointF& pt : blocks) QVERIFY(plot.contains(pt));
+    // The map image drawn for this view holds the cells in view (16 columns x 32 rows of the
+    // 64 x 64 map), not the whole map squeezed into the plot.
+    QXmlStreamReader xml(svg);
+    QSize mapCells;
+    while (!xml.atEnd()) {
+      if (xml.readNext() != QXmlStreamReader::StartElement ||
+          xml.name() != QLatin1String("image")) {
+        continue;
+      }
+      if (xml.attributes().value(QStringLiteral("width")).toDouble() < 50) continue;  // colour bar
+      const QString href = xml.attributes().value(QStringLiteral("xlink:href")).toString();
+      mapCells = QImage::fromData(QByteArray::fromBase64(href.section(',', 1).toLatin1())).size();
+    }
+    QCOMPARE(mapCells, QSize(16, 32));
     h->resetZoom();
     QVERIFY(waitUntilSettled(*window_, 20000));
   }
