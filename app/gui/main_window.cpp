@@ -16,10 +16,10 @@
 #include <QFormLayout>
 #include <QInputDialog>
 #include <QJsonDocument>
+#include <QKeyEvent>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QKeyEvent>
 #include <QScreen>
 #include <QScrollArea>
 #include <QSettings>
@@ -335,9 +335,9 @@ void MainWindow::showDrawn() {
   backendLabel_->setText(tr("%1 · %2").arg(r.run.backend, device));
   backendLabel_->setToolTip(r.run.device);
   runLabel_->setText(tr("run %1 ms").arg(r.run.seconds * 1000, 0, 'f', 1));
-  const QString cost = tr("%1 · %2 moved · %3")
-                           .arg(humanCount(r.run.flops, "FLOP"), humanBytes(r.run.bytes),
-                                r.run.describe);
+  const QString cost =
+      tr("%1 · %2 moved · %3")
+          .arg(humanCount(r.run.flops, "FLOP"), humanBytes(r.run.bytes), r.run.describe);
   // The cost line describes the picture on screen; when that is an older workload's (computing,
   // cancelled, failed), it says so rather than passing it off as the current problem's.
   const bool current = r.workload.runKey() == controller_.workload().runKey();

@@ -539,7 +539,7 @@ void BenchmarkView::onFinished(const SweepResult& finished) {
 void BenchmarkView::onFailed(const QString& message) {
   kept_.clear();  // sweep_ keeps them and the points that finished
   showRunning();
-  setStatus(message, true);
+  setStatus(guiWording(message), true);
   refresh();
   emit sweepFailed(message);
 }
@@ -592,7 +592,8 @@ void BenchmarkView::refreshTable() {
     table_->setItem(r, 9, cell(fmt(p.cost.kv_cache_bytes / double(1 << 20)), true));
     table_->setItem(r, 10, cell(fmt(ratio[r]), true));
     auto* note =
-        cell(ran ? QString() : tr("skipped: %1").arg(QString::fromStdString(p.skipped)), false);
+        cell(ran ? QString() : tr("skipped: %1").arg(guiWording(QString::fromStdString(p.skipped))),
+             false);
     note->setToolTip(note->text());
     table_->setItem(r, 11, note);
   }

@@ -25,6 +25,7 @@
 #include "live/backend_picker.hpp"
 #include "live/machine.hpp"
 #include "live/page_map_widget.hpp"
+#include "wording.hpp"
 
 namespace attnscope::gui {
 namespace {
@@ -242,7 +243,7 @@ KvCacheView::KvCacheView(QWidget* parent) : LiveView(parent) {
   connect(&runner_, &LiveDecodeRunner::stopped, this, [this](bool cancelled, const QString& e) {
     pollTimer_.stop();
     poll();  // the final state: released sequences' pages are back in the pool
-    if (!e.isEmpty()) liveError_->setText(e);
+    if (!e.isEmpty()) liveError_->setText(guiWording(e));  // the engine's words for the window
     updateButtons();
     updateCounters();
   });

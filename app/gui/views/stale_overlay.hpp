@@ -1,6 +1,7 @@
 // StaleOverlay: greys a result view's picture and says why it is not the answer to the current
-// request ("previous result - computing…", "- cancelled", "- error"). A child widget over the whole
-// view, so every result view gets it the same way, whatever it draws (heatmaps, charts, text).
+// request ("previous result · computing…", "· cancelled", "· the current settings failed"). A child
+// widget over the whole view, so every result view gets it the same way, whatever it draws
+// (heatmaps, charts, text).
 #pragma once
 
 #include <QString>
