@@ -259,6 +259,11 @@ void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out) {
   gateMap.region = {0, lq, 0, nkb};
   gateMap.title = QObject::tr("gate scores q·mean(k) per query and block (head %1)").arg(h);
   gateMap.values.resize(rowsOut * nkb);
+  // Sampled, not pooled: output row r is query r * lq / rowsOut, standing for the rows up to the
+  // next sample; the edges say which rows each stands for.
+  gateMap.sampled = true;
+  for (int64_t r = 0; r <= rowsOut; ++r) gateMap.rowEdges.push_back(r * lq / rowsOut);
+  for (int64_t b = 0; b <= nkb; ++b) gateMap.colEdges.push_back(b);
   const float* qh = q.data() + h * lq * dk;
   const double scale = p.effective_scale();
   for (int64_t r = 0; r < rowsOut; ++r) {
