@@ -247,10 +247,8 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   }
   pattern_->setToolTip(tr("Synthetic inputs with planted structure (hover an entry for details)."));
   inForm->addRow(tr("Pattern"), pattern_);
-  seed_ = new QSpinBox;
-  seed_->setRange(0, 1 << 30);
-  seed_->setToolTip(tr("Random seed: the same seed gives bit-identical inputs everywhere."));
-  inForm->addRow(tr("Seed"), seed_);
+  seed_ = addSpin(inForm, QStringLiteral("seed"), tr("Seed"), 0, 1 << 30,
+                  tr("Random seed: the same seed gives bit-identical inputs everywhere."));
   file_ = new QLineEdit;
   file_->setReadOnly(true);
   file_->setPlaceholderText(tr("drop a .safetensors / .npy here"));
@@ -264,6 +262,12 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   fileRow->addWidget(browseButton);
   fileRow->addWidget(clearFile_);
   inForm->addRow(tr("File"), fileRow);
+  fileNote_ = new QLabel;
+  fileNote_->setObjectName("fileNote");
+  fileNote_->setWordWrap(true);
+  fileNote_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  inForm->addRow(fileNote_);
+  inForm->setRowVisible(fileNote_, false);
   layout->addWidget(inputBox);
 
   auto* backendBox = new QGroupBox(tr("Backend"));
@@ -372,7 +376,10 @@ QSpinBox* WorkloadPanel::spin(const QString& name) const {
 void WorkloadPanel::setWorkload(const Workload& w) {
   // Another workload (a preset, settings): an objection to it is not about the field last edited.
   if (w.runKey() != workload_.runKey()) lastEdited_ = nullptr;
-  if (w.file.isEmpty()) beforeFile_.reset();
+  if (w.file.isEmpty()) {
+    beforeFile_.reset();
+    setFileNote({});
+  }
   workload_ = w;
   writeWidgets();
 }
@@ -430,7 +437,15 @@ void WorkloadPanel::applyFile(const Workload& fromFile) {
   workload_ = w;
   lastEdited_ = nullptr;
   writeWidgets();
-  error_->setText(note);
+  setFileNote(note);
+}
+
+void WorkloadPanel::setFileNote(const QString& text) {
+  // Not an error (the file runs): kept apart from setError, which every result clears.
+  fileNote_->setText(text);
+  if (auto* form = qobject_cast<QFormLayout*>(fileNote_->parentWidget()->layout())) {
+    form->setRowVisible(fileNote_, !text.isEmpty());
+  }
 }
 
 void WorkloadPanel::clearFile() {
@@ -448,6 +463,7 @@ void WorkloadPanel::clearFile() {
     fixUp(p);
   }
   beforeFile_.reset();
+  setFileNote({});
   workload_ = w;
   writeWidgets();
   emit workloadEdited(workload_);

@@ -60,6 +60,7 @@ class WorkloadPanel : public QWidget {
   QSpinBox* addSpin(QFormLayout* form, const QString& name, const QString& label, int min, int max,
                     const QString& tip);
   void showFieldNote(QSpinBox* spin, const QString& text);
+  void setFileNote(const QString& text);
   void onEdited();
   void onVariantChanged();
   void readWidgets(Workload& w) const;
@@ -90,6 +91,7 @@ class WorkloadPanel : public QWidget {
   QComboBox* pattern_;
   QSpinBox* seed_;
   QLineEdit* file_;
+  QLabel* fileNote_;  // what applyFile could not keep
   QPushButton* clearFile_;
   QComboBox* backend_;
   QComboBox* precision_;
