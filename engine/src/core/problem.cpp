@@ -42,10 +42,19 @@ namespace {
 constexpr std::pair<Precision, std::string_view> kPrecisions[] = {
     {Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::fp16, "fp16"}};
 
+// Bytes for people: "512 GiB", "1.98 TiB", "3.5 MiB" (never "2.03e+03 GiB").
 std::string gib(int64_t bytes) {
+  constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes) / 1024.0;
+  int u = 0;
+  while (v >= 1024.0 && u < 5) {
+    v /= 1024.0;
+    ++u;
+  }
   std::ostringstream s;
-  s.precision(3);
-  s << static_cast<double>(bytes) / double(int64_t{1} << 30) << " GiB";
+  s.setf(std::ios::fixed);
+  s.precision(v < 10 ? 2 : v < 100 ? 1 : 0);
+  s << v << ' ' << kUnits[u];
   return s.str();
 }
 
