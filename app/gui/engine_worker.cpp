@@ -8,6 +8,7 @@
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/host_info.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
@@ -44,6 +45,7 @@ InputsPtr EngineWorker::inputsFor(const Workload& w, const AttentionProblem& p) 
   auto in = std::make_shared<const Inputs>(make_inputs(p, w.pattern.toStdString(), w.seed));
   inputsCache_.emplace_front(k, in);
   if (inputsCache_.size() > kInputsCacheSize) inputsCache_.pop_back();
+  trimToBudget();
   return in;
 }
 
@@ -76,8 +78,38 @@ std::shared_ptr<const RunResult> EngineWorker::run(const Workload& w, const Atte
   if (cache) {
     runCache_.push_front({key, in, result});
     if (runCache_.size() > kRunCacheSize) runCache_.pop_back();
+    trimToBudget();
   }
   return result;
+}
+
+namespace {
+int64_t bytesOf(const Inputs& in) {
+  int64_t n = 0;
+  for (const auto& [name, t] : in.tensors) n += t.numel() * int64_t(sizeof(float));
+  return n;
+}
+int64_t bytesOf(const RunResult& r) {
+  int64_t n = (r.o.numel() + r.lse.numel()) * int64_t(sizeof(float));
+  if (r.selection) n += r.selection->numel() * int64_t(sizeof(int32_t));
+  if (r.final_state) n += r.final_state->numel() * int64_t(sizeof(float));
+  if (r.pyramid) n += r.pyramid->bytes();
+  return n;
+}
+}  // namespace
+
+void EngineWorker::trimToBudget() {
+  // At 128K tokens one run and its inputs are gigabytes: the caches keep what fits a quarter of
+  // the machine's memory (at least 1 GiB), oldest out first, the newest run and inputs always.
+  const int64_t budget = std::max<int64_t>(int64_t(1) << 30, host::memory_total_bytes() / 4);
+  auto total = [&] {
+    int64_t n = 0;
+    for (const auto& e : inputsCache_) n += bytesOf(*e.second);
+    for (const CachedRun& c : runCache_) n += bytesOf(*c.result);
+    return n;
+  };
+  while (runCache_.size() > 1 && total() > budget) runCache_.pop_back();
+  while (inputsCache_.size() > 1 && total() > budget) inputsCache_.pop_back();
 }
 
 void EngineWorker::dropUnusedInputs() {

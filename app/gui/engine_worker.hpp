@@ -56,6 +56,7 @@ class EngineWorker {
                                  bool haveRun);
   bool hasInputs(const Workload& w, const AttentionProblem& p) const;
   void dropUnusedInputs();
+  void trimToBudget();
   bool hasRun(const Workload& w, const AttentionProblem& p) const;
   InputsPtr inputsFor(const Workload& w, const AttentionProblem& p);
   std::shared_ptr<const RunResult> run(const Workload& w, const AttentionProblem& p,
