@@ -236,9 +236,9 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     if (pyramid) {   // the same maxima cell by cell, each cell's kept for the map
       for (int64_t j = j0; j < j1;) {
         const int64_t cell = pool.cell_of(j), e = std::min(j1, pool.cell_end(cell));
-        Eigen::Map<Eigen::RowVectorXf> smax(pool.smax(cell), R);
-        for (int64_t c = j - j0; c < e - j0; ++c) smax = smax.cwiseMax(St.row(c));
-        colsum = colsum.cwiseMax(smax);  // smax also holds earlier tiles: all at most m_row
+        PyramidPool::Row smax = pool.smax(cell);
+        for (int64_t c = j - j0; c < e - j0; ++c) smax = smax.max(St.row(c).array());
+        colsum = colsum.cwiseMax(smax.matrix());  // smax holds earlier tiles too: all <= m_row
         j = e;
       }
     } else {
@@ -261,7 +261,7 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
           colsum += St.row(c);  // l in the same order as without the pyramid: the same bits
           part += St.row(c);
         }
-        for (int64_t r = 0; r < R; ++r) pool.merge_sum(cell, r, part[r], m_row[r]);
+        pool.merge_sums(cell, part.data(), m_row.data());
         j = e;
       }
     } else {
@@ -303,7 +303,15 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
       std::fill(orow, orow + a.Dv, 0.0f);
       lse_out[row] = kNegInf;
     }
-    if (pyramid) pool.finish_row(*pyramid, b, h, i, r, lse_out[row]);
+  }
+  if (pyramid) {
+    // The rows' final lse, stacked like the task's rows.
+    float* lse_rows = grow(tls.part, R);
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t g = r / nr, i = i0 + r % nr, h = kvh * plan.G + g;
+      lse_rows[r] = lse_out[direct ? (b * a.H + h) * a.Lq + i : r];
+    }
+    pool.finish(*pyramid, b, kvh, plan.G, i0, nr, lse_rows);
   }
 }
 
