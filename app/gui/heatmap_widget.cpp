@@ -489,6 +489,43 @@ QString HeatmapWidget::legendCaption() const {
   return m.pool == Pool::mean ? tr("mean-pooled") : tr("max-pooled");
 }
 
+bool HeatmapWidget::logLegend() const {
+  return !diverging_ && scale_.mode == ScaleMode::log && scale_.vmin >= 0 && scale_.vmax > 0;
+}
+
+// Where value v sits on the colour bar, 0 (bottom) to 1 (top), as rebuildImage colours it.
+double HeatmapWidget::legendPosition(double v) const {
+  if (diverging_) return (v - scale_.vmin) / std::max(1e-300, scale_.vmax - scale_.vmin);
+  if (logLegend()) return scale_.normalize(v);
+  return (v - scale_.vmin) / std::max(1e-300, scale_.vmax - scale_.vmin);
+}
+
+QVector<double> HeatmapWidget::legendTicks(double maxTicks) const {
+  QVector<double> ticks;
+  const double lo = logLegend() ? scale_.valueAt(0.0) : scale_.vmin, hi = scale_.vmax;
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {hi};
+  if (logLegend()) {
+    // Powers of ten inside the bar, thinned to every 2nd or 3rd decade when the bar is short.
+    const int first = int(std::ceil(std::log10(lo) - 1e-9)),
+              last = int(std::floor(std::log10(hi) + 1e-9));
+    const int step = std::max(1, int(std::ceil((last - first + 1) / std::max(1.0, maxTicks))));
+    for (int k = last; k >= first; k -= step) ticks.prepend(std::pow(10.0, k));
+    if (ticks.size() >= 2) return ticks;
+    ticks.clear();  // less than two decades shown: fall through to 1/2/5 steps
+  }
+  const double raw = (hi - lo) / std::max(1.0, std::min(6.0, maxTicks));
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (const double m : {1.0, 2.0, 5.0, 10.0}) {
+    step = m * mag;
+    if (step >= raw) break;
+  }
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi * (1 + 1e-12); v += step) {
+    ticks.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+  }
+  return ticks;
+}
+
 void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
   const QFontMetrics fm(font());
   const QRectF bar(plot.right() + 10, plot.top(), 14, plot.height());
@@ -509,12 +546,9 @@ void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
   p.setPen(palette().color(QPalette::WindowText));
   p.setBrush(Qt::NoBrush);
   p.drawRect(bar);
-  for (int t = 0; t <= 4; ++t) {
-    const double f = t / 4.0;
-    double v = diverging_ ? scale_.vmin + f * (scale_.vmax - scale_.vmin) : scale_.valueAt(f);
-    if (!diverging_ && scale_.mode == ScaleMode::log && scale_.vmin < 0) {
-      v = scale_.vmin + f * (scale_.vmax - scale_.vmin);
-    }
+  // Ticks at round values, as a figure needs them: decades on a log scale, 1/2/5 steps otherwise.
+  for (const double v : legendTicks(bar.height() / (1.8 * fm.height()))) {
+    const double f = legendPosition(v);
     const double y = bar.bottom() - f * bar.height();
     p.drawLine(QPointF(bar.right(), y), QPointF(bar.right() + 3, y));
     p.drawText(QRectF(bar.right() + 5, y - fm.height() / 2.0, 100, fm.height()),
@@ -524,7 +558,8 @@ void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
   if (!diverging_ && scale_.mode == ScaleMode::log) caption += tr(" (log)");
   // Two lines under the bar: the value and how each cell pools the entries it covers.
   const double room = width() - bar.left();
-  const double y0 = bar.bottom() + fm.height() / 2.0 + 4;
+  // Level with the key axis' title, below its tick labels (the last one reaches under the bar).
+  const double y0 = bar.bottom() + 5 + fm.height();
   p.drawText(QRectF(bar.left() - 4, y0, room, fm.height()), Qt::AlignLeft,
              fm.elidedText(caption, Qt::ElideRight, int(room)));
   p.drawText(QRectF(bar.left() - 4, y0 + fm.height(), room, fm.height()), Qt::AlignLeft,

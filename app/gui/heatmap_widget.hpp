@@ -92,6 +92,10 @@ class HeatmapWidget : public QWidget {
   QSize sizeHint() const override { return {520, 460}; }
   QSize minimumSizeHint() const override { return {160, 140}; }
 
+  // The colour bar's tick values, round: decades on a log scale, 1/2/5 steps on a linear one
+  // (at most about maxTicks of them).
+  QVector<double> legendTicks(double maxTicks = 6) const;
+
  signals:
   void viewRegionChanged(const attnscope::gui::Region& region);
   void hoverText(const QString& text);
@@ -117,6 +121,9 @@ class HeatmapWidget : public QWidget {
   void clampView();
   void drawAxes(QPainter& p, const QRectF& plot) const;
   void drawLegend(QPainter& p, const QRectF& plot) const;
+  bool logLegend() const;
+  double legendPosition(double v) const;
+
   void drawOverlays(QPainter& p, const QRectF& plot) const;
   void drawMap(QPainter& p, const QRectF& plot, const MapImage& m, const QImage& image) const;
 

@@ -437,6 +437,35 @@ class TestGuiFigures : public QObject {
     }
   }
 
+  // The colour bar's ticks are round too: decades on the log scale (not 0.03253, 0.003253, ...),
+  // 1/2/5 steps on the linear one, inside the bar's range.
+  void colourBarTicksAreRound() {
+    HeatmapWidget h;
+    h.resize(600, 500);
+    MapImage m = gradientMap(32, 32, 32);
+    for (float& x : m.values) x *= 0.0325f;  // largest value 0.0325: log bar from 3.25e-6
+    h.setMap(m);
+    h.setScaleMode(ScaleMode::log);
+    const QVector<double> logTicks = h.legendTicks();
+    QVERIFY(logTicks.size() >= 2);
+    for (double t : logTicks) {
+      const double k = std::log10(t);
+      QVERIFY2(std::abs(k - std::round(k)) < 1e-9, qPrintable(QString::number(t)));
+      QVERIFY(t <= 0.0325 && t >= 3.25e-6);
+    }
+    QCOMPARE(logTicks.back(), 0.01);
+    h.setScaleMode(ScaleMode::linear);
+    const QVector<double> lin = h.legendTicks();
+    QVERIFY(lin.size() >= 3);
+    const double step = lin[1] - lin[0];
+    const double mantissa = step / std::pow(10.0, std::floor(std::log10(step)));
+    QVERIFY2(std::abs(mantissa - 1) < 1e-9 || std::abs(mantissa - 2) < 1e-9 ||
+                 std::abs(mantissa - 5) < 1e-9,
+             qPrintable(QString::number(step)));
+    QCOMPARE(lin.front(), 0.0);
+    QVERIFY(lin.back() <= 0.0325);
+  }
+
   // MoBA blocks narrower than an output pixel get no outline (it would cover the data); wide
   // blocks keep theirs. The colour bar is one gradient image, not a line per pixel.
   void thinBlocksAreNotOutlinedAndColourBarIsAGradient() {
