@@ -7,6 +7,7 @@
 #include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
+#include <QThread>
 
 #include "headless.hpp"
 #include "main_window.hpp"
@@ -41,6 +42,19 @@ inline bool waitIdle(ExplorerController& c, int timeoutMs = 20000) {
     QTest::qWait(5);
   }
   return false;
+}
+
+// Pumps events until pred() holds or the time is up; returns pred() at the end.
+template <class Pred>
+bool waitFor(Pred pred, int timeoutMs) {
+  QElapsedTimer t;
+  t.start();
+  while (t.elapsed() < timeoutMs) {
+    QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
+    if (pred()) return true;
+    QThread::msleep(2);
+  }
+  return pred();
 }
 
 }  // namespace attnscope::gui::test

@@ -23,17 +23,7 @@ using namespace attnscope::gui;
 
 namespace {
 
-template <class Pred>
-bool waitFor(Pred pred, int timeoutMs) {
-  QElapsedTimer t;
-  t.start();
-  while (t.elapsed() < timeoutMs) {
-    QCoreApplication::processEvents(QEventLoop::AllEvents, 10);
-    if (pred()) return true;
-    QThread::msleep(2);
-  }
-  return pred();
-}
+using test::waitFor;
 
 Workload tinyWorkload(VariantId id) {
   Workload w = test::smallWorkload(id);
