@@ -108,7 +108,7 @@ MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inp
     // finer zooms go to the backend's probe, which recomputes only the visible region.
     Tensor t;
     std::optional<PyramidMap> served;
-    if (run.pyramid) {
+    if (run.pyramid && detail != MapDetail::probeOnly) {
       served = map_from_pyramid(*run.pyramid, mr, resolve_map_request(problem, mr),
                                 detail == MapDetail::pyramidOnly);
     }
@@ -395,8 +395,11 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
   ViewRequest r = ctx.request;
   r.headMode = HeadMode::single;
   r.region = {};
-  MapImage ma = computeMap(ctx.backend, a, *inA, *runA, r, ctx.cancel, Pool::mean);
-  MapImage mb = computeMap(ctx.backend, b, *inB, *runB, r, ctx.cancel, Pool::mean);
+  // The same bins on both sides (the difference is taken bin by bin): the probe's.
+  MapImage ma =
+      computeMap(ctx.backend, a, *inA, *runA, r, ctx.cancel, Pool::mean, MapDetail::probeOnly);
+  MapImage mb =
+      computeMap(ctx.backend, b, *inB, *runB, r, ctx.cancel, Pool::mean, MapDetail::probeOnly);
   MapImage diff = mb;
   diff.title = QObject::tr("difference B - A");
   for (qsizetype x = 0; x < diff.values.size(); ++x) diff.values[x] -= ma.values[x];

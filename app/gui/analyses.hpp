@@ -44,9 +44,10 @@ struct AnalysisContext {
 };
 
 // How computeMap may answer: exactly as asked (the pyramid when it is fine enough, else the
-// probe), or only from the pyramid at whatever resolution its cells give (a quick preview; an
-// empty MapImage when the run has no pyramid).
-enum class MapDetail { exact, pyramidOnly };
+// probe); only from the pyramid at whatever resolution its cells give (a quick preview; an empty
+// MapImage when the run has no pyramid); or only through the probe, on its uniform bins (maps of
+// two runs that are compared or differenced bin by bin: two pyramids' cells need not agree).
+enum class MapDetail { exact, pyramidOnly, probeOnly };
 
 // One map of the request's head selection (single head, mean/max over heads, kv-group mean),
 // through backend.attention_map (the backend that produced `run`).

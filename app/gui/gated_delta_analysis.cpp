@@ -61,7 +61,9 @@ void analyzeState(const AnalysisContext& ctx, ViewResult& out) {
   const auto qkv = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
   ctx.phase(QObject::tr("softmax attention on the same q, k, v"), 0.45, 0.6);
   const auto denseRun = ctx.runProblem(dense, qkv, true);
-  MapImage soft = computeMap(ctx.backend, dense, *qkv, *denseRun, r, ctx.cancel, Pool::mean);
+  // The probe's bins, as the implicit map beside it has (it has no pyramid).
+  MapImage soft = computeMap(ctx.backend, dense, *qkv, *denseRun, r, ctx.cancel, Pool::mean,
+                             MapDetail::probeOnly);
   soft.title = QObject::tr("softmax attention (dense causal), head %1").arg(h);
   out.maps = {implicit, soft};
 

@@ -91,6 +91,38 @@ class TestGuiMapPyramid : public QObject {
     QVERIFY2(std::abs(a - b) <= 1e-5f * std::max(1.0f, b), qPrintable(QString::number(a - b)));
   }
 
+  // The compare view differences two runs' maps bin by bin: both sides must have the same bins,
+  // although dense and MoBA pyramids cut cells differently (MoBA's divide its block size).
+  void compareSidesShareTheirBins() {
+    ExplorerController c;
+    QSignalSpy spy(&c, &ExplorerController::resultReady);
+    Workload w = longCpuWorkload();
+    w.problem.shape.q_len = w.problem.shape.kv_len = 6144;  // dense cells of 3 keys, MoBA's 2
+    w.problem.moba.block_size = 64;
+    w.problem.moba.top_k = 4;
+    c.setWorkload(w);
+    ViewRequest r;
+    r.view = ViewKind::compare;
+    r.pair = QStringLiteral("dense_vs_moba");
+    r.outRows = r.outCols = 384;
+    c.setViewRequest(r, true);
+    QVERIFY(test::waitIdle(c, 120000));
+    const auto all = results(spy);
+    QVERIFY(!all.isEmpty());
+    const ViewResultPtr res = all.back();
+    QCOMPARE(res->maps.size(), 3);
+    const MapImage& a = res->maps[0];
+    const MapImage& b = res->maps[1];
+    QCOMPARE(a.rows, b.rows);
+    QCOMPARE(a.cols, b.cols);
+    QCOMPARE(a.region, b.region);
+    QCOMPARE(a.rowEdges, b.rowEdges);
+    QCOMPARE(a.colEdges, b.colEdges);
+    for (int x = 0; x < a.rows * a.cols; x += 997) {
+      QCOMPARE(res->maps[2].values[x], b.values[x] - a.values[x]);
+    }
+  }
+
   void progressOnlyMovesForward() {
     ExplorerController c;
     QSignalSpy progress(&c, &ExplorerController::progressChanged);
