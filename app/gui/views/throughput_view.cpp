@@ -122,6 +122,12 @@ ThroughputView::ThroughputView(QWidget* parent) : LiveView(parent) {
          "at a time through the paged KV cache."));
   backend_ = new QComboBox;
   fillBackendCombo(backend_);
+  // Long entries ("cuda (unavailable)", the decode loop's name) must not set the window's minimum
+  // width: the combos may shrink and elide (the full text is in the drop-down).
+  for (QComboBox* c : {mode_, backend_}) {
+    c->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    c->setMinimumContentsLength(12);
+  }
   decodeTokens_ = new QSpinBox;
   decodeTokens_->setRange(1, 100000);
   decodeTokens_->setValue(128);
