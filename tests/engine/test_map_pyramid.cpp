@@ -204,6 +204,22 @@ TEST(MapPyramid, BudgetMakesCellsCoarserNeverLarger) {
   EXPECT_FALSE(cpu->run(p, in, probes, {}).pyramid);
 }
 
+TEST(MapPyramid, MobaBudgetTooSmallForAnyCellsGivesNone) {
+  // Fewer keys than one block: the cells' columns stop at a divisor of the block below Lk, so the
+  // coarsening must still end (it once looped forever here) with no pyramid when nothing fits.
+  AttentionProblem p = AttentionProblem::defaults(VariantId::moba);
+  p.shape = {1, 4, 1, 100, 100, 8, 8};
+  p.moba.block_size = 128;
+  p.moba.top_k = 2;
+  const Inputs in = make_inputs(p, "random", 3);
+  Probes probes;
+  probes.pyramid.cells = 64;
+  probes.pyramid.max_bytes = 64;
+  EXPECT_FALSE(make_cpu_backend()->run(p, in, probes, {}).pyramid);
+  probes.pyramid.max_bytes = int64_t(1) << 20;
+  EXPECT_TRUE(make_cpu_backend()->run(p, in, probes, {}).pyramid);
+}
+
 TEST(MapPyramid, NoneWhenTheKeysAreSplitAcrossTasks) {
   // One query block over many keys: the plan splits the key range (decode-like), so no task sees
   // a row's final lse and no pyramid is claimed.

@@ -131,9 +131,13 @@ std::shared_ptr<MapPyramid> make_pyramid(const Dims& d, const PyramidRequest& wa
     const double pyramid = 8.0 * double(d.B * d.H) * double(p->rows) * double(p->cols);
     const double scratch = 8.0 * double(d.G * d.Lq) * double(slots) * double(cells_per_block);
     if (pyramid <= double(want.max_bytes) && scratch <= double(want.max_bytes)) break;
-    if (p->cell_cols >= d.Lk && p->cell_rows >= d.Lq) return nullptr;
-    target = std::min(d.Lk, std::max(target, p->cell_cols) * 2);
-    p->cell_rows = std::min(d.Lq, p->cell_rows * 2);
+    // Coarser: columns up to one whole block (or all keys), rows up to all queries; when neither
+    // can grow, nothing fits (a key range shorter than a block stops short of Lk, hence the bs).
+    const int64_t next_target = std::min(std::max(d.Lk, d.bs), std::max(target, p->cell_cols) * 2);
+    const int64_t next_rows = std::min(d.Lq, p->cell_rows * 2);
+    if (next_target == target && next_rows == p->cell_rows) return nullptr;
+    target = next_target;
+    p->cell_rows = next_rows;
   }
   const size_t n = static_cast<size_t>(d.B * d.H * p->rows * p->cols);
   p->max.assign(n, 0.0f);
