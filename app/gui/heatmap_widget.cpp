@@ -209,6 +209,8 @@ void HeatmapWidget::resetScaleRange() {
 }
 
 void HeatmapWidget::setDiverging(bool on) {
+  // Unchanged: no rebuild (a rebuild of the old map would capture its range as the fixed one).
+  if (on == diverging_) return;
   diverging_ = on;
   rebuildImage();
   update();

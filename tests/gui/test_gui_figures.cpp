@@ -378,6 +378,13 @@ class TestGuiFigures : public QObject {
     v->setScaleRange(ScaleRange::perView);
     QVERIFY(std::abs(h->valueScale().vmax - fullMax / 4) < fullMax * 1e-3);
     v->setScaleRange(ScaleRange::fixed);
+    // Another head while zoomed: the fixed range starts over from the new map, never from the
+    // previous head's (a rebuild of the old map must not capture the fresh range).
+    auto otherHead = std::make_shared<ViewResult>(*frame(32, float(fullMax) / 8));
+    otherHead->request.head = full->request.head + 1;
+    v->showResult(otherHead);
+    QVERIFY2(std::abs(h->valueScale().vmax - fullMax / 8) < fullMax * 1e-3,
+             qPrintable(QStringLiteral("%1 vs %2").arg(h->valueScale().vmax).arg(fullMax / 8)));
     h->resetZoom();
     QVERIFY(waitUntilSettled(*window_, 20000));
   }

@@ -238,12 +238,12 @@ void AttentionMapView::showResult(const ViewResultPtr& result) {
                           .arg(result->request.head)
                           .arg(result->request.group)
                           .arg(result->request.batch);
-  if (key != scaleKey_) {
-    heatmap_->resetScaleRange();
-    scaleKey_ = key;
-  }
+  const bool newScale = key != scaleKey_;
+  scaleKey_ = key;
   // An implicit attention matrix is signed: a diverging map shows its negative weights.
   heatmap_->setDiverging(signedMap(result->workload.problem));
+  // Right before the new map, so that nothing rebuilds the old one into the fresh fixed range.
+  if (newScale) heatmap_->resetScaleRange();
   const QString batch = result->workload.problem.shape.batch > 1
                             ? tr("batch %1, ").arg(result->request.batch)
                             : QString();
