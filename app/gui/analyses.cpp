@@ -146,6 +146,16 @@ MapImage computeMap(Backend& backend, const AttentionProblem& problem, const Inp
 
 void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
   const AttentionProblem& p = ctx.problem;
+  // The shown head's selection first: a preview frame carries the MoBA outlines too.
+  if (ctx.run.selection && ctx.request.headMode == HeadMode::single) {
+    const IndexTensor& sel = *ctx.run.selection;
+    const int64_t lq = sel.dim(2), k = sel.dim(3);
+    const int64_t h = clampHead(ctx.request.head, p);
+    const int64_t b = std::clamp<int64_t>(ctx.request.batch, 0, p.shape.batch - 1);
+    const int32_t* first = sel.data() + (b * p.shape.heads + h) * lq * k;
+    out.topK = static_cast<int>(k);
+    out.selection = QVector<qint32>(first, first + lq * k);
+  }
   if (ctx.request.grid) {
     // Small multiples: every head (up to 16) over the full map at thumbnail resolution.
     if (p.shape.heads > 16) out.note = QObject::tr("first 16 of %1 heads").arg(p.shape.heads);
@@ -174,15 +184,6 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
     }
     ctx.phase(QObject::tr("attention map"), 0.0, 1.0);
     out.maps.push_back(computeMap(ctx.backend, p, ctx.inputs, ctx.run, ctx.request, ctx.cancel));
-  }
-  if (ctx.run.selection && ctx.request.headMode == HeadMode::single) {
-    const IndexTensor& sel = *ctx.run.selection;
-    const int64_t lq = sel.dim(2), k = sel.dim(3);
-    const int64_t h = clampHead(ctx.request.head, p);
-    const int64_t b = std::clamp<int64_t>(ctx.request.batch, 0, p.shape.batch - 1);
-    const int32_t* first = sel.data() + (b * p.shape.heads + h) * lq * k;
-    out.topK = static_cast<int>(k);
-    out.selection = QVector<qint32>(first, first + lq * k);
   }
 }
 

@@ -103,13 +103,32 @@ void EngineWorker::trimToBudget() {
   // the machine's memory (at least 1 GiB), oldest out first, the newest run and inputs always.
   const int64_t budget = std::max<int64_t>(int64_t(1) << 30, host::memory_total_bytes() / 4);
   auto total = [&] {
+    // Inputs count once, whether the inputs cache or a cached run (or both) holds them.
+    std::vector<const Inputs*> seen;
     int64_t n = 0;
-    for (const auto& e : inputsCache_) n += bytesOf(*e.second);
-    for (const CachedRun& c : runCache_) n += bytesOf(*c.result);
+    auto add = [&](const InputsPtr& in) {
+      if (!in || std::find(seen.begin(), seen.end(), in.get()) != seen.end()) return;
+      seen.push_back(in.get());
+      n += bytesOf(*in);
+    };
+    for (const auto& e : inputsCache_) add(e.second);
+    for (const CachedRun& c : runCache_) {
+      add(c.inputs);
+      n += bytesOf(*c.result);
+    }
     return n;
   };
   while (runCache_.size() > 1 && total() > budget) runCache_.pop_back();
-  while (inputsCache_.size() > 1 && total() > budget) inputsCache_.pop_back();
+  // Then inputs no kept run uses, oldest first (a kept run is only reachable with its inputs).
+  while (total() > budget) {
+    auto victim = std::find_if(inputsCache_.rbegin(), inputsCache_.rend(), [&](const auto& e) {
+      return e.second != inputsCache_.front().second &&
+             std::none_of(runCache_.begin(), runCache_.end(),
+                          [&](const CachedRun& c) { return c.inputs == e.second; });
+    });
+    if (victim == inputsCache_.rend()) break;
+    inputsCache_.erase(std::next(victim).base());
+  }
 }
 
 void EngineWorker::dropUnusedInputs() {
@@ -192,6 +211,11 @@ ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& can
   if (job.freshRun) {
     inputsCache_.clear();
     runCache_.clear();
+  }
+  if (job.cachedRunOnly && !hasRun(w, p)) {
+    throw Error(tr("the run behind this map is not at hand any more (it is being recomputed or "
+                   "was let go to save memory); export again once the map is on screen")
+                    .toStdString());
   }
   // The bar gives each phase its expected share of the time, so it moves evenly: inputs, the run
   // and the view's analysis by their rough costs (a cached part costs nothing).

@@ -22,6 +22,9 @@ struct EngineJob {
   Workload workload;
   ViewRequest request;
   bool freshRun = false;  // drop the cached run and inputs of this workload first (Run > Rerun)
+  // Answer from the cached run or fail: an export re-probes the map on screen, it never starts
+  // a run of minutes behind a wait cursor (the run may have been evicted or be recomputing).
+  bool cachedRunOnly = false;
 };
 
 class EngineWorker {

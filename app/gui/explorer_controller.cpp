@@ -45,6 +45,7 @@ void ExplorerController::recompute() {
   debounce_.setInterval(150);
   const bool wasBusy = busy();
   if (auto why = workload_.problem.validate()) {
+    freshRun_ = false;
     worker_.forget(kRunLane);  // the running job, if any, gives up and is not heard from
     if (wasBusy) emit busyChanged(false);
     emit errorOccurred(QString::fromStdString(*why));
@@ -92,8 +93,15 @@ void ExplorerController::onFailed(const JobFailure& failure) {
 }
 
 void ExplorerController::cancel() {
+  // An export waiting for its map gives up too (it fails as cancelled, so its waiter wakes).
+  if (worker_.busy(kExportLane)) worker_.cancel(kExportLane);
+  const bool pendingRun = debounce_.isActive();
   debounce_.stop();
-  if (!busy()) return;
+  if (!busy()) {
+    // Esc during the debounce: the edit will not run, which the window must hear as well.
+    if (pendingRun) emit cancelled();
+    return;
+  }
   // The job stops at its next check (a tile, a task, or after the inputs it is generating), but
   // the window is idle now: Esc answers at once whatever phase the engine is in.
   worker_.forget(kRunLane);
@@ -108,7 +116,8 @@ void ExplorerController::computeForExport(const ViewRequest& request,
     failed(QString::fromStdString(*why));
     return;
   }
-  const EngineJob job{++nextId_, workload_, request, false};
+  EngineJob job{++nextId_, workload_, request, false};
+  job.cachedRunOnly = true;
   worker_.start(
       kExportLane,
       [this, job](const GuiWorker::Job& j) {

@@ -317,6 +317,13 @@ void MainWindow::onResult(const ViewResultPtr& r) {
   lastError_.clear();
   ++shownResults_;
   drawn_ = r;
+  if (r->workload.runKey() != controller_.workload().runKey()) {
+    // The answer to a workload already edited away (delivered during the debounce): drawn, but
+    // greyed as the previous result, and it fixes nothing the error box reported.
+    markStale(tr("previous result · computing…"));
+    showDrawn();
+    return;
+  }
   errorLabel_->clear();
   errorLabel_->setToolTip({});
   panel_->setError({});

@@ -108,6 +108,42 @@ class TestGuiWorker : public QObject {
     QCOMPARE(results.front().at(0).value<ViewResultPtr>()->workload.problem.shape.heads, 2);
   }
 
+  void escDuringTheDebounceIsHeard() {
+    ExplorerController c;
+    QSignalSpy cancelled(&c, &ExplorerController::cancelled);
+    QSignalSpy results(&c, &ExplorerController::resultReady);
+    c.setWorkload(test::smallWorkload());  // debounced: nothing runs yet
+    QVERIFY(c.pending());
+    c.cancel();
+    QCOMPARE(cancelled.count(), 1);  // the window relabels its picture, as for a running job
+    QVERIFY(!c.pending() && !c.busy());
+    QTest::qWait(400);
+    QCOMPARE(results.count(), 0);
+  }
+
+  void exportNeverStartsARun() {
+    // An export re-probes the map on screen from the cached run; without one it fails at once
+    // with the reason instead of running the engine behind a wait cursor.
+    ExplorerController c;
+    c.setWorkload(longWorkload());  // not run yet
+    ViewRequest r;
+    r.outRows = r.outCols = 64;
+    QString failure;
+    bool done = false;
+    QElapsedTimer t;
+    t.start();
+    c.computeForExport(
+        r, [&](ViewResultPtr) { done = true; },
+        [&](const QString& e) {
+          failure = e;
+          done = true;
+        });
+    QTRY_VERIFY_WITH_TIMEOUT(done, 5000);
+    QVERIFY2(failure.contains("not at hand"), qPrintable(failure));
+    QVERIFY(t.elapsed() < 3000);
+    c.cancel();
+  }
+
   void newerRequestSupersedesRunningOne() {
     ExplorerController c;
     QSignalSpy results(&c, &ExplorerController::resultReady);

@@ -197,8 +197,15 @@ void ThroughputRunner::calibrate(const QString& backend, bool remeasure) {
       [this, name, remeasure](const GuiWorker::Job& job) {
         DevicePeak peak = device_peak(backends_.get(name), remeasure, job.cancel());
         if (peak.backend.empty()) peak.backend = name.toStdString();
-        // A measured peak stays true when a newer calibration superseded this one: keep it.
-        job.postAlways([this, peak] { peaks_.insert(QString::fromStdString(peak.backend), peak); });
+        // A measured peak stays true when a newer calibration superseded this one: keep it. But a
+        // disturbed re-measurement never replaces a reliable roof (it would stand for the rest of
+        // the session); it is still reported to the view.
+        job.postAlways([this, peak] {
+          const QString key = QString::fromStdString(peak.backend);
+          const auto known = peaks_.constFind(key);
+          if (!peak.reliable && known != peaks_.constEnd() && known->reliable) return;
+          peaks_.insert(key, peak);
+        });
         return peak;
       },
       [this](const DevicePeak& peak) { emit calibrated(peak); },

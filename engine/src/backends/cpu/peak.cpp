@@ -487,6 +487,7 @@ DevicePeak measure_cpu_peak(int threads, const CancelToken& cancel) {
   double gemm_gflops = eigen_gflops;
   std::string gemm_text = eigen_text;
   Phase gemm_phase = eigen;
+  bool gemm_all_clean = eigen.clean;
   if (const OpenBlas* blas = openblas()) {
     const int before = blas->get_threads();
     blas->set_threads(threads);
@@ -522,10 +523,11 @@ DevicePeak measure_cpu_peak(int threads, const CancelToken& cancel) {
     sink = sink + bc.back();
     const double blas_gflops = 2.0 * double(bn) * bn * bn / blas_phase.seconds / 1e9;
     const std::string blas_text = blas->name + " " + std::to_string(bn) + "^3 on " + on_threads;
-    // The faster library is the roof (a disturbed measurement never wins over a clean one); the
-    // other is recorded beside it.
-    const bool blas_wins =
-        blas_phase.clean == eigen.clean ? blas_gflops > eigen_gflops : blas_phase.clean;
+    // The faster library is the roof, the other recorded beside it. Either one disturbed makes
+    // the peak unreliable (below): a disturbed loser might have won undisturbed, and a roof under
+    // a rate just observed must never be remembered.
+    const bool blas_wins = blas_gflops > eigen_gflops;
+    gemm_all_clean = gemm_all_clean && blas_phase.clean;
     if (blas_wins) {
       gemm_gflops = blas_gflops;
       gemm_text = blas_text + "; " + eigen_text + ": " + rate_text(eigen_gflops) + " GFLOP/s";
@@ -548,10 +550,9 @@ DevicePeak measure_cpu_peak(int threads, const CancelToken& cancel) {
   peak.cache_gbps = cache_gbps;
   peak.cache_bytes = llc;
   peak.cache_copy = cache_text;
-  // Reliable when each roof came from a repetition nobody disturbed. The GEMM roof is the winning
-  // library's; the losing one's contention does not matter.
+  // Reliable when each roof came from a repetition nobody disturbed, both GEMM libraries included.
   const Phase* cache_phase = llc > 0 ? &phases[2] : nullptr;
-  peak.reliable = gemm_phase.clean && dram.clean && (!cache_phase || cache_phase->clean);
+  peak.reliable = gemm_all_clean && dram.clean && (!cache_phase || cache_phase->clean);
   double worst = 0;
   for (const Phase& p : phases) worst = std::max(worst, p.worst);
   std::ostringstream how;
