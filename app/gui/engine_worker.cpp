@@ -122,20 +122,20 @@ void EngineWorker::trimToBudget() {
   // Then inputs no kept run uses, oldest first (a kept run is only reachable with its inputs).
   while (total() > budget) {
     auto victim = std::find_if(inputsCache_.rbegin(), inputsCache_.rend(), [&](const auto& e) {
-      return e.second != inputsCache_.front().second &&
-             std::none_of(runCache_.begin(), runCache_.end(),
-                          [&](const CachedRun& c) { return c.inputs == e.second; });
+      return e.second != inputsCache_.front().second && !usedByARun(e.second);
     });
     if (victim == inputsCache_.rend()) break;
     inputsCache_.erase(std::next(victim).base());
   }
 }
 
+bool EngineWorker::usedByARun(const InputsPtr& in) const {
+  return std::any_of(runCache_.begin(), runCache_.end(),
+                     [&](const CachedRun& c) { return c.inputs == in; });
+}
+
 void EngineWorker::dropUnusedInputs() {
-  std::erase_if(inputsCache_, [&](const auto& e) {
-    return std::none_of(runCache_.begin(), runCache_.end(),
-                        [&](const CachedRun& c) { return c.inputs == e.second; });
-  });
+  std::erase_if(inputsCache_, [&](const auto& e) { return !usedByARun(e.second); });
 }
 
 bool EngineWorker::hasInputs(const Workload& w, const AttentionProblem& p) const {
@@ -161,9 +161,10 @@ EngineWorker::PhaseShares EngineWorker::phaseShares(const EngineJob& job, const 
                                                     bool haveInputs, bool haveRun) {
   // Rough rates of one core: generating inputs ~5 ns a value, attention ~20 GFLOP/s, the map
   // probe ~(2 Dk + 40) flops an entry at the same rate. Only the ratios matter.
-  const double inputs = haveInputs ? 0.0 : double(cost_of(p).bytes) / 4 * 5e-9;
-  const double run = haveRun ? 0.0 : cost_of(p).flops / 20e9;
-  double analysis = run > 0 ? run : cost_of(p).flops / 20e9;
+  const Cost cost = cost_of(p);
+  const double inputs = haveInputs ? 0.0 : cost.bytes / 4 * 5e-9;
+  const double run = haveRun ? 0.0 : cost.flops / 20e9;
+  double analysis = cost.flops / 20e9;  // another view's analysis: about a run
   if (job.request.view == ViewKind::map) {
     const ViewRequest& r = job.request;
     const double rows = r.region.isEmpty() ? double(p.shape.q_len) : double(r.region.rows());
@@ -173,7 +174,7 @@ EngineWorker::PhaseShares EngineWorker::phaseShares(const EngineJob& job, const 
                                                           : double(p.shape.heads);
     analysis = rows * cols * heads * (2.0 * double(p.shape.head_dim) + 40) / 20e9;
     // A view no finer than the run's pyramid cells costs next to nothing.
-    const double cells = 2048.0;
+    const double cells = double(kPyramidCells);
     if (rows / std::max(1, r.outRows) >= double(p.shape.q_len) / cells &&
         cols / std::max(1, r.outCols) >= double(p.shape.kv_len) / cells) {
       analysis *= 0.01;

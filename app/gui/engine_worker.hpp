@@ -58,6 +58,7 @@ class EngineWorker {
   static PhaseShares phaseShares(const EngineJob& job, const AttentionProblem& p, bool haveInputs,
                                  bool haveRun);
   bool hasInputs(const Workload& w, const AttentionProblem& p) const;
+  bool usedByARun(const InputsPtr& in) const;
   void dropUnusedInputs();
   void trimToBudget();
   bool hasRun(const Workload& w, const AttentionProblem& p) const;
