@@ -62,28 +62,34 @@ struct RowSums {
 RowSums row_tile_sums(const HeadView& v, int64_t i0, int64_t i1, const HeadStatsOptions& o,
                       RowScratch& s) {
   RowSums sums;
-  for (int64_t i = i0; i < i1; ++i) {
-    double z = 0;
-    const int64_t hi = row_exp(v, i, s.qd.data(), s.t.data(), s.e.data(), z);
-    if (hi <= 0 || z <= 0) continue;  // a row that sees nothing has no distribution
-    const double* e = s.e.data();
-    const double* t = s.t.data();
-    // -sum p ln p with p = e / z and ln p = t - ln z; masked keys have e = 0 and add nothing.
-    double et = 0;
-    for (int64_t j = 0; j < hi; ++j) {
-      if (e[j] > 0) et += e[j] * t[j];
+  int64_t his[kTileRows];
+  double zs[kTileRows];
+  for (int64_t r0 = i0; r0 < i1; r0 += kTileRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kTileRows, i1 - r0));
+    tile_exp(v, r0, rows, s, his, zs);
+    for (int r = 0; r < rows; ++r) {
+      const int64_t i = r0 + r, hi = his[r];
+      const double z = zs[r];
+      if (hi <= 0 || z <= 0) continue;  // a row that sees nothing has no distribution
+      const double* e = s.e.data() + r * v.L;
+      const double* t = s.t.data() + r * v.L;
+      // -sum p ln p with p = e / z and ln p = t - ln z; masked keys have e = 0 and add nothing.
+      double et = 0;
+      for (int64_t j = 0; j < hi; ++j) {
+        if (e[j] > 0) et += e[j] * t[j];
+      }
+      sums.entropy += std::log(z) - et / z;
+      const int64_t sink_end = std::min(o.sink_tokens, hi);
+      const int64_t local_begin = std::max<int64_t>(0, i - o.local_tokens + 1);
+      double sink = 0, local = 0, distant = 0;
+      for (int64_t j = 0; j < sink_end; ++j) sink += e[j];
+      for (int64_t j = local_begin; j < hi; ++j) local += e[j];
+      for (int64_t j = o.sink_tokens; j < local_begin; ++j) distant += e[j];
+      sums.sink += sink / z;
+      sums.local += local / z;
+      sums.distant += distant / z;
+      if (i >= 1) sums.previous += e[i - 1] / z;
     }
-    sums.entropy += std::log(z) - et / z;
-    const int64_t sink_end = std::min(o.sink_tokens, hi);
-    const int64_t local_begin = std::max<int64_t>(0, i - o.local_tokens + 1);
-    double sink = 0, local = 0, distant = 0;
-    for (int64_t j = 0; j < sink_end; ++j) sink += e[j];
-    for (int64_t j = local_begin; j < hi; ++j) local += e[j];
-    for (int64_t j = o.sink_tokens; j < local_begin; ++j) distant += e[j];
-    sums.sink += sink / z;
-    sums.local += local / z;
-    sums.distant += distant / z;
-    if (i >= 1) sums.previous += e[i - 1] / z;
   }
   return sums;
 }

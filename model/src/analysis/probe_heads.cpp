@@ -184,7 +184,7 @@ std::vector<double> layer_induction_scores(const LayerAttention& la, const Induc
     double sum = 0;
     for (int64_t i = first; i < last; ++i) {
       double z = 0;
-      row_exp(v, i, s.qd.data(), s.t.data(), s.e.data(), z);
+      row_exp(v, i, s, z);
       sum += s.e[static_cast<size_t>(i - seq.n + 1)] / z;
     }
     return sum / double(last - first);
@@ -283,7 +283,7 @@ std::vector<double> layer_retrieval_scores(const LayerAttention& la, const Retri
     int64_t hits = 0;
     for (int64_t pos : seq.answer_positions) {
       double z = 0;
-      const int64_t hi = row_exp(v, pos - 1, s.qd.data(), s.t.data(), s.e.data(), z);
+      const int64_t hi = row_exp(v, pos - 1, s, z);
       int64_t best = -1;
       for (int64_t j = 0; j < hi; ++j) {  // strictly greater: a tie keeps the smallest j
         if (s.e[static_cast<size_t>(j)] > 0 &&

@@ -1,8 +1,9 @@
-// The float64 row softmax every head statistic reads (row_softmax.hpp). The dot products keep four
-// partial sums: a single float64 chain is latency-bound and the text statistics cost L^2 of them
-// per head; the reordering moves a score by a few ulps, far below what the statistics resolve.
+// The float64 row softmax every head statistic reads (row_softmax.hpp). The text statistics cost
+// L^2 Dh multiply-adds per head, so a tile's scores are a float64 GEMM (Eigen), not scalar dot
+// chains; the summation order moves a score by a few ulps, far below what the statistics resolve.
 #include "analysis/row_softmax.hpp"
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -14,18 +15,9 @@ namespace attnscope::analysis_detail {
 
 namespace {
 
-double dot(const double* q, const float* k, int64_t D) {
-  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int64_t d = 0;
-  for (; d + 4 <= D; d += 4) {
-    a0 += q[d] * double(k[d]);
-    a1 += q[d + 1] * double(k[d + 1]);
-    a2 += q[d + 2] * double(k[d + 2]);
-    a3 += q[d + 3] * double(k[d + 3]);
-  }
-  for (; d < D; ++d) a0 += q[d] * double(k[d]);
-  return (a0 + a1) + (a2 + a3);
-}
+using MatrixRd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstView = Eigen::Map<const MatrixRd>;
+using StridedView = Eigen::Map<MatrixRd, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 }  // namespace
 
@@ -65,32 +57,58 @@ HeadView head_view(const LayerAttention& la, int64_t head) {
   return v;
 }
 
-int64_t row_exp(const HeadView& v, int64_t i, double* qd, double* t, double* e, double& z) {
-  const int64_t D = v.D;
-  for (int64_t d = 0; d < D; ++d) qd[d] = double(v.q[i * D + d]);
-  const int64_t hi = v.mask.hi(i);
-  // The keys row i sees are [lo, hi) plus, under a window with sinks, [0, min(sinks, lo)).
-  const int64_t lo = std::min(v.mask.window_lo(i), hi);
-  const int64_t sink_end = v.mask.window > 0 ? std::min(v.mask.sinks, lo) : 0;
-  double m = -INFINITY;
-  for (int64_t j = 0; j < hi; ++j) {
-    if (j >= sink_end && j < lo) {
-      t[j] = -INFINITY;
-      continue;
-    }
-    t[j] = dot(qd, v.k + j * D, D) * v.scale;
-    m = std::max(m, t[j]);
+void tile_exp(const HeadView& v, int64_t i0, int rows, RowScratch& s, int64_t* hi, double* z) {
+  const int64_t D = v.D, L = v.L;
+  int64_t lo[kTileRows], sink_end[kTileRows], h_max = 0, skip0 = 0;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t i = i0 + r;
+    for (int64_t d = 0; d < D; ++d) s.qd[size_t(r * D + d)] = double(v.q[i * D + d]);
+    // The keys row i sees are [lo, hi) plus, under a window with sinks, [0, min(sinks, lo)).
+    hi[r] = v.mask.hi(i);
+    lo[r] = std::min(v.mask.window_lo(i), hi[r]);
+    sink_end[r] = v.mask.window > 0 ? std::min(v.mask.sinks, lo[r]) : 0;
+    h_max = std::max(h_max, hi[r]);
+    skip0 = std::max(skip0, sink_end[r]);
   }
-  z = 0;
-  for (int64_t j = 0; j < hi; ++j) {
-    if (t[j] == -INFINITY) {
-      e[j] = 0;
-      continue;
+  // Keys in [skip0, skip1) are hidden from every row of the tile (a row's lo only grows with i):
+  // they are never scored.
+  const int64_t skip1 = std::max(lo[0], skip0);
+  const ConstView q(s.qd.data(), rows, D);
+  const auto score_keys = [&](int64_t j0, int64_t j1) {
+    for (; j0 < j1; j0 += kKeyBlock) {
+      const int64_t n = std::min(kKeyBlock, j1 - j0);
+      for (int64_t x = 0; x < n * D; ++x) s.kd[size_t(x)] = double(v.k[j0 * D + x]);
+      StridedView out(s.t.data() + j0, rows, n, Eigen::OuterStride<>(L));
+      out.noalias() = q * ConstView(s.kd.data(), n, D).transpose();
     }
-    t[j] -= m;
-    e[j] = std::exp(t[j]);
-    z += e[j];
+  };
+  score_keys(0, std::min(skip0, h_max));
+  score_keys(skip1, h_max);
+  for (int r = 0; r < rows; ++r) {
+    double* t = s.t.data() + r * L;
+    double* e = s.e.data() + r * L;
+    double m = -INFINITY;
+    for (int64_t j = 0; j < hi[r]; ++j) {
+      t[j] = j >= lo[r] || j < sink_end[r] ? t[j] * v.scale : -INFINITY;
+      m = std::max(m, t[j]);
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < hi[r]; ++j) {
+      if (t[j] == -INFINITY) {
+        e[j] = 0;
+        continue;
+      }
+      t[j] -= m;
+      e[j] = std::exp(t[j]);
+      sum += e[j];
+    }
+    z[r] = sum;
   }
+}
+
+int64_t row_exp(const HeadView& v, int64_t i, RowScratch& s, double& z) {
+  int64_t hi = 0;
+  tile_exp(v, i, 1, s, &hi, &z);
   return hi;
 }
 

@@ -25,20 +25,29 @@ struct HeadView {
 void check_layer(const LayerAttention& la);
 HeadView head_view(const LayerAttention& la, int64_t head);
 
-// Row i: t[j] = s_ij - max_j s_ij and e[j] = exp(t[j]) for the keys j < hi that row i sees
-// (t = -inf, e = 0 for the others); both buffers hold at least L doubles, `qd` at least D.
-// Returns hi (keys j >= hi are all masked) and the row's sum of e in `z`.
-int64_t row_exp(const HeadView& v, int64_t i, double* qd, double* t, double* e, double& z);
+// Query rows scored together, against blocks of kKeyBlock keys: the scores of a tile are one
+// small float64 matrix product (Eigen) instead of rows x keys separate dot products.
+inline constexpr int kTileRows = 16;
+inline constexpr int64_t kKeyBlock = 128;
 
-// Per-worker scratch for row_exp.
+// Per-worker scratch: q rows in float64 [kTileRows, D], a key block [kKeyBlock, D], and t, e
+// [kTileRows, L].
 struct RowScratch {
-  std::vector<double> qd, t, e;
+  std::vector<double> qd, kd, t, e;
   void size_for(const HeadView& v) {
-    qd.resize(static_cast<size_t>(v.D));
-    t.resize(static_cast<size_t>(v.L));
-    e.resize(static_cast<size_t>(v.L));
+    qd.resize(static_cast<size_t>(kTileRows * v.D));
+    kd.resize(static_cast<size_t>(kKeyBlock * v.D));
+    t.resize(static_cast<size_t>(kTileRows * v.L));
+    e.resize(static_cast<size_t>(kTileRows * v.L));
   }
 };
+
+// Rows i0 .. i0 + rows - 1 (rows <= kTileRows), row r at offset r * L of s.t and s.e:
+// t[j] = s_ij - max_j s_ij and e[j] = exp(t[j]) for the keys j < hi[r] that row i sees (t = -inf,
+// e = 0 for the others; keys j >= hi[r] are all masked), z[r] = the row's sum of e.
+void tile_exp(const HeadView& v, int64_t i0, int rows, RowScratch& s, int64_t* hi, double* z);
+// One row, at offset 0 of s.t and s.e; returns hi.
+int64_t row_exp(const HeadView& v, int64_t i, RowScratch& s, double& z);
 
 // Threads the statistics run on: the engine's pool, as many as a CPU run would use.
 int stat_threads();
