@@ -27,15 +27,19 @@ Model tiny(TinyModelSpec spec = {}, bool tokenizer = false, const std::string& t
   return Model::load(dir);
 }
 
-// The full [L, L] map of head h: causal, keys j > i - window when window > 0, scale Dh^-1/2.
-std::vector<double> full_map(const LayerAttention& a, int64_t h, int64_t window) {
+// The full [L, L] map of head h: causal, keys j > i - window or j < sinks when window > 0, scale
+// Dh^-1/2.
+std::vector<double> full_map(const LayerAttention& a, int64_t h, int64_t window,
+                             int64_t sinks = 0) {
   const Tensor& q = a.inputs.at("q");
   const Tensor& k = a.inputs.at("k");
   const int64_t H = q.dim(1), L = q.dim(2), D = q.dim(3), group = H / k.dim(1);
   const double scale = 1.0 / std::sqrt(double(D));
   std::vector<double> p(static_cast<size_t>(L * L), 0.0);
   for (int64_t i = 0; i < L; ++i) {
-    const auto sees = [&](int64_t j) { return j <= i && (window <= 0 || j > i - window); };
+    const auto sees = [&](int64_t j) {
+      return j <= i && (window <= 0 || j > i - window || j < sinks);
+    };
     double m = -INFINITY, z = 0;
     std::vector<double> s(static_cast<size_t>(L), 0.0);
     for (int64_t j = 0; j < L; ++j) {
@@ -106,16 +110,18 @@ void check_text_stats(const Model& model, int64_t tokens, int64_t window, HeadSt
   }
 }
 
-// A hand-built layer: q, k [1, H(kv), L, D] filled by the callbacks, causal, window > 0 for SWA.
+// A hand-built layer: q, k [1, H(kv), L, D] filled by the callbacks, causal, window > 0 for SWA
+// (with `sinks`).
 LayerAttention built_layer(int64_t H, int64_t Hkv, int64_t L, int64_t D, int64_t window,
                            const std::function<float(int64_t, int64_t, int64_t)>& q,
-                           const std::function<float(int64_t, int64_t, int64_t)>& k) {
+                           const std::function<float(int64_t, int64_t, int64_t)>& k,
+                           int64_t sinks = 0) {
   LayerAttention a;
   a.problem = AttentionProblem::defaults(window > 0 ? VariantId::swa : VariantId::dense);
   a.problem.shape = {1, H, Hkv, L, L, D, D};
   a.problem.causal = true;
   a.problem.swa.window = window;
-  a.problem.swa.sinks = 0;
+  a.problem.swa.sinks = sinks;
   Tensor tq({1, H, L, D}), tk({1, Hkv, L, D});
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < L; ++i)
@@ -175,6 +181,25 @@ TEST(HeadStats, TextStatsMatchFullMapGpt2) {
   TinyModelSpec spec;
   spec.model_type = "gpt2";
   check_text_stats(tiny(spec), 37, 0, {});
+}
+
+// A window with sinks (a what-if replacement's mask; no checkpoint has one): query tiles whose
+// keys split into the sinks and the window, against the full map.
+TEST(HeadStats, TextStatsMatchFullMapWindowWithSinks) {
+  const int64_t L = 70, window = 9, sinks = 3;
+  const LayerAttention a = built_layer(
+      3, 1, L, 12, window,
+      [](int64_t h, int64_t i, int64_t d) { return float(std::cos(double(h * 31 + i * 5 + d))); },
+      [](int64_t, int64_t j, int64_t d) { return float(std::sin(double(j * 7 + d * 3))); }, sinks);
+  HeadStatsOptions o;
+  o.sink_tokens = 5;  // two more than the mask's sinks: keys 3, 4 leave the window too
+  o.local_tokens = 4;
+  const std::vector<HeadStatTable> t = layer_text_stats(a, o);
+  for (int64_t h = 0; h < 3; ++h) {
+    const std::vector<double> want =
+        map_stats(full_map(a, h, window, sinks), L, o.sink_tokens, o.local_tokens);
+    for (size_t s = 0; s < want.size(); ++s) expect_close(t[s].at(0, h), want[s], t[s].note);
+  }
 }
 
 // q = 0 makes every score equal: p is uniform over the keys a query sees, so each statistic has a
