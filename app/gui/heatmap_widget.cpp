@@ -14,12 +14,14 @@
 namespace attnscope::gui {
 namespace {
 constexpr qint64 kMinSpan = 8;  // never zoom below 8 x 8 cells
+// More labels than this on an axis stop reading as text, however large the cells.
+constexpr qint64 kMaxTokenLabels = 80;
+constexpr int kHoverTokenChars = 40;
 
-QString formatValue(double v) {
-  if (std::isnan(v)) return QObject::tr("masked");
-  if (v == 0) return QStringLiteral("0");
-  const double a = std::abs(v);
-  return QString::number(v, 'g', a >= 1e-3 && a < 1e4 ? 4 : 3);
+// Row (column) k's label: its token elided to `maxWidth`, or its index past the token list.
+QString tokenLabel(const QStringList& tokens, qint64 k, const QFontMetrics& fm, int maxWidth) {
+  if (k < 0 || k >= tokens.size()) return QString::number(k);
+  return fm.elidedText(visibleToken(tokens[qsizetype(k)]), Qt::ElideRight, maxWidth);
 }
 
 // "max over 43x43 cells", "mean over ...", "sample of ..." (sampled maps show one entry per bin).
@@ -64,6 +66,35 @@ bool clipLine(QPointF a, QPointF b, const QRectF& r, QLineF& out) {
   return true;
 }
 }  // namespace
+
+QString formatMapValue(double v) {
+  if (std::isnan(v)) return QObject::tr("masked");
+  if (v == 0) return QStringLiteral("0");
+  const double a = std::abs(v);
+  return QString::number(v, 'g', a >= 1e-3 && a < 1e4 ? 4 : 3);
+}
+
+QString visibleToken(const QString& token) {
+  if (!token.isEmpty() &&
+      std::all_of(token.begin(), token.end(), [](QChar c) { return c == QLatin1Char(' '); })) {
+    return QString(token.size(), QChar(0x2423));
+  }
+  auto visible = [](char16_t u) -> char16_t {
+    if (u == u'\n' || u == 0x85 || u == 0x2028 || u == 0x2029) return 0x21B5;
+    if (u == u'\t') return 0x2192;
+    if (u < 0x20) return char16_t(0x2400 + u);
+    if (u == 0x7f) return 0x2421;
+    return u;
+  };
+  // Most tokens need no change: return the shared string, no copy.
+  if (std::all_of(token.begin(), token.end(),
+                  [&](QChar c) { return visible(c.unicode()) == c.unicode(); })) {
+    return token;
+  }
+  QString out = token;
+  for (QChar& c : out) c = QChar(visible(c.unicode()));
+  return out;
+}
 
 QVector<qint64> roundTicks(qint64 lo, qint64 hi, double pixels, double minSpacing) {
   if (hi < lo) return {};
@@ -243,12 +274,52 @@ void HeatmapWidget::setOverlaysVisible(bool on) {
   update();
 }
 
-QRectF HeatmapWidget::plotRect() const {
+void HeatmapWidget::setAxisTokens(std::shared_ptr<const QStringList> rowTokens,
+                                  std::shared_ptr<const QStringList> colTokens) {
+  rowTokens_ = std::move(rowTokens);
+  colTokens_ = std::move(colTokens);
+  updateHover();
+  update();
+}
+
+double HeatmapWidget::tokenLabelWidth() const {
+  // About ten characters: most tokens whole, a long one elided before it crowds the plot.
+  return std::round(QFontMetrics(font()).averageCharWidth() * 10.0);
+}
+
+HeatmapWidget::AxisLayout HeatmapWidget::axisLayout() const {
   const QFontMetrics fm(font());
-  const double left = compact_ ? 4 : fm.horizontalAdvance(QStringLiteral("000000")) + fm.height();
+  // A label a line high fits a row; rotated, a column.
+  auto fits = [&](qint64 cells, double pixels) {
+    return cells > 0 && pixels / double(cells) >= 0.9 * fm.height();
+  };
+  AxisLayout l;
+  if (!compact_) {
+    l.rowTokens = rowTokens_ && !rowTokens_->isEmpty() && view_.rows() <= kMaxTokenLabels;
+    l.colTokens = colTokens_ && !colTokens_->isEmpty() && view_.cols() <= kMaxTokenLabels;
+  }
+  l.plot = plotRectWith(l.rowTokens, l.colTokens);
+  const bool rows = l.rowTokens && fits(view_.rows(), l.plot.height());
+  const bool cols = l.colTokens && fits(view_.cols(), l.plot.width());
+  // Dropping a label's margin only enlarges the plot, so what fitted still fits afterwards.
+  if (rows != l.rowTokens || cols != l.colTokens) {
+    l.rowTokens = rows;
+    l.colTokens = cols;
+    l.plot = plotRectWith(rows, cols);
+  }
+  return l;
+}
+
+QRectF HeatmapWidget::plotRectWith(bool rowLabels, bool colLabels) const {
+  const QFontMetrics fm(font());
+  const double numbers = fm.horizontalAdvance(QStringLiteral("000000"));
+  const double labels = tokenLabelWidth();
+  const double left =
+      compact_ ? 4 : (rowLabels ? std::max(numbers, labels + 6) : numbers) + fm.height();
   const double top = fm.height() + 8;
-  // Below the plot: tick labels and the axis title; beside it the legend's two caption lines.
-  const double bottom = compact_ ? 4 : 3 * fm.height() + 6;
+  // Below the plot: tick labels (rotated token labels need their length) and the axis title;
+  // beside it the legend's two caption lines.
+  const double bottom = compact_ ? 4 : (colLabels ? labels + 6 : fm.height()) + 2 * fm.height() + 6;
   const double right = compact_ ? 4 : fm.horizontalAdvance(QStringLiteral("0.00e-00")) + 36;
   double w = std::max(10.0, width() - left - right), h = std::max(10.0, height() - top - bottom);
   double x = left;
@@ -366,7 +437,8 @@ QImage HeatmapWidget::colorize(const MapImage& m) const {
 void HeatmapWidget::paintEvent(QPaintEvent*) {
   QPainter p(this);
   p.fillRect(rect(), palette().window());
-  const QRectF plot = plotRect();
+  const AxisLayout layout = axisLayout();
+  const QRectF& plot = layout.plot;
   p.setPen(palette().color(QPalette::WindowText));
   QFont titleFont = font();
   titleFont.setBold(true);
@@ -407,8 +479,8 @@ void HeatmapWidget::paintEvent(QPaintEvent*) {
   p.setBrush(Qt::NoBrush);
   p.drawRect(plot);
   if (!compact_) {
-    drawAxes(p, plot);
-    drawLegend(p, plot);
+    drawAxes(p, layout);
+    drawLegend(p, layout);
   }
 }
 
@@ -445,37 +517,76 @@ void HeatmapWidget::drawMap(QPainter& p, const QRectF& plot, const MapImage& m,
 }
 
 QVector<qint64> HeatmapWidget::rowTicks() const {
+  const AxisLayout l = axisLayout();
+  if (l.rowTokens) {
+    QVector<qint64> all;
+    for (qint64 i = view_.row0; i < view_.row1; ++i) all.push_back(i);
+    return all;
+  }
   const QFontMetrics fm(font());
-  return roundTicks(view_.row0, view_.row1, plotRect().height(), 2.0 * fm.height());
+  return roundTicks(view_.row0, view_.row1, l.plot.height(), 2.0 * fm.height());
 }
 
 QVector<qint64> HeatmapWidget::colTicks() const {
+  const AxisLayout l = axisLayout();
+  if (l.colTokens) {
+    QVector<qint64> all;
+    for (qint64 j = view_.col0; j < view_.col1; ++j) all.push_back(j);
+    return all;
+  }
   const QFontMetrics fm(font());
   const double label = fm.horizontalAdvance(QString::number(std::max<qint64>(view_.col1, 10)));
-  return roundTicks(view_.col0, view_.col1, plotRect().width(), label + fm.height());
+  return roundTicks(view_.col0, view_.col1, l.plot.width(), label + fm.height());
 }
 
-void HeatmapWidget::drawAxes(QPainter& p, const QRectF& plot) const {
+void HeatmapWidget::drawAxes(QPainter& p, const AxisLayout& layout) const {
+  const QRectF& plot = layout.plot;
   const QFontMetrics fm(font());
   p.setPen(palette().color(QPalette::WindowText));
-  // Ticks sit on cell boundaries: tick v is the top (left) edge of row (column) v, and the view's
-  // end is the far edge of the plot.
   const double rows = double(std::max<qint64>(1, view_.rows()));
   const double cols = double(std::max<qint64>(1, view_.cols()));
-  for (qint64 row : rowTicks()) {
-    const double y = plot.top() + double(row - view_.row0) / rows * plot.height();
-    p.drawLine(QPointF(plot.left() - 4, y), QPointF(plot.left(), y));
-    p.drawText(QRectF(0, y - fm.height() / 2.0, plot.left() - 6, fm.height()),
-               Qt::AlignRight | Qt::AlignVCenter, QString::number(row));
+  const int labelWidth = int(tokenLabelWidth());
+  if (layout.rowTokens) {
+    // A token names a row, not a boundary: its label and tick sit at the row's centre.
+    for (qint64 row = view_.row0; row < view_.row1; ++row) {
+      const double y = plot.top() + (double(row - view_.row0) + 0.5) / rows * plot.height();
+      p.drawLine(QPointF(plot.left() - 3, y), QPointF(plot.left(), y));
+      p.drawText(
+          QRectF(plot.left() - 5 - labelWidth, y - fm.height() / 2.0, labelWidth, fm.height()),
+          Qt::AlignRight | Qt::AlignVCenter, tokenLabel(*rowTokens_, row, fm, labelWidth));
+    }
+  } else {
+    // Ticks sit on cell boundaries: tick v is the top (left) edge of row (column) v, and the
+    // view's end is the far edge of the plot.
+    for (qint64 row : rowTicks()) {
+      const double y = plot.top() + double(row - view_.row0) / rows * plot.height();
+      p.drawLine(QPointF(plot.left() - 4, y), QPointF(plot.left(), y));
+      p.drawText(QRectF(0, y - fm.height() / 2.0, plot.left() - 6, fm.height()),
+                 Qt::AlignRight | Qt::AlignVCenter, QString::number(row));
+    }
   }
-  for (qint64 col : colTicks()) {
-    const double x = plot.left() + double(col - view_.col0) / cols * plot.width();
-    p.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 4));
-    p.drawText(QRectF(x - 50, plot.bottom() + 5, 100, fm.height()), Qt::AlignCenter,
-               QString::number(col));
+  if (layout.colTokens) {
+    // Rotated to read upwards and end at the axis, so a column a line high holds its label.
+    for (qint64 col = view_.col0; col < view_.col1; ++col) {
+      const double x = plot.left() + (double(col - view_.col0) + 0.5) / cols * plot.width();
+      p.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 3));
+      p.save();
+      p.translate(x, plot.bottom() + 5);
+      p.rotate(-90);
+      p.drawText(QRectF(-labelWidth, -fm.height() / 2.0, labelWidth, fm.height()),
+                 Qt::AlignRight | Qt::AlignVCenter, tokenLabel(*colTokens_, col, fm, labelWidth));
+      p.restore();
+    }
+  } else {
+    for (qint64 col : colTicks()) {
+      const double x = plot.left() + double(col - view_.col0) / cols * plot.width();
+      p.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 4));
+      p.drawText(QRectF(x - 50, plot.bottom() + 5, 100, fm.height()), Qt::AlignCenter,
+                 QString::number(col));
+    }
   }
-  p.drawText(QRectF(plot.left(), plot.bottom() + 5 + fm.height(), plot.width(), fm.height()),
-             Qt::AlignCenter, colTitle_);
+  const double titleY = plot.bottom() + 5 + (layout.colTokens ? labelWidth + 2 : fm.height());
+  p.drawText(QRectF(plot.left(), titleY, plot.width(), fm.height()), Qt::AlignCenter, colTitle_);
   p.save();
   p.translate(fm.height() * 0.5, plot.center().y());
   p.rotate(-90);
@@ -528,7 +639,8 @@ QVector<double> HeatmapWidget::legendTicks(double maxTicks) const {
   return ticks;
 }
 
-void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
+void HeatmapWidget::drawLegend(QPainter& p, const AxisLayout& layout) const {
+  const QRectF& plot = layout.plot;
   const QFontMetrics fm(font());
   const QRectF bar(plot.right() + 10, plot.top(), 14, plot.height());
   // One smooth gradient image, not a line per pixel: no banding at any resolution or zoom of a
@@ -554,14 +666,15 @@ void HeatmapWidget::drawLegend(QPainter& p, const QRectF& plot) const {
     const double y = bar.bottom() - f * bar.height();
     p.drawLine(QPointF(bar.right(), y), QPointF(bar.right() + 3, y));
     p.drawText(QRectF(bar.right() + 5, y - fm.height() / 2.0, 100, fm.height()),
-               Qt::AlignLeft | Qt::AlignVCenter, formatValue(v));
+               Qt::AlignLeft | Qt::AlignVCenter, formatMapValue(v));
   }
   QString caption = valueTitle_;
   if (!diverging_ && scale_.mode == ScaleMode::log) caption += tr(" (log)");
   // Two lines under the bar: the value and how each cell pools the entries it covers.
   const double room = width() - bar.left();
-  // Level with the key axis' title, below its tick labels (the last one reaches under the bar).
-  const double y0 = bar.bottom() + 5 + fm.height();
+  // Level with the key axis' title, below its tick labels (the last one reaches under the bar);
+  // rotated token labels stay left of the bar, and their title is far below: right under it.
+  const double y0 = bar.bottom() + 5 + (layout.colTokens ? 0 : fm.height());
   p.drawText(QRectF(bar.left() - 4, y0, room, fm.height()), Qt::AlignLeft,
              fm.elidedText(caption, Qt::ElideRight, int(room)));
   p.drawText(QRectF(bar.left() - 4, y0 + fm.height(), room, fm.height()), Qt::AlignLeft,
@@ -701,7 +814,20 @@ QString HeatmapWidget::hoverTextAt(double row, double col) const {
   const int r = binOf(m.rowEdges, reg.row0, reg.rows(), m.rows, qint64(std::floor(row)));
   const int c = binOf(m.colEdges, reg.col0, reg.cols(), m.cols, qint64(std::floor(col)));
   const qint64 i0 = m.rowBegin(r), i1 = m.rowEnd(r), j0 = m.colBegin(c), j1 = m.colEnd(c);
-  const QString value = formatValue(m.at(r, c));
+  const QString value = formatMapValue(m.at(r, c));
+  if (i1 - i0 <= 1 && j1 - j0 <= 1 && (rowTokens_ || colTokens_)) {
+    auto side = [](const QString& word, const std::shared_ptr<const QStringList>& tokens,
+                   qint64 k) {
+      if (!tokens || k >= tokens->size()) return QStringLiteral("%1 %2").arg(word).arg(k);
+      QString tok = visibleToken(tokens->at(qsizetype(k)));
+      if (tok.size() > kHoverTokenChars) tok = tok.left(kHoverTokenChars - 1) + QChar(0x2026);
+      // One multi-arg call: a token holding "%1" must not be substituted again.
+      return QStringLiteral("%1 '%2' (%3)").arg(word, tok, QString::number(k));
+    };
+    return tr("%1 → %2: %3 = %4")
+        .arg(side(tr("query"), rowTokens_, i0), side(tr("key"), colTokens_, j0), valueTitle_,
+             value);
+  }
   if (i1 - i0 <= 1 && j1 - j0 <= 1) {
     return tr("%1 = %2, %3 = %4, %5 = %6")
         .arg(rowTitle_)

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <QImage>
+#include <QStringList>
 #include <QWidget>
+#include <memory>
 
 #include "colormap.hpp"
 #include "view_result.hpp"
@@ -27,6 +29,14 @@ enum class ScaleRange { fixed, perView };
 // Axis ticks at round positions: multiples of one step that is a power of two or of ten, within
 // [lo, hi], about `pixels / minSpacing` of them at most (at least two where the span allows).
 QVector<qint64> roundTicks(qint64 lo, qint64 hi, double pixels, double minSpacing);
+
+// A token as a label can show it: a raw newline would break the label's line and a tab or a
+// space-only token would look like nothing, so control characters become visible symbols
+// ("\n" -> "↵", "\t" -> "→", others their control pictures) and a token of only spaces shows
+// one "␣" per space.
+QString visibleToken(const QString& token);
+// A map value as hover texts write it: 4 significant digits in the usual range, "masked" for NaN.
+QString formatMapValue(double v);
 
 class HeatmapWidget : public QWidget {
   Q_OBJECT
@@ -78,11 +88,21 @@ class HeatmapWidget : public QWidget {
   void setAxisTitles(const QString& rows, const QString& cols, const QString& value);
   void setOverlays(const MapOverlays& o);
   void setOverlaysVisible(bool on);
+  // Token strings of the map's rows (queries) and columns (keys), as Tokenizer::token_display
+  // gives them; null: numeric axes. Shared, never copied per map (a context holds 32K tokens).
+  // A zoom that shows few enough rows (columns) for a label per cell labels each with its token
+  // (columns rotated, the plot shrinking to make room); the hover names single entries' tokens.
+  void setAxisTokens(std::shared_ptr<const QStringList> rowTokens,
+                     std::shared_ptr<const QStringList> colTokens);
+  // Whether the rows (columns) in view are labelled with their tokens rather than round numbers.
+  bool rowTokenLabels() const { return axisLayout().rowTokens; }
+  bool colTokenLabels() const { return axisLayout().colTokens; }
 
   // Pixels of the plot area: the resolution worth asking the probe for.
   QSize plotPixels() const;
   // The plot area in widget coordinates (overlays never leave it) and its axis ticks.
   QRectF plotArea() const { return plotRect(); }
+  // With token labels: every row (column) in view, labelled at its centre.
   QVector<qint64> rowTicks() const;
   QVector<qint64> colTicks() const;
   // What hovering full-map cell (row, col) reports; empty outside the drawn map.
@@ -111,7 +131,14 @@ class HeatmapWidget : public QWidget {
   void changeEvent(QEvent* e) override;
 
  private:
-  QRectF plotRect() const;
+  struct AxisLayout {
+    QRectF plot;
+    bool rowTokens = false, colTokens = false;
+  };
+  AxisLayout axisLayout() const;
+  QRectF plotRectWith(bool rowLabels, bool colLabels) const;
+  double tokenLabelWidth() const;
+  QRectF plotRect() const { return axisLayout().plot; }
   QPointF toWidget(double row, double col) const;
   bool toMap(const QPointF& pos, double& row, double& col) const;
   void rebuildImage();
@@ -119,8 +146,8 @@ class HeatmapWidget : public QWidget {
   void updateHover();
   QString legendCaption() const;
   void clampView();
-  void drawAxes(QPainter& p, const QRectF& plot) const;
-  void drawLegend(QPainter& p, const QRectF& plot) const;
+  void drawAxes(QPainter& p, const AxisLayout& layout) const;
+  void drawLegend(QPainter& p, const AxisLayout& layout) const;
   bool logLegend() const;
   double legendPosition(double v) const;
 
@@ -151,6 +178,7 @@ class HeatmapWidget : public QWidget {
   bool interactive_ = true;
   MapOverlays overlays_;
   bool overlaysVisible_ = true;
+  std::shared_ptr<const QStringList> rowTokens_, colTokens_;
   bool dragging_ = false;
   QPointF dragStart_;
   Region dragView_;
