@@ -1,7 +1,8 @@
 // `attnscope-cli tokenize` and `attnscope-cli model`: a Hugging Face model folder on real text
 // (docs/models.md). `model` runs the forward pass through a backend and reports perplexity and
-// speed; it writes the logits, one (layer, head) attention map, or, with --attention, what the
-// model would lose on this text if its attention were another variant. Every check that can fail
+// speed; it writes the logits, one (layer, head) attention map, the head atlas (every head
+// statistic of every head), or, with --attention, what the model would lose on this text if its
+// attention were another variant. Every check that can fail
 // runs before the forward, and outputs are written only after everything succeeded.
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "attnscope/error.hpp"
+#include "attnscope/head_stats.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/model.hpp"
 #include "attnscope/probes.hpp"
@@ -93,7 +95,7 @@ struct ModelOptions {
   std::string model;
   TextSource text;
   std::string backend;
-  std::optional<std::string> out, map;
+  std::optional<std::string> out, map, atlas;
   std::optional<int64_t> map_layer, map_head;
   std::string map_size = "256,256", pool = "max", map_region;
   std::optional<std::string> attention;
@@ -207,10 +209,73 @@ nlohmann::json times_json(const ForwardTimes& t) {
   return {{"total", t.total}, {"attention", t.attention}, {"gemm", t.gemm}, {"other", t.other}};
 }
 
+// One statistic as the atlas file holds it: values[layer][head], NaN as null.
+nlohmann::json stat_json(const HeadStatTable& t, const HeadStatsOptions& options) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t l = 0; l < t.layers; ++l) {
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t h = 0; h < t.heads; ++h) row.push_back(number(t.at(l, h)));
+    rows.push_back(std::move(row));
+  }
+  return {{"title", head_stat_title(t.stat, options)},
+          {"note", t.note},
+          {"tokens", t.tokens},
+          {"values", rows}};
+}
+
+// The head atlas (docs/models.md): the text statistics from the forward's own layers (`text`,
+// one set of tables per layer), then the two probes, each on a forward of its own. A probe this
+// model cannot run (retrieval without a tokenizer, positions too few) is listed under "skipped"
+// with the reason; the rest of the atlas is still written.
+nlohmann::json atlas_json(const Model& model, const std::vector<std::vector<HeadStatTable>>& text,
+                          const HeadStatsOptions& options) {
+  const ModelConfig& c = model.config();
+  nlohmann::json stats = nlohmann::json::object(), skipped = nlohmann::json::object();
+  for (size_t s = 0; !text.empty() && s < text.front().size(); ++s) {
+    HeadStatTable t = text.front()[s];
+    t.layers = int64_t(text.size());
+    t.values.clear();
+    for (const std::vector<HeadStatTable>& layer : text) {
+      t.values.insert(t.values.end(), layer[s].values.begin(), layer[s].values.end());
+    }
+    stats[std::string(head_stat_key(t.stat))] = stat_json(t, options);
+  }
+  for (HeadStat probe : {HeadStat::induction, HeadStat::retrieval}) {
+    try {
+      const HeadStatTable t = probe == HeadStat::induction ? induction_scores(model, options)
+                                                           : retrieval_scores(model, options);
+      stats[std::string(head_stat_key(probe))] = stat_json(t, options);
+    } catch (const Error& e) {
+      skipped[std::string(head_stat_key(probe))] = e.what();
+    }
+  }
+  return {{"model", model.checkpoint().dir()},
+          {"config", c.describe()},
+          {"layers", c.layers},
+          {"heads", c.heads},
+          {"options",
+           {{"sink_tokens", options.sink_tokens},
+            {"local_tokens", options.local_tokens},
+            {"induction_length", options.induction_length},
+            {"retrieval_length", options.retrieval_length},
+            {"seed", options.seed}}},
+          {"stats", stats},
+          {"skipped", skipped}};
+}
+
 int run_model(const ModelOptions& o) {
   if (o.out) io::check_output_path(*o.out, "--out");
   if (o.map) io::check_output_path(*o.map, "--map");
   if (o.out && o.map && *o.out == *o.map) throw Error("--out and --map name the same file");
+  if (o.atlas) {
+    io::check_output_path(*o.atlas, "--atlas");
+    if ((o.out && *o.out == *o.atlas) || (o.map && *o.map == *o.atlas)) {
+      throw Error("--atlas names the same file as --out or --map");
+    }
+    if (o.attention) {
+      throw Error("--atlas measures the model's own attention; it cannot run with --attention");
+    }
+  }
   const std::string backend_name = o.backend.empty() ? default_backend() : o.backend;
   make_backend(backend_name);  // an unknown or unavailable backend fails before loading weights
 
@@ -221,10 +286,15 @@ int run_model(const ModelOptions& o) {
   const std::optional<MapRequest> req = map_request(o, model, L);
   std::optional<WhatIfRequest> what = what_if_request(o, model);
 
-  // The map's layer, copied out of the forward as it passes (no capture of every layer).
+  // The map's layer, copied out of the forward as it passes (no capture of every layer), and the
+  // atlas's text statistics, measured on each layer as it passes.
   std::optional<LayerAttention> map_layer;
+  HeadStatsOptions atlas_options;
+  atlas_options.backend = backend_name;
+  std::vector<std::vector<HeadStatTable>> atlas_text;
   const auto observe = [&](int64_t layer, const LayerAttention& a) {
     if (req && layer == *o.map_layer) map_layer = a;
+    if (o.atlas) atlas_text.push_back(layer_text_stats(a, atlas_options));
   };
 
   nlohmann::json j;
@@ -286,6 +356,13 @@ int run_model(const ModelOptions& o) {
   if (req) {
     io::save_npy(*o.map, map, &batch);
     written.push_back(*o.map);
+  }
+  if (o.atlas) {
+    // Staged with the other outputs: all of them appear, or none.
+    const std::string staged = *o.atlas + ".atlas-tmp";
+    io::save_text(staged, atlas_json(model, atlas_text, atlas_options).dump(1) + "\n");
+    batch.stage(staged, *o.atlas);
+    written.push_back(*o.atlas);
   }
   batch.commit();
 
@@ -358,6 +435,8 @@ std::function<int()> add_model_command(CLI::App& app) {
   cmd->add_option("--map-size", o->map_size, "Map resolution ROWS,COLS")->capture_default_str();
   cmd->add_option("--pool", o->pool, "Map pooling: max or mean")->capture_default_str();
   cmd->add_option("--map-region", o->map_region, "Map: ROW0,ROW1,COL0,COL1 (half-open)");
+  cmd->add_option("--atlas", o->atlas,
+                  "Write the head atlas: every head statistic of every (layer, head) (.json)");
   cmd->add_option("--attention", o->attention,
                   "What-if: run every layer (or --layers) with this variant instead: " +
                       what_if_variant_names());

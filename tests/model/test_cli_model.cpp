@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "attnscope/head_stats.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/model.hpp"
 #include "attnscope/probes.hpp"
@@ -141,6 +142,43 @@ TEST(CliModel, TextAndWhatIf) {
   EXPECT_GT(j["kl_mean"].get<double>(), 0.0);
 }
 
+// --atlas writes every statistic of every head; each equals the library's, measured in-process.
+TEST(CliModel, AtlasMatchesTheLibrary) {
+  const std::string dir = model_folder("atlas");
+  const Model model = Model::load(dir);
+  const std::vector<int32_t> ids = random_ids(29, 320, 12);
+  const std::string atlas = test_dir("atlas_out") + "/atlas.json";
+  const CliResult r = cli("model --model " + dir + " --ids " + join(ids) + " --atlas " + atlas);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote     " + atlas), std::string::npos) << r.out;
+  const nlohmann::json j = read_json(atlas);
+  EXPECT_EQ(j["layers"], 2);
+  EXPECT_EQ(j["heads"], 4);
+  EXPECT_TRUE(j["skipped"].empty()) << j["skipped"].dump();
+
+  ForwardOptions fo;
+  fo.capture = true;
+  std::vector<HeadStatTable> want = text_head_stats(model.forward(ids, fo), {});
+  want.push_back(induction_scores(model, {}));
+  want.push_back(retrieval_scores(model, {}));
+  ASSERT_EQ(j["stats"].size(), all_head_stats().size());
+  for (const HeadStatTable& t : want) {
+    const nlohmann::json& got = j["stats"][std::string(head_stat_key(t.stat))];
+    SCOPED_TRACE(std::string(head_stat_key(t.stat)));
+    EXPECT_EQ(got["title"], std::string(head_stat_title(t.stat)));
+    EXPECT_EQ(got["tokens"], t.tokens);
+    ASSERT_EQ(got["values"].size(), 2u);
+    for (int64_t l = 0; l < 2; ++l) {
+      ASSERT_EQ(got["values"][size_t(l)].size(), 4u);
+      for (int64_t h = 0; h < 4; ++h) {
+        const double w = t.at(l, h);
+        EXPECT_NEAR(got["values"][size_t(l)][size_t(h)].get<double>(), w, 1e-9 * std::abs(w))
+            << l << "." << h;
+      }
+    }
+  }
+}
+
 TEST(CliModel, BadInputIsOneClearLine) {
   const std::string dir = model_folder("bad");
   const std::string m = "model --model " + dir;
@@ -158,6 +196,9 @@ TEST(CliModel, BadInputIsOneClearLine) {
   expect_rejected(m + " --ids 1,2,3 --attention swa --window 2 --layers 0-5", "--layers");
   expect_rejected(m + " --ids 1,2,3 --backend nosuch", "nosuch");
   expect_rejected(m + " --ids 1,2,3 --window 4", "--window sets a what-if variant's knob");
+  expect_rejected(
+      m + " --ids 1,2,3 --attention swa --window 2 --atlas " + test_dir("atlas_bad") + "/a.json",
+      "--atlas");
 
   TinyModelSpec gemma;
   gemma.model_type = "gemma";
