@@ -414,6 +414,21 @@ TEST(HeadStats, CancelledTokenThrowsCancelled) {
   EXPECT_THROW(induction_scores(model, o), Cancelled);
   EXPECT_THROW(retrieval_scores(model, o), Cancelled);
 
+  // A cancel arriving mid-run (from the first progress report) stops it too.
+  const std::vector<std::function<void(const HeadStatsOptions&)>> runs = {
+      [&](const HeadStatsOptions& x) { text_head_stats(r, x); },
+      [&](const HeadStatsOptions& x) { induction_scores(model, x); },
+      [&](const HeadStatsOptions& x) { retrieval_scores(model, x); },
+  };
+  for (size_t run = 0; run < runs.size(); ++run) {
+    HeadStatsOptions mid;
+    mid.induction_length = 16;
+    mid.retrieval_length = 20;
+    const CancelToken token = mid.cancel;
+    mid.cancel.set_progress_callback([token](double) { token.cancel(); });
+    EXPECT_THROW(runs[run](mid), Cancelled) << "run " << run;
+  }
+
   // Progress rises to 1 on a run that is not cancelled.
   HeadStatsOptions p;
   std::vector<double> seen;

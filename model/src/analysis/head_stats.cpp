@@ -116,6 +116,8 @@ std::vector<HeadStatTable> layer_stats(const LayerAttention& la, const HeadStats
     // The caller's thread reports: the callback need not be safe to call from several at once.
     if (worker == 0) o.cancel.report(base + span * double(n) / double(tasks));
   });
+  // Once more from here: on a short layer the other threads may have taken every task.
+  o.cancel.report(base + span);
   o.cancel.throw_if_cancelled();
 
   const std::string window =
