@@ -2,12 +2,19 @@
 # attnscope's one entry point on a fresh Debian 12 machine: installs what is missing (Debian
 # packages only), configures, builds, then launches the app (default) or runs the whole test suite.
 #   ./setup.sh            install + build + launch attnscope
+#   ./setup.sh --model DIR [--text-file F]   the same, opening a Hugging Face model folder (any
+#                         options after the first are the app's own: attnscope --help)
 #   ./setup.sh test       install + build + run every test (what CI runs)
 #   ./setup.sh build      install + build only
 #   ./setup.sh deps       install missing packages only
 set -euo pipefail
 cd "$(dirname "$0")"
 mode=${1:-launch}
+app_args=()
+if [[ "$mode" == --* ]]; then
+  app_args=("$@")
+  mode=launch
+fi
 
 # Every CMake find_package must be met by a package named here: apt runs with
 # --no-install-recommends, so a package that is only recommended (libqt6opengl6-dev, whose CMake
@@ -50,12 +57,13 @@ case "$mode" in
     build
     gui=build/release/app/gui/attnscope
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-      exec "$gui"
+      exec "$gui" "${app_args[@]}"
     fi
     # No display (e.g. over ssh): say so instead of letting Qt fail, and show the engine at work.
     echo "setup: built $gui, but there is no display to open it on (DISPLAY and WAYLAND_DISPLAY"
     echo "setup: are unset). Run it from a desktop session, or headless:"
     echo "setup:   $gui --preset first-look --view map --screenshot map.png"
+    echo "setup:   $gui --model DIR --text-file F.txt --view atlas --screenshot atlas.png"
     echo "setup: Meanwhile, a short tour of what the engine computes:"
     cli=build/release/app/cli/attnscope-cli
     "$cli" info
@@ -68,5 +76,5 @@ case "$mode" in
       "$cli" run $args
     done
     ;;
-  *) echo "usage: $0 [launch|test|build|deps]" >&2; exit 2 ;;
+  *) echo "usage: $0 [launch|test|build|deps] | $0 --model DIR [--text-file F]" >&2; exit 2 ;;
 esac

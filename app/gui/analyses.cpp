@@ -463,6 +463,9 @@ void analyze(const AnalysisContext& ctx, ViewResult& out) {
     case ViewKind::kv:  // the KV, throughput and benchmark views run their own work
     case ViewKind::throughput:
     case ViewKind::benchmark:
+    case ViewKind::text:  // a model's views (engine_worker_model.cpp)
+    case ViewKind::atlas:
+    case ViewKind::whatif:
       break;
   }
 }

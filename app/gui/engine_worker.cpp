@@ -206,6 +206,7 @@ ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& can
     report(0.0);
   };
 
+  if (job.workload.model) return computeModel(job, cancel, progress, preview);
   const Workload& w = job.workload;
   const AttentionProblem& p = w.problem;
   p.check();

@@ -15,6 +15,10 @@
 #include "view_result.hpp"
 #include "worker.hpp"
 
+namespace attnscope {
+struct HeadStatTable;
+}
+
 namespace attnscope::gui {
 
 struct EngineJob {
@@ -45,6 +49,14 @@ class EngineWorker {
   static Workload loadFile(const QString& path, VariantId variant);
 
  private:
+  // A model workload (Workload::model): the forward on the text with every layer captured, then
+  // the view's analysis of the layer it asks for (engine_worker_model.cpp).
+  struct ModelRun;
+  ViewResultPtr computeModel(const EngineJob& job, const CancelToken& cancel,
+                             const Progress& progress, const Preview& preview);
+  std::shared_ptr<ModelRun> modelRun(const Workload& w, const CancelToken& cancel);
+  bool hasModelRun(const Workload& w) const;
+
   struct CachedRun {
     QString key;
     InputsPtr inputs;  // keeps the inputs alive, so the address in the key stays unique
@@ -69,6 +81,10 @@ class EngineWorker {
   WorkerBackends backends_;
   std::deque<std::pair<QString, InputsPtr>> inputsCache_;  // small LRU, newest first
   std::deque<CachedRun> runCache_;                         // small LRU, newest first
+  // The newest model forward only: a 1B model's captures at 8K tokens are gigabytes.
+  std::shared_ptr<ModelRun> modelRun_;
+  // Induction and retrieval scores run sequences of their own: kept per model and backend.
+  std::deque<std::pair<QString, std::shared_ptr<const HeadStatTable>>> probeStats_;
 };
 
 }  // namespace attnscope::gui

@@ -149,4 +149,15 @@ void ExplorerController::loadFile(const QString& path) {
       });
 }
 
+void ExplorerController::loadModel(const QString& dir) {
+  worker_.start(
+      kFileLane, [dir](const GuiWorker::Job&) { return LoadedModel::open(dir); },
+      [this](std::shared_ptr<const LoadedModel> m) { emit modelLoaded(std::move(m)); },
+      [this, dir](const JobFailure& failure) {
+        emit modelFailed(dir, failure.kind == JobFailure::Kind::outOfMemory
+                                  ? tr("out of memory while opening the model")
+                                  : failure.message);
+      });
+}
+
 }  // namespace attnscope::gui

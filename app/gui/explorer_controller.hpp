@@ -36,6 +36,9 @@ class ExplorerController : public QObject {
                         std::function<void(const QString&)> failed);
   // Loads tensors on the worker; on success the workload switches to them (fileLoaded).
   void loadFile(const QString& path);
+  // Opens a model folder on the worker (a big tokenizer.json takes a second); modelLoaded or
+  // modelFailed follows. The workload is not changed: the panel puts the model and text together.
+  void loadModel(const QString& dir);
 
  public slots:
   void setWorkload(const attnscope::gui::Workload& w);  // debounced recompute
@@ -52,6 +55,8 @@ class ExplorerController : public QObject {
   void cancelled();
   void fileLoaded(const QString& path, const attnscope::gui::Workload& workload);
   void workloadChanged(const attnscope::gui::Workload& w);
+  void modelLoaded(std::shared_ptr<const attnscope::gui::LoadedModel> model);
+  void modelFailed(const QString& dir, const QString& message);
 
  private:
   // A file load neither supersedes nor is superseded by a run: each has its own lane.

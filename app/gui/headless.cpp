@@ -4,8 +4,10 @@
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
+#include <QFile>
 #include <QFileInfo>
 #include <QRegularExpression>
+#include <QStringDecoder>
 #include <QThread>
 #include <cmath>
 #include <cstdlib>
@@ -14,6 +16,10 @@
 #include "main_window.hpp"
 #include "output_files.hpp"
 #include "presets.hpp"
+#include "views/atlas_view.hpp"
+#include "views/attention_map_view.hpp"
+#include "views/text_view.hpp"
+#include "workload_panel.hpp"
 
 namespace attnscope::gui {
 
@@ -66,15 +72,11 @@ QString parseScreenshotSize(const QString& text, int& width, int& height) {
   return {};
 }
 
-int renderHeadless(const QString& preset, const QString& viewArg, const QString& file,
-                   QString* message, int width, int height, bool dark) {
-  const Preset* p = findPreset(preset);
-  if (!p) {
-    *message =
-        QStringLiteral("unknown preset '%1' (known: %2)").arg(preset, presetNames().join(", "));
-    return 2;
-  }
-  ViewKind kind = p->view;
+namespace {
+
+// The checks every screenshot makes before a window exists. Returns the exit code (0: fine).
+int checkShot(const QString& viewArg, ViewKind& kind, const QString& file, QString* message,
+              int width, int height) {
   if (!viewArg.isEmpty() && !viewFromName(viewArg, kind)) {
     QStringList names;
     for (ViewKind v : allViews()) names.append(viewName(v));
@@ -110,17 +112,14 @@ int renderHeadless(const QString& preset, const QString& viewArg, const QString&
     }
     std::free(room);
   }
-  MainWindow window(MainWindow::Options{false, false});
-  window.resize(width, height);
-  if (dark) window.setDarkPalette(true);
-  window.show();
-  if (QString e = window.applyPreset(preset); !e.isEmpty()) {
-    *message = e;
-    return 2;
-  }
-  window.setCurrentView(kind);
+  return 0;
+}
+
+// Waits for the window's answer and writes it to `file`.
+int grabSettled(MainWindow& window, const QString& file, QString* message) {
+  const QString suffix = QFileInfo(file).suffix().toLower();
   window.requestView(true);
-  if (!waitUntilSettled(window, 120000)) {
+  if (!waitUntilSettled(window, 600000)) {
     *message = QStringLiteral("timed out waiting for the engine");
     return 3;
   }
@@ -146,6 +145,111 @@ int renderHeadless(const QString& preset, const QString& viewArg, const QString&
   }
   *message = runError;
   return code;
+}
+
+}  // namespace
+
+int renderHeadless(const QString& preset, const QString& viewArg, const QString& file,
+                   QString* message, int width, int height, bool dark) {
+  const Preset* p = findPreset(preset);
+  if (!p) {
+    *message =
+        QStringLiteral("unknown preset '%1' (known: %2)").arg(preset, presetNames().join(", "));
+    return 2;
+  }
+  ViewKind kind = p->view;
+  if (int code = checkShot(viewArg, kind, file, message, width, height)) return code;
+  MainWindow window(MainWindow::Options{false, false});
+  window.resize(width, height);
+  if (dark) window.setDarkPalette(true);
+  window.show();
+  if (QString e = window.applyPreset(preset); !e.isEmpty()) {
+    *message = e;
+    return 2;
+  }
+  window.setCurrentView(kind);
+  return grabSettled(window, file, message);
+}
+
+QString readModelText(const QString& path, QString& text) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) {
+    return QStringLiteral("cannot read --text-file '%1': %2").arg(path, f.errorString());
+  }
+  QStringDecoder utf8(QStringDecoder::Utf8);
+  text = utf8(f.readAll());
+  if (utf8.hasError()) return QStringLiteral("--text-file '%1' is not UTF-8 text").arg(path);
+  if (text.trimmed().isEmpty()) return QStringLiteral("--text-file '%1' is empty").arg(path);
+  return {};
+}
+
+int renderModelHeadless(const ModelShot& shot, const QString& file, QString* message, int width,
+                        int height, bool dark) {
+  ViewKind kind = ViewKind::map;
+  if (int code = checkShot(shot.view, kind, file, message, width, height)) return code;
+  QString text;
+  if (QString e = readModelText(shot.textFile, text); !e.isEmpty()) {
+    *message = e;
+    return 2;
+  }
+  std::shared_ptr<const LoadedModel> model;
+  std::shared_ptr<const ModelText> tokens;
+  try {
+    model = LoadedModel::open(shot.modelDir);
+    tokens = ModelText::make(*model, text);
+  } catch (const std::exception& e) {
+    *message = QString::fromStdString(e.what());
+    return 1;
+  }
+  const ModelConfig& c = model->model.config();
+  if (shot.layer < 0 || shot.layer >= c.layers) {
+    *message = QStringLiteral("--layer %1 is outside this model's layers 0-%2")
+                   .arg(shot.layer)
+                   .arg(c.layers - 1);
+    return 2;
+  }
+  if (shot.head >= c.heads) {
+    *message = QStringLiteral("--head %1 is outside this model's heads 0-%2")
+                   .arg(shot.head)
+                   .arg(c.heads - 1);
+    return 2;
+  }
+  if (shot.token >= tokens->length()) {
+    *message = QStringLiteral("--token %1 is outside the text's tokens 0-%2")
+                   .arg(shot.token)
+                   .arg(tokens->length() - 1);
+    return 2;
+  }
+  MainWindow window(MainWindow::Options{false, false});
+  window.resize(width, height);
+  if (dark) window.setDarkPalette(true);
+  window.show();
+  window.panel()->modelBox()->setText(text);
+  window.panel()->applyModel(model);
+  window.setCurrentView(kind);
+  if (auto* map = qobject_cast<AttentionMapView*>(window.view(ViewKind::map))) {
+    map->setLayer(shot.layer);
+    if (shot.head >= 0) map->setHeadSelection(HeadMode::single, shot.head, 0);
+  }
+  if (auto* tv = qobject_cast<TextView*>(window.view(ViewKind::text))) {
+    tv->layerCombo()->setCurrentIndex(shot.layer);
+    if (shot.head >= 0) tv->headCombo()->setCurrentIndex(tv->headCombo()->findData(shot.head));
+    const int token = shot.token >= 0 ? shot.token : int(tokens->length()) - 1;
+    tv->tokens()->setSelected(token);
+  }
+  if (auto* atlas = qobject_cast<AtlasView*>(window.view(ViewKind::atlas));
+      atlas && !shot.stat.isEmpty()) {
+    const int i = atlas->statCombo()->findData(shot.stat);
+    if (i < 0) {
+      QStringList keys;
+      for (int x = 0; x < atlas->statCombo()->count(); ++x)
+        keys << atlas->statCombo()->itemData(x).toString();
+      *message = QStringLiteral("unknown --stat '%1' (known: %2)").arg(shot.stat, keys.join(", "));
+      return 2;
+    }
+    atlas->statCombo()->setCurrentIndex(i);
+  }
+  return grabSettled(window, file, message);
 }
 
 }  // namespace attnscope::gui

@@ -22,4 +22,19 @@ QString parseScreenshotSize(const QString& text, int& width, int& height);
 int renderHeadless(const QString& preset, const QString& view, const QString& file,
                    QString* message, int width = 1200, int height = 800, bool dark = false);
 
+// A model on a text instead of a preset: `attnscope --model DIR --text-file F --view V
+// --screenshot FILE`. A folder the model library refuses, or a text file that is missing, empty or
+// not UTF-8, exits non-zero with one line.
+struct ModelShot {
+  QString modelDir, textFile;
+  QString view = QStringLiteral("map");
+  int layer = 0, head = -1;  // head -1: the view's default (the map: head 0)
+  int token = -1;            // the text view's query token; -1: the last token
+  QString stat;              // the atlas's statistic (head_stat_key); empty: entropy
+};
+int renderModelHeadless(const ModelShot& shot, const QString& file, QString* message,
+                        int width = 1200, int height = 800, bool dark = false);
+// Reads a text file for the model: UTF-8, not empty. Returns an error message, empty on success.
+QString readModelText(const QString& path, QString& text);
+
 }  // namespace attnscope::gui

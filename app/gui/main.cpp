@@ -12,6 +12,7 @@
 #include "headless.hpp"
 #include "main_window.hpp"
 #include "presets.hpp"
+#include "workload_panel.hpp"
 
 namespace {
 
@@ -102,7 +103,20 @@ int main(int argc, char** argv) {
       "WxH", "1200x800");
   QCommandLineOption listOpt("list-presets", "Print the demo names and exit.");
   QCommandLineOption darkOpt("dark", "Start with the dark palette.");
-  parser.addOptions({presetOpt, viewOpt, shotOpt, sizeOpt, listOpt, darkOpt});
+  QCommandLineOption modelOpt(
+      "model", "Open a Hugging Face model folder (config.json, safetensors, tokenizer.json).",
+      "DIR");
+  QCommandLineOption textOpt("text-file", "The text the model reads (UTF-8).", "FILE");
+  QCommandLineOption layerOpt("layer", "With --model: the layer to show (default 0).", "N");
+  QCommandLineOption headOpt("head", "With --model: the head to show (map, text).", "H");
+  QCommandLineOption tokenOpt(
+      "token", "With --model: the text view's query token (default: the last).", "I");
+  QCommandLineOption statOpt("stat",
+                             "With --model: the head atlas's statistic (entropy, sink, local, "
+                             "distant, previous_token, induction, retrieval).",
+                             "KEY");
+  parser.addOptions({presetOpt, viewOpt, shotOpt, sizeOpt, listOpt, darkOpt, modelOpt, textOpt,
+                     layerOpt, headOpt, tokenOpt, statOpt});
   // parse(), not process(): an unknown option or a missing value is one "attnscope: " line.
   if (!parser.parse(QCoreApplication::arguments())) {
     std::fprintf(stderr, "attnscope: %s\n", qPrintable(parser.errorText()));
@@ -131,9 +145,52 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // --model: a model on a text instead of a preset.
+  const bool model = parser.isSet(modelOpt);
+  for (const QCommandLineOption* o : {&textOpt, &layerOpt, &headOpt, &tokenOpt, &statOpt}) {
+    if (parser.isSet(*o) && !model) {
+      std::fprintf(stderr, "attnscope: --%s needs --model DIR\n", qPrintable(o->names().front()));
+      return 2;
+    }
+  }
+  if (model && parser.isSet(presetOpt)) {
+    std::fprintf(stderr, "attnscope: give --model or --preset, not both\n");
+    return 2;
+  }
+  ModelShot shot;
+  if (model) {
+    shot.modelDir = parser.value(modelOpt);
+    shot.textFile = parser.value(textOpt);
+    if (parser.isSet(viewOpt)) shot.view = parser.value(viewOpt);
+    shot.stat = parser.value(statOpt);
+    const std::pair<const QCommandLineOption*, int*> numbers[] = {
+        {&layerOpt, &shot.layer}, {&headOpt, &shot.head}, {&tokenOpt, &shot.token}};
+    for (auto [opt, out] : numbers) {
+      if (!parser.isSet(*opt)) continue;
+      bool ok = false;
+      const int v = parser.value(*opt).toInt(&ok);
+      if (!ok || v < 0) {
+        std::fprintf(stderr, "attnscope: --%s must be a whole number from 0, got '%s'\n",
+                     qPrintable(opt->names().front()), qPrintable(parser.value(*opt)));
+        return 2;
+      }
+      *out = v;
+    }
+  }
+  if (parser.isSet(shotOpt) && model) {
+    if (!parser.isSet(textOpt)) {
+      std::fprintf(stderr, "attnscope: --model needs --text-file FILE for a screenshot\n");
+      return 2;
+    }
+    QString message;
+    const int code = renderModelHeadless(shot, parser.value(shotOpt), &message, width, height,
+                                         parser.isSet(darkOpt));
+    if (!message.isEmpty()) std::fprintf(stderr, "attnscope: %s\n", qPrintable(message));
+    return code;
+  }
   if (parser.isSet(shotOpt)) {
     if (!parser.isSet(presetOpt)) {
-      std::fprintf(stderr, "attnscope: --screenshot needs --preset NAME\n");
+      std::fprintf(stderr, "attnscope: --screenshot needs --preset NAME (or --model DIR)\n");
       return 2;
     }
     QString message;
@@ -146,6 +203,19 @@ int main(int argc, char** argv) {
 
   MainWindow window;
   if (parser.isSet(darkOpt)) window.setDarkPalette(true);
+  if (model) {
+    // The folder opens on the worker, as from the panel; a text file given is the text.
+    if (parser.isSet(textOpt)) {
+      QString text;
+      if (QString e = readModelText(shot.textFile, text); !e.isEmpty()) {
+        std::fprintf(stderr, "attnscope: %s\n", qPrintable(e));
+        return 2;
+      }
+      window.panel()->modelBox()->setText(text);
+    }
+    window.panel()->modelBox()->setOpening(shot.modelDir);
+    window.controller().loadModel(shot.modelDir);
+  }
   if (parser.isSet(presetOpt)) {
     if (QString e = window.applyPreset(parser.value(presetOpt)); !e.isEmpty()) {
       std::fprintf(stderr, "attnscope: %s\n", qPrintable(e));

@@ -33,6 +33,7 @@
 #include "exporter.hpp"
 #include "live/model_presets.hpp"
 #include "presets.hpp"
+#include "views/atlas_view.hpp"
 #include "views/attention_map_view.hpp"
 #include "views/benchmark_view.hpp"
 #include "views/block_selection_view.hpp"
@@ -40,7 +41,9 @@
 #include "views/kv_cache_view.hpp"
 #include "views/learn_view.hpp"
 #include "views/state_view.hpp"
+#include "views/text_view.hpp"
 #include "views/throughput_view.hpp"
+#include "views/whatif_view.hpp"
 #include "wording.hpp"
 #include "workload_panel.hpp"
 
@@ -76,8 +79,12 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   resizeDocks({dock}, {panel_->sizeHint().width() + 24}, Qt::Horizontal);
 
   tabs_ = new QTabWidget;
-  views_ = {new AttentionMapView,   new BlockSelectionView, new CompareView,    makeStateView(),
-            learn_ = new LearnView, new KvCacheView,        new ThroughputView, new BenchmarkView};
+  auto* textView = new TextView;
+  auto* atlasView = new AtlasView;
+  auto* whatIfView = new WhatIfView;
+  views_ = {new AttentionMapView,   textView,           atlasView,        whatIfView,
+            new BlockSelectionView, new CompareView,    makeStateView(),  learn_ = new LearnView,
+            new KvCacheView,        new ThroughputView, new BenchmarkView};
   // Views of a capability name the variants that have it.
   QStringList sparse, stateful;
   for (const VariantInfo& v : variants()) {
@@ -85,11 +92,17 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
     if (v.has_selection()) sparse << title;
     if (v.has_state) stateful << title;
   }
-  const QStringList titles = {
-      tr("Attention map"), tr("Block selection (%1)").arg(sparse.join(QStringLiteral(", "))),
-      tr("Compare"),       stateful.join(QStringLiteral(", ")),
-      tr("Learn"),         tr("KV cache"),
-      tr("Throughput"),    tr("Benchmark")};
+  const QStringList titles = {tr("Attention map"),
+                              tr("Text"),
+                              tr("Head atlas"),
+                              tr("What-if"),
+                              tr("Block selection (%1)").arg(sparse.join(QStringLiteral(", "))),
+                              tr("Compare"),
+                              stateful.join(QStringLiteral(", ")),
+                              tr("Learn"),
+                              tr("KV cache"),
+                              tr("Throughput"),
+                              tr("Benchmark")};
   for (int i = 0; i < views_.size(); ++i) {
     tabs_->addTab(views_[i], titles[i]);
     connect(views_[i], &ViewBase::requestChanged, this, [this, v = views_[i]] {
@@ -133,6 +146,25 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   statusBar()->addPermanentWidget(cancelButton_);
 
   buildMenus();
+
+  // The model source: the folder opens on the worker, then the panel puts it with the text.
+  connect(panel_, &WorkloadPanel::loadModelRequested, &controller_, &ExplorerController::loadModel);
+  connect(&controller_, &ExplorerController::modelLoaded, panel_, &WorkloadPanel::applyModel);
+  connect(&controller_, &ExplorerController::modelFailed, this,
+          [this](const QString& dir, const QString& message) {
+            panel_->modelFailed(dir, guiWording(message));
+            onError(guiWording(message));
+          });
+  const auto openModel = [this] { panel_->modelBox()->openButton()->click(); };
+  connect(textView, &TextView::openModelRequested, this, openModel);
+  connect(atlasView, &AtlasView::openModelRequested, this, openModel);
+  connect(whatIfView, &WhatIfView::openModelRequested, this, openModel);
+  connect(atlasView, &AtlasView::openHeadRequested, this, [this](int layer, int head) {
+    auto* map = static_cast<AttentionMapView*>(view(ViewKind::map));
+    map->setLayer(layer);
+    map->setHeadSelection(HeadMode::single, head, 0);
+    setCurrentView(ViewKind::map);
+  });
 
   connect(panel_, &WorkloadPanel::workloadEdited, this, &MainWindow::setWorkload);
   connect(panel_, &WorkloadPanel::loadFileRequested, &controller_, &ExplorerController::loadFile);
@@ -209,8 +241,10 @@ void MainWindow::buildMenus() {
                   [this] { currentView()->resetZoom(); });
   view->addSeparator();
   for (int i = 0; i < views_.size(); ++i) {
-    view->addAction(tabs_->tabText(i), QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)), this,
-                    [this, i] { tabs_->setCurrentIndex(i); });
+    // Ctrl+1 … Ctrl+9 for the first nine tabs; the rest by menu or mouse.
+    const QKeySequence key =
+        i < 9 ? QKeySequence(QStringLiteral("Ctrl+%1").arg(i + 1)) : QKeySequence();
+    view->addAction(tabs_->tabText(i), key, this, [this, i] { tabs_->setCurrentIndex(i); });
   }
   view->addSeparator();
   auto* themes = new QActionGroup(this);
@@ -638,6 +672,14 @@ void MainWindow::restoreSettings() {
   const int tab = s.value("window/tab", 0).toInt();
   if (tab >= 0 && tab < tabs_->count()) tabs_->setCurrentIndex(tab);
   setWorkload(w);
+  // The last model and text: the folder opens again on the worker (it may be gone: then the
+  // panel says so and the synthetic workload stays).
+  const QString modelDir = s.value("model/dir").toString();
+  panel_->modelBox()->setText(s.value("model/text").toString());
+  if (!modelDir.isEmpty() && s.value("model/open", false).toBool()) {
+    panel_->modelBox()->setOpening(modelDir);
+    controller_.loadModel(modelDir);
+  }
 }
 
 void MainWindow::saveSettings() {
@@ -649,6 +691,12 @@ void MainWindow::saveSettings() {
   s.setValue("window/tab", tabs_->currentIndex());
   Workload w = controller_.workload();
   w.file.clear();  // a file may be gone next time; the pattern is always there
+  // The model folder and the text are remembered apart: a model opens again on the worker.
+  if (w.model) s.setValue("model/dir", w.model->dir);
+  s.setValue("model/open", bool(w.model));
+  const QString text = panel_->modelBox()->text();
+  s.setValue("model/text", text.size() <= (1 << 20) ? text : QString());
+  if (w.model) w = Workload::defaults();
   s.setValue("workload/last", QJsonDocument(w.toJson()).toJson(QJsonDocument::Compact));
 }
 
@@ -664,6 +712,12 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
 
 void MainWindow::dropEvent(QDropEvent* e) {
   for (const QUrl& url : e->mimeData()->urls()) {
+    if (url.isLocalFile() && ModelInputBox::isModelFolder(url.toLocalFile())) {
+      panel_->modelBox()->setOpening(url.toLocalFile());
+      controller_.loadModel(url.toLocalFile());
+      e->acceptProposedAction();
+      return;
+    }
     if (url.isLocalFile()) {
       controller_.loadFile(url.toLocalFile());
       e->acceptProposedAction();

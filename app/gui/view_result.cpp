@@ -10,9 +10,11 @@
 namespace attnscope::gui {
 
 const QVector<ViewKind>& allViews() {
+  // Tab order: the map, then the views of a model on a text, then the rest.
   static const QVector<ViewKind> views = {
-      ViewKind::map,   ViewKind::blocks, ViewKind::compare,    ViewKind::state,
-      ViewKind::learn, ViewKind::kv,     ViewKind::throughput, ViewKind::benchmark};
+      ViewKind::map,    ViewKind::text,       ViewKind::atlas,    ViewKind::whatif,
+      ViewKind::blocks, ViewKind::compare,    ViewKind::state,    ViewKind::learn,
+      ViewKind::kv,     ViewKind::throughput, ViewKind::benchmark};
   return views;
 }
 
@@ -34,6 +36,12 @@ QString viewName(ViewKind v) {
       return QStringLiteral("throughput");
     case ViewKind::benchmark:
       return QStringLiteral("benchmark");
+    case ViewKind::text:
+      return QStringLiteral("text");
+    case ViewKind::atlas:
+      return QStringLiteral("atlas");
+    case ViewKind::whatif:
+      return QStringLiteral("whatif");
   }
   return {};
 }

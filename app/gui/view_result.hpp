@@ -16,7 +16,20 @@
 namespace attnscope::gui {
 
 // `state`: the internals of a variant with a recurrent state (VariantInfo::has_state).
-enum class ViewKind { map, blocks, compare, state, learn, kv, throughput, benchmark };
+// `text`, `atlas`, `whatif`: a model's attention on a text (Workload::model).
+enum class ViewKind {
+  map,
+  blocks,
+  compare,
+  state,
+  learn,
+  kv,
+  throughput,
+  benchmark,
+  text,
+  atlas,
+  whatif
+};
 QString viewName(ViewKind v);
 bool viewFromName(const QString& name, ViewKind& out);
 const QVector<ViewKind>& allViews();
@@ -53,6 +66,19 @@ struct ViewRequest {
   Region region;      // empty: the whole map
   int outRows = 384, outCols = 384;
   ComparePair pair = comparePairs().front();
+  // A model workload: the layer the map, text and compare views show (heads as above).
+  int layer = 0;
+  // Text view: the query token whose attention tints the text (-1: none yet); headMode single,
+  // mean or max over the layer's heads, or with allLayers over every layer's heads.
+  int token = -1;
+  bool allLayers = false;
+  // Head atlas: the statistic (head_stat_key: "entropy", "sink", ...).
+  QString stat = QStringLiteral("entropy");
+  // What-if: the variant replacing dense attention (its knobs; shape, mask and scale are each
+  // layer's own), and an optional sweep of one knob over `sweepValues`.
+  AttentionProblem whatIf = AttentionProblem::defaults(VariantId::swa);
+  QString sweepKey;
+  QVector<qint64> sweepValues;
 };
 
 // A pooled map: rows x cols values covering `region` of the full map. Each value pools (`pool`:
@@ -118,6 +144,31 @@ struct ViewResult {
   QString labelA, labelB;
   double relError = 0, massRecall = 0;
   QString note;  // why a view shows nothing, or how to read its numbers
+
+  // Model workloads: the text's tokens as the maps' axes show them, the layer shown, and the
+  // forward's perplexity on the text (NaN for one token).
+  std::shared_ptr<const QStringList> tokens;
+  int layer = 0, layers = 0;
+  double perplexity = 0;
+
+  // Text view: how much the selected token attends to each token [L] (NaN: not visible to it).
+  QVector<float> tokenWeights;
+  int token = -1;
+
+  // Head atlas: [atlasLayers x atlasHeads] values of the statistic, row-major by layer.
+  QVector<double> atlas;
+  int atlasLayers = 0, atlasHeads = 0;
+  QString atlasTitle;      // "attention entropy (nats)"
+  qint64 atlasTokens = 0;  // the length of the sequence measured (its own for induction/retrieval)
+
+  // What-if: the replacement measured against dense on the text; per point of a sweep.
+  struct WhatIfPoint {
+    qint64 knob = 0;  // the swept knob's value (the request's own when no sweep)
+    QString variant;  // describe() of the replacement
+    double ppl = 0, pplDense = 0, klMean = 0, sparsity = 0, meanRecall = 0;
+    QVector<double> recall;  // [layers x heads]
+  };
+  QVector<WhatIfPoint> whatIf;
 
   // Gated DeltaNet view.
   QVector<double> stateT, stateNorm;  // ||S_t||_F at token t (after t tokens)

@@ -132,7 +132,13 @@ QJsonObject Workload::toJson() const {
   const AttentionProblem& p = problem;
   QJsonObject o = toQt(problem_to_json(p));
   o["effective_scale"] = p.effective_scale();
-  if (file.isEmpty()) {
+  if (model) {
+    o["model"] = model->dir;
+    if (text) {
+      o["text_sha256"] = text->sha256;
+      o["tokens"] = text->length();
+    }
+  } else if (file.isEmpty()) {
     o["pattern"] = pattern;
     o["seed"] = QString::number(seed);  // string: JSON numbers lose 64-bit seeds
   } else {
@@ -235,6 +241,10 @@ QString Workload::inputsKey() const {
   if (!file.isEmpty()) {
     o["file_ptr"] = QString::number(reinterpret_cast<quintptr>(fileInputs.get()));
   }
+  if (model) {
+    o["model_ptr"] = QString::number(reinterpret_cast<quintptr>(model.get()));
+    o["text_ptr"] = QString::number(reinterpret_cast<quintptr>(text.get()));
+  }
   return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }
 
@@ -242,6 +252,10 @@ QString Workload::runKey() const {
   QJsonObject o = toJson();
   if (!file.isEmpty()) {
     o["file_ptr"] = QString::number(reinterpret_cast<quintptr>(fileInputs.get()));
+  }
+  if (model) {
+    o["model_ptr"] = QString::number(reinterpret_cast<quintptr>(model.get()));
+    o["text_ptr"] = QString::number(reinterpret_cast<quintptr>(text.get()));
   }
   return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
 }

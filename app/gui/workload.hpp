@@ -11,6 +11,7 @@
 
 #include "attnscope/inputs.hpp"
 #include "attnscope/problem.hpp"
+#include "model_text.hpp"
 
 namespace attnscope::gui {
 
@@ -22,6 +23,11 @@ struct Workload {
   // A loaded tensor file replaces pattern + seed; the inputs are shared, never copied per request.
   QString file;
   std::shared_ptr<const Inputs> fileInputs;
+  // A model folder replaces both: the run is the model's forward on `text`, and each layer's
+  // attention is the problem (the model's own shape; `problem` is set to it for the cost model and
+  // the status bar). `text` is null until a text has been given.
+  std::shared_ptr<const LoadedModel> model;
+  std::shared_ptr<const ModelText> text;
 
   // Modest defaults so the reference backend answers in about a second.
   static Workload defaults();

@@ -163,7 +163,7 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   setAcceptDrops(true);
   auto* layout = new QVBoxLayout(this);
 
-  auto* variantBox = new QGroupBox(tr("Variant"));
+  auto* variantBox = variantBox_ = new QGroupBox(tr("Variant"));
   auto* vl = new QVBoxLayout(variantBox);
   variant_ = new QComboBox;
   for (const VariantInfo& v : variants()) {
@@ -176,7 +176,7 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   vl->addWidget(variantSummary_);
   layout->addWidget(variantBox);
 
-  auto* shapeBox = new QGroupBox(tr("Shape"));
+  auto* shapeBox = shapeBox_ = new QGroupBox(tr("Shape"));
   auto* form = new QFormLayout(shapeBox);
   const auto dim = [&](const char* name, const QString& label, int min, int max,
                        const QString& tip) {
@@ -268,6 +268,8 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   fileNote_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   inForm->addRow(fileNote_);
   inForm->setRowVisible(fileNote_, false);
+  modelBox_ = new ModelInputBox;
+  inForm->addRow(tr("Model"), modelBox_);
   layout->addWidget(inputBox);
 
   auto* backendBox = new QGroupBox(tr("Backend"));
@@ -322,6 +324,12 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
   connect(precision_, &QComboBox::currentIndexChanged, this, &WorkloadPanel::onEdited);
   connect(browseButton, &QPushButton::clicked, this, &WorkloadPanel::browse);
   connect(clearFile_, &QPushButton::clicked, this, &WorkloadPanel::clearFile);
+  connect(modelBox_, &ModelInputBox::openRequested, this, [this](const QString& dir) {
+    modelBox_->setOpening(dir);
+    emit loadModelRequested(dir);
+  });
+  connect(modelBox_, &ModelInputBox::clearRequested, this, &WorkloadPanel::clearModel);
+  connect(modelBox_, &ModelInputBox::textEdited, this, &WorkloadPanel::setModelText);
   setWorkload(Workload::defaults());
 }
 
@@ -380,6 +388,8 @@ void WorkloadPanel::setWorkload(const Workload& w) {
     beforeFile_.reset();
     setFileNote({});
   }
+  if (!w.model) beforeModel_.reset();
+  if (w.model != workload_.model) modelBox_->setModel(w.model);
   workload_ = w;
   writeWidgets();
 }
@@ -527,7 +537,13 @@ void WorkloadPanel::updateEnabled() {
   const AttentionProblem& p = workload_.problem;
   const VariantInfo& info = variant_info(p.variant);
   const bool fromFile = !workload_.file.isEmpty();
-  for (const auto& [variant, group] : groups_) group->setVisible(variant == &info);
+  // A model decides the problem (each layer's own attention): nothing of it is the user's to edit.
+  const bool fromModel = bool(workload_.model);
+  variantBox_->setVisible(!fromModel);
+  shapeBox_->setVisible(!fromModel);
+  for (const auto& [variant, group] : groups_) group->setVisible(!fromModel && variant == &info);
+  precision_->setEnabled(!fromModel);
+  file_->setEnabled(!fromModel);
   // The file fixes the shape; the variant derives some dims from others.
   const DerivedDims derived = derivedDims(p);
   for (const char* n : {"batch", "heads", "q_len", "v_head_dim"})
@@ -539,15 +555,80 @@ void WorkloadPanel::updateEnabled() {
     if (k.spin && k.spec->shape) k.spin->setEnabled(!fromFile);
   }
   causal_->setEnabled(!info.causal_only);
-  pattern_->setEnabled(!fromFile);
-  seed_->setEnabled(!fromFile);
+  pattern_->setEnabled(!fromFile && !fromModel);
+  seed_->setEnabled(!fromFile && !fromModel);
   clearFile_->setEnabled(fromFile);
+}
+
+void WorkloadPanel::tokenizeInto(Workload& w, const QString& text) {
+  w.text.reset();
+  if (text.trimmed().isEmpty()) {
+    modelBox_->setTextNote(tr("Type or open a text for the model to read."), false);
+    return;
+  }
+  try {
+    w.text = ModelText::make(*w.model, text);
+    w.problem = w.model->model.attention_problem(w.text->length());
+    modelBox_->setTextNote(tr("%n token(s)", nullptr, int(w.text->length())), false);
+  } catch (const std::exception& e) {
+    modelBox_->setTextNote(guiWording(QString::fromStdString(e.what())), true);
+  }
+}
+
+void WorkloadPanel::applyModel(const std::shared_ptr<const LoadedModel>& model) {
+  if (!beforeModel_ && !workload_.model) beforeModel_ = workload_;
+  Workload w = workload_;
+  w.model = model;
+  w.file.clear();
+  w.fileInputs.reset();
+  beforeFile_.reset();
+  setFileNote({});
+  w.problem = model->model.attention_problem(1);
+  w.problem.precision = Precision::fp32;
+  modelBox_->setModel(model);
+  tokenizeInto(w, modelBox_->text());
+  workload_ = w;
+  lastEdited_ = nullptr;
+  writeWidgets();
+  emit workloadEdited(workload_);
+}
+
+void WorkloadPanel::modelFailed(const QString& dir, const QString& message) {
+  modelBox_->setFailure(dir, message);
+}
+
+void WorkloadPanel::clearModel() {
+  modelBox_->setModel(nullptr);
+  if (!workload_.model) return;
+  Workload w = beforeModel_ ? *beforeModel_ : Workload::defaults();
+  w.backend = workload_.backend;
+  beforeModel_.reset();
+  workload_ = w;
+  writeWidgets();
+  emit workloadEdited(workload_);
+}
+
+void WorkloadPanel::setModelText(const QString& text) {
+  if (modelBox_->text() != text) modelBox_->setText(text);
+  if (!workload_.model) return;
+  Workload w = workload_;
+  tokenizeInto(w, text);
+  workload_ = w;
+  writeWidgets();
+  emit workloadEdited(workload_);
 }
 
 void WorkloadPanel::onEdited() {
   if (updating_) return;
   lastEdited_ = qobject_cast<QSpinBox*>(sender());
   Workload w = workload_;
+  if (w.model) {
+    // The model decides the problem; only the backend is the user's here.
+    w.backend = backend_->currentData(Qt::UserRole).toString();
+    workload_ = w;
+    emit workloadEdited(workload_);
+    return;
+  }
   readWidgets(w);
   fixUp(w.problem);
   workload_ = w;
@@ -616,7 +697,8 @@ void WorkloadPanel::browse() {
 
 void WorkloadPanel::dragEnterEvent(QDragEnterEvent* e) {
   for (const QUrl& url : e->mimeData()->urls()) {
-    if (url.isLocalFile() && isTensorFile(url.toLocalFile())) {
+    if (url.isLocalFile() &&
+        (isTensorFile(url.toLocalFile()) || ModelInputBox::isModelFolder(url.toLocalFile()))) {
       e->acceptProposedAction();
       return;
     }
@@ -625,6 +707,12 @@ void WorkloadPanel::dragEnterEvent(QDragEnterEvent* e) {
 
 void WorkloadPanel::dropEvent(QDropEvent* e) {
   for (const QUrl& url : e->mimeData()->urls()) {
+    if (url.isLocalFile() && ModelInputBox::isModelFolder(url.toLocalFile())) {
+      modelBox_->setOpening(url.toLocalFile());
+      emit loadModelRequested(url.toLocalFile());
+      e->acceptProposedAction();
+      return;
+    }
     if (url.isLocalFile() && isTensorFile(url.toLocalFile())) {
       emit loadFileRequested(url.toLocalFile());
       e->acceptProposedAction();

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "attnscope/variant.hpp"
+#include "model_input_box.hpp"
 #include "workload.hpp"
 
 namespace attnscope::gui {
@@ -41,6 +42,15 @@ class WorkloadPanel : public QWidget {
   void applyFile(const Workload& fromFile);
   // What Clear does: back to the pattern, with the shape in force before the file.
   void clearFile();
+  // A model folder opened on the worker: it becomes the source of the inputs (with the text in
+  // the box, tokenized now); emits workloadEdited.
+  void applyModel(const std::shared_ptr<const LoadedModel>& model);
+  void modelFailed(const QString& dir, const QString& message);
+  // Back to the synthetic inputs and the shape in force before the model; emits workloadEdited.
+  void clearModel();
+  // The text the model reads (as typed); with a model loaded it is tokenized and emitted.
+  void setModelText(const QString& text);
+  ModelInputBox* modelBox() const { return modelBox_; }
 
   // Test and automation hooks to the widgets.
   QComboBox* variantCombo() const { return variant_; }
@@ -51,6 +61,7 @@ class WorkloadPanel : public QWidget {
  signals:
   void workloadEdited(const attnscope::gui::Workload& w);
   void loadFileRequested(const QString& path);
+  void loadModelRequested(const QString& dir);
 
  protected:
   void dragEnterEvent(QDragEnterEvent* e) override;
@@ -67,10 +78,18 @@ class WorkloadPanel : public QWidget {
   void writeWidgets();
   void updateEnabled();
   void browse();
+  // Workload `w` with `text` tokenized by its model: the text, the model's problem at its length
+  // and the note under the box (a token count, or why the text cannot run).
+  void tokenizeInto(Workload& w, const QString& text);
 
   Workload workload_;
   // The workload before a file was loaded (Clear goes back to its shape); unset without a file.
   std::optional<Workload> beforeFile_;
+  // The workload before a model was opened (Clear goes back to it).
+  std::optional<Workload> beforeModel_;
+  ModelInputBox* modelBox_ = nullptr;
+  QGroupBox* variantBox_ = nullptr;
+  QGroupBox* shapeBox_ = nullptr;
   QSpinBox* lastEdited_ = nullptr;  // where the problem's objection to an edit is shown
   QMap<QSpinBox*, QLabel*> notes_;  // the note row under each number field
   bool updating_ = false;

@@ -11,6 +11,7 @@
 
 #include "attnscope/mask.hpp"
 #include "attnscope/registry.hpp"
+#include "views/model_views.hpp"
 
 namespace attnscope::gui {
 namespace {
@@ -47,11 +48,16 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
   overlayCheck_->setToolTip(
       tr("Causal edge (dashed), window edge (orange), sinks (pink) and "
          "selected key blocks (red) of the shown head."));
+  layerLabel_ = new QLabel(tr("Layer:"));
+  layerCombo_ = new QComboBox;
+  layerCombo_->setToolTip(tr("The model layer whose attention is shown."));
   batchLabel_ = new QLabel(tr("Batch:"));
   batchSpin_ = new QSpinBox;
   batchSpin_->setToolTip(tr("Which sequence of the batch to show."));
   auto* reset = new QPushButton(tr("Reset zoom"));
   reset->setToolTip(tr("Show the whole map (also: double-click, Ctrl+0)."));
+  bar->addWidget(layerLabel_);
+  bar->addWidget(layerCombo_);
   bar->addWidget(batchLabel_);
   bar->addWidget(batchSpin_);
   bar->addWidget(new QLabel(tr("Head:")));
@@ -79,6 +85,9 @@ AttentionMapView::AttentionMapView(QWidget* parent) : ResultView(parent) {
   layout->addWidget(hoverLabel_);
 
   connect(headCombo_, &QComboBox::currentIndexChanged, this, [this] { emit requestChanged(); });
+  connect(layerCombo_, &QComboBox::currentIndexChanged, this, [this] { emit requestChanged(); });
+  layerLabel_->hide();
+  layerCombo_->hide();
   connect(batchSpin_, &QSpinBox::valueChanged, this, [this] { emit requestChanged(); });
   connect(gridCheck_, &QCheckBox::toggled, this, [this](bool on) {
     stack_->setCurrentIndex(on ? 1 : 0);
@@ -130,6 +139,10 @@ void AttentionMapView::setHeadSelection(HeadMode mode, int head, int group) {
   if (idx >= 0) headCombo_->setCurrentIndex(idx);
 }
 
+void AttentionMapView::setLayer(int layer) {
+  if (layer >= 0 && layer < layerCombo_->count()) layerCombo_->setCurrentIndex(layer);
+}
+
 void AttentionMapView::setGrid(bool on) {
   gridCheck_->setChecked(on);
 }
@@ -176,6 +189,9 @@ void AttentionMapView::setWorkload(const Workload& w) {
   }
   batchSpin_->setVisible(w.problem.shape.batch > 1);
   batchLabel_->setVisible(w.problem.shape.batch > 1);
+  if (w.model) refillLayers(layerCombo_, int(w.model->model.config().layers));
+  layerLabel_->setVisible(bool(w.model));
+  layerCombo_->setVisible(bool(w.model));
   // The extent, axes and title stay those of the drawn map until a result of this workload is
   // shown (showResult); fillRequest asks for the whole new map meanwhile.
 }
@@ -188,6 +204,7 @@ void AttentionMapView::fillRequest(ViewRequest& r) const {
   r.group = r.headMode == HeadMode::group ? sel.y() : 0;
   r.grid = gridCheck_->isChecked();
   r.batch = batchSpin_->value();
+  r.layer = std::max(0, layerCombo_->currentIndex());
   r.region = heatmap_->viewRegion();
   const Region whole{0, workload_.problem.shape.q_len, 0, workload_.problem.shape.kv_len};
   if (heatmap_->extent() != whole) r.region = whole;  // a new length: the old zoom means nothing
@@ -232,8 +249,9 @@ void AttentionMapView::showResult(const ViewResultPtr& result) {
   // The extent follows the drawn result (a new length resets the zoom), never the edited workload.
   heatmap_->setExtent(p.shape.q_len, p.shape.kv_len);
   // Frames of one request (coarse, then exact) keep the scale; a new problem or head resets it.
-  const QString key = QStringLiteral("%1|%2|%3|%4|%5")
+  const QString key = QStringLiteral("%1|%2|%3|%4|%5|%6")
                           .arg(result->workload.runKey())
+                          .arg(result->layer)
                           .arg(int(result->request.headMode))
                           .arg(result->request.head)
                           .arg(result->request.group)
@@ -244,9 +262,12 @@ void AttentionMapView::showResult(const ViewResultPtr& result) {
   heatmap_->setDiverging(signedMap(result->workload.problem));
   // Right before the new map, so that nothing rebuilds the old one into the fresh fixed range.
   if (newScale) heatmap_->resetScaleRange();
-  const QString batch = result->workload.problem.shape.batch > 1
+  const QString batch = result->workload.model ? tr("layer %1, ").arg(result->layer)
+                        : result->workload.problem.shape.batch > 1
                             ? tr("batch %1, ").arg(result->request.batch)
                             : QString();
+  // A model's map reads as text: token strings on the axes when few enough are in view.
+  heatmap_->setAxisTokens(result->tokens, result->tokens);
   heatmap_->setTitle(tr("Attention map, %1%2 - %3").arg(batch, m.title, result->run.describe));
   heatmap_->setMap(m);
   heatmap_->setOverlays(overlaysFor(*result));
@@ -313,6 +334,22 @@ QJsonObject AttentionMapView::exportData() const {
   o["maps"] = maps;
   o["scale"] = scaleCombo_->currentText();
   o["colormap"] = colormapCombo_->currentText();
+  if (last_->tokens && !last_->maps.isEmpty()) {
+    // The tokens of the rows and columns in the exported region (a model's map), when it is
+    // small enough to be read token by token.
+    const MapImage& m = last_->maps.front();
+    const QStringList& tokens = *last_->tokens;
+    const auto slice = [&](qint64 a, qint64 b) {
+      QJsonArray out;
+      for (qint64 x = a; x < b && x < tokens.size(); ++x) out.append(tokens[x]);
+      return out;
+    };
+    o["layer"] = last_->layer;
+    if (m.region.rows() <= 4096 && m.region.cols() <= 4096) {
+      o["row_tokens"] = slice(m.region.row0, m.region.row1);
+      o["col_tokens"] = slice(m.region.col0, m.region.col1);
+    }
+  }
   return o;
 }
 

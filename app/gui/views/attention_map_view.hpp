@@ -42,6 +42,10 @@ class AttentionMapView : public ResultView {
   // problem, head and region): valid when one map of the current workload is drawn and current.
   bool exportRequest(const Workload& current, QSize plotPixels, ViewRequest& out) const;
   void setBatch(int b) { batchSpin_->setValue(b); }
+  // A model workload's layer (the picker is shown only for one).
+  void setLayer(int layer);
+  QComboBox* layerCombo() const { return layerCombo_; }
+  QComboBox* headCombo() const { return headCombo_; }
 
  private:
   void rebuildHeadCombo();
@@ -50,6 +54,8 @@ class AttentionMapView : public ResultView {
   void showHoverHelp();
 
   QComboBox* headCombo_;
+  QLabel* layerLabel_;
+  QComboBox* layerCombo_;
   QSpinBox* batchSpin_;
   QLabel* batchLabel_;
   QCheckBox* gridCheck_;
