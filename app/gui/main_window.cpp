@@ -329,6 +329,17 @@ QString MainWindow::applyPreset(const QString& name) {
   if (!p) {
     return tr("unknown preset '%1' (known: %2)").arg(name, presetNames().join(", "));
   }
+  if (p->needsModel) {
+    // The user's model is the workload: keep it (or, without one, the views say what to open and
+    // offer the folder picker); only the view and its settings change.
+    for (ViewBase* v : views_) {
+      v->applySettings(p->viewSettings.value(viewName(v->kind())).toObject());
+    }
+    learn_->selectPreset(name);
+    setCurrentView(p->view);
+    requestView(true);
+    return {};
+  }
   Workload w;
   if (QString e = Workload::fromJson(p->workload, w); !e.isEmpty()) return e;
   if (w.backend.isEmpty() || !find_backend(w.backend.toStdString()) ||

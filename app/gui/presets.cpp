@@ -61,7 +61,8 @@ QString parsePreset(const QByteArray& json, Preset& out) {
                            wrongType("view", QJsonValue::String, "a string"),
                            wrongType("views", QJsonValue::Array, "an array"),
                            wrongType("workload", QJsonValue::Object, "an object"),
-                           wrongType("view_settings", QJsonValue::Object, "an object")}) {
+                           wrongType("view_settings", QJsonValue::Object, "an object"),
+                           wrongType("needs_model", QJsonValue::Bool, "true or false")}) {
     if (!e.isEmpty()) {
       const QString name = o.value("name").toString();
       return name.isEmpty() ? e : QStringLiteral("preset %1: %2").arg(name, e);
@@ -89,6 +90,7 @@ QString parsePreset(const QByteArray& json, Preset& out) {
     return QStringLiteral("preset %1: %2").arg(p.name, e);
   }
   p.viewSettings = o.value("view_settings").toObject();
+  p.needsModel = o.value("needs_model").toBool(false);
   const QJsonValue text = o.value("explanation");
   if (text.isArray()) {
     QStringList parts;

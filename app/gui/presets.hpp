@@ -22,6 +22,9 @@ struct Preset {
   QJsonObject viewSettings;  // {"map": {...}, "compare": {...}}
   QString html;
   int order = 0;
+  // Runs on the user's own model ("needs_model": true): its workload is the model that is open,
+  // and without one its views offer the folder picker.
+  bool needsModel = false;
 };
 
 // All bundled presets in display order; parse errors are reported once on stderr and skipped.

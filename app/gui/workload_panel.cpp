@@ -257,6 +257,7 @@ WorkloadPanel::WorkloadPanel(QWidget* parent) : QWidget(parent) {
          "them (names per variant: q, k, v, …; see `attnscope-cli info`)."));
   auto* browseButton = new QPushButton(tr("Open…"));
   clearFile_ = new QPushButton(tr("Clear"));
+  clearFile_->setObjectName("clearFile");
   auto* fileRow = new QHBoxLayout;
   fileRow->addWidget(file_, 1);
   fileRow->addWidget(browseButton);

@@ -98,6 +98,7 @@ class GuiModelTest : public QObject {
   void cancellingAModelRunLeavesTheAppResponsive();
   void badFoldersAreMessagesNotCrashes();
   void headlessModelScreenshots();
+  void modelDemoRunsOnTheOpenModel();
 };
 
 void GuiModelTest::mapOfEveryLayerAndHeadIsTheReference() {
@@ -390,6 +391,22 @@ void GuiModelTest::headlessModelScreenshots() {
               &err) != 0);
   QVERIFY(err.contains(QStringLiteral("--layer 9")));
   QVERIFY(!QFile::exists(out));
+}
+
+void GuiModelTest::modelDemoRunsOnTheOpenModel() {
+  Opened o = open("llama");
+  MainWindow& w = *o.window;
+  QVERIFY(waitUntilSettled(w, 30000));
+  const auto model = w.controller().workload().model;
+  QVERIFY(w.applyPreset(QStringLiteral("your-model")).isEmpty());
+  QCOMPARE(w.currentView()->kind(), ViewKind::atlas);
+  QVERIFY(waitUntilSettled(w, 30000));
+  QVERIFY2(w.lastError().isEmpty(), qPrintable(w.lastError()));
+  // The demo runs on the open model, with its statistic.
+  QCOMPARE(w.controller().workload().model, model);
+  const ViewResultPtr r = w.currentView()->lastResult();
+  QVERIFY(r && !r->atlas.isEmpty());
+  QCOMPARE(r->request.stat, QStringLiteral("sink"));
 }
 
 QTEST_MAIN(GuiModelTest)

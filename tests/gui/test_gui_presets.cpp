@@ -1,5 +1,6 @@
 // Every bundled demo renders every view it names, without an error, in a real (offscreen) window.
 // This is what the docs screenshots rely on; sizes are the presets' own, kept small on purpose.
+#include <QPushButton>
 #include <QTest>
 
 #include "gui_test_support.hpp"
@@ -38,7 +39,13 @@ class TestGuiPresets : public QObject {
     const ViewResultPtr r = w.view(kind)->lastResult();
     QVERIFY(r);
     QCOMPARE(int(r->request.view), int(kind));
-    if (kind != ViewKind::learn) {
+    const bool modelView =
+        kind == ViewKind::text || kind == ViewKind::atlas || kind == ViewKind::whatif;
+    if (findPreset(preset)->needsModel && modelView) {
+      // No model is open: the view says what to open and offers the folder picker.
+      auto* open = w.view(kind)->findChild<QPushButton*>(QStringLiteral("openModelButton"));
+      QVERIFY(open && open->isVisible());
+    } else if (kind != ViewKind::learn) {
       QVERIFY2(!r->maps.isEmpty(), qPrintable(r->note));
       for (const MapImage& m : r->maps) QVERIFY(m.rows > 0 && m.cols > 0);
     }

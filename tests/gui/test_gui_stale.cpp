@@ -200,10 +200,8 @@ class TestGuiStale : public QObject {
     QCOMPARE(w.panel()->workload().problem.swa.window, 7);
     QCOMPARE(w.view(ViewKind::map)->lastResult()->workload.file, path);
 
-    QPushButton* clear = nullptr;
-    for (QPushButton* b : w.panel()->findChildren<QPushButton*>()) {
-      if (b->text() == "Clear") clear = b;
-    }
+    // The file's Clear (the model source has one of its own).
+    auto* clear = w.panel()->findChild<QPushButton*>(QStringLiteral("clearFile"));
     QVERIFY(clear && clear->isEnabled());
     clear->click();
     QVERIFY(waitUntilSettled(w, 20000));
