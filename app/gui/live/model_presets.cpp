@@ -2,6 +2,7 @@
 // every cache number the KV view shows is cost_of of these per-layer problems times the layers.
 #include "live/model_presets.hpp"
 
+#include <QObject>
 #include <algorithm>
 #include <cmath>
 
@@ -114,6 +115,61 @@ QVector<ModelPreset> buildPresets() {
 }
 
 }  // namespace
+
+ModelPreset modelPresetFromCheckpoint(const Checkpoint& ck, const QString& folderName) {
+  const ModelConfig& c = ck.config();
+  // Weights can mix types (fp32 norms next to bf16 matrices): the type of most elements is the
+  // dtype the checkpoint was saved in, which a serving engine keeps its cache in too.
+  double count[3] = {0, 0, 0};
+  for (const std::string& name : ck.names()) {
+    count[int(ck.stored_type(name))] += double(shape_numel(ck.shape(name)));
+  }
+  const auto most = StoredType(std::max_element(count, count + 3) - count);
+  ModelPreset m;
+  m.name = QString::fromLatin1(kThisModelPreset);
+  m.title = QObject::tr("this model: %1").arg(folderName);
+  m.contextLength = c.max_positions;
+  m.elementBytes = most == StoredType::f32 ? 4 : 2;
+  m.storedType = most == StoredType::f32   ? QStringLiteral("F32")
+                 : most == StoredType::f16 ? QStringLiteral("F16")
+                                           : QStringLiteral("BF16");
+  // The forward slides the window only over texts longer than it; a window that the context never
+  // exceeds never bites, so such a model caches like a dense one.
+  const bool windowed = c.window && (c.max_positions <= 0 || *c.window < c.max_positions);
+  AttentionProblem p = layer(windowed ? VariantId::swa : VariantId::dense, c.heads, c.kv_heads,
+                             c.head_dim, c.head_dim);
+  if (windowed) {
+    p.swa.window = *c.window;
+    p.swa.sinks = 0;
+  }
+  const QString kind = c.kv_heads == c.heads ? QStringLiteral("MHA") : QStringLiteral("GQA");
+  m.source = QObject::tr(
+                 "%1/config.json: %2 layers, %3 heads, %4 kv heads, head_dim %5%6, "
+                 "context %7; weights stored as %8")
+                 .arg(ck.dir().empty() ? folderName : QString::fromStdString(ck.dir()))
+                 .arg(c.layers)
+                 .arg(c.heads)
+                 .arg(c.kv_heads)
+                 .arg(c.head_dim)
+                 .arg(c.window ? QObject::tr(", sliding_window %1").arg(*c.window) : QString())
+                 .arg(c.max_positions)
+                 .arg(m.storedType);
+  m.notes = (windowed ? QObject::tr("Sliding window of %1 tokens in every layer, no sinks, as "
+                                    "attnscope's forward runs it: the cache stops growing at %1 "
+                                    "tokens.")
+                            .arg(*c.window)
+                      : QObject::tr("Every layer dense causal %1, as attnscope's forward runs it.")
+                            .arg(kind)) +
+            QObject::tr(
+                " Element: %1 bytes, the stored weights' type (%2); the Element box "
+                "follows it when this entry is picked.")
+                .arg(m.elementBytes)
+                .arg(m.storedType);
+  m.groups = {{windowed ? QObject::tr("sliding-window attention (%1)").arg(kind)
+                        : QObject::tr("attention (%1)").arg(kind),
+               int(c.layers), p}};
+  return m;
+}
 
 int ModelPreset::layers() const {
   int n = 0;

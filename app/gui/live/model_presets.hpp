@@ -5,6 +5,7 @@
 #include <QString>
 #include <QVector>
 
+#include "attnscope/checkpoint.hpp"
 #include "attnscope/cost.hpp"
 #include "attnscope/problem.hpp"
 
@@ -23,12 +24,25 @@ struct ModelPreset {
   QString source;  // where the numbers come from
   QString notes;   // modelling choices and what the cost model leaves out
   QVector<ModelLayerGroup> groups;
+  // Set only for a preset built from a loaded checkpoint: the context its config allows (marked on
+  // the charts) and the element size of its stored weights (what the Element box follows).
+  int64_t contextLength = 0;
+  int elementBytes = 0;
+  QString storedType;  // "BF16"
   int layers() const;
   // The attention layers: the shape the per-variant curves of the KV view use.
   const ModelLayerGroup& primary() const { return groups.front(); }
 };
 
 const QVector<ModelPreset>& modelPresets();
+
+// The stable name of the preset built from the workload's model ("this model: <folder>").
+inline constexpr const char* kThisModelPreset = "this-model";
+
+// The loaded model as a preset: every layer the attention its forward runs (dense causal GQA at
+// its kv heads and head_dim; SWA with its window when the window is shorter than its context, as
+// Mistral's), element size from the type holding most of its stored weight elements.
+ModelPreset modelPresetFromCheckpoint(const Checkpoint& ck, const QString& folderName);
 const ModelPreset* findModelPreset(const QString& name);
 
 // `base` turned into one layer of `variant` at the same shape: heads, dims and every variant's

@@ -231,7 +231,10 @@ KvCacheView::KvCacheView(QWidget* parent) : LiveView(parent) {
 
   pollTimer_.setInterval(kPollMs);
   connect(&pollTimer_, &QTimer::timeout, this, &KvCacheView::poll);
-  connect(model_, &QComboBox::currentIndexChanged, this, &KvCacheView::rebuildCurves);
+  connect(model_, &QComboBox::currentIndexChanged, this, [this] {
+    followModelElement();
+    rebuildCurves();
+  });
   connect(element_, &QComboBox::currentIndexChanged, this, &KvCacheView::rebuildCurves);
   connect(start_, &QPushButton::clicked, this, [this] { startLive(); });
   connect(stop_, &QPushButton::clicked, this, &KvCacheView::stopLive);
@@ -262,11 +265,49 @@ int KvCacheView::elementBytes() const {
 }
 
 const ModelPreset* KvCacheView::model() const {
-  return findModelPreset(model_->currentData().toString());
+  const QString name = model_->currentData().toString();
+  if (thisModel_ && name == QLatin1String(kThisModelPreset)) return &*thisModel_;
+  return findModelPreset(name);
+}
+
+int64_t KvCacheView::markedContext() const {
+  const ModelPreset* m = model();
+  return m ? m->contextLength : 0;
+}
+
+void KvCacheView::followModelElement() {
+  // The loaded model's cache is as wide as its weights; the box stays free to compare afterwards.
+  const ModelPreset* m = model();
+  if (!m || m->elementBytes <= 0) return;
+  const int i = element_->findData(m->elementBytes);
+  if (i < 0) return;
+  const QSignalBlocker block(element_);  // the caller rebuilds once
+  element_->setCurrentIndex(i);
+}
+
+void KvCacheView::syncThisModel(const Workload& w) {
+  if (w.model == workload_.model) return;  // a knob changed; the folder is the same
+  const QSignalBlocker block(model_);      // setWorkload rebuilds once
+  const QString key = QString::fromLatin1(kThisModelPreset);
+  const bool wasPicked = model_->currentData().toString() == key;
+  const int at = model_->findData(key);
+  if (!w.model) {
+    thisModel_.reset();
+    if (at >= 0) model_->removeItem(at);
+    if (wasPicked) model_->setCurrentIndex(model_->findData(QString()));
+    return;
+  }
+  thisModel_ = modelPresetFromCheckpoint(w.model->model.checkpoint(), w.model->name);
+  if (at < 0) model_->insertItem(0, thisModel_->title, key);
+  const int item = at < 0 ? 0 : at;
+  model_->setItemText(item, thisModel_->title);
+  model_->setItemData(item, thisModel_->source, Qt::ToolTipRole);
+  if (wasPicked) followModelElement();  // another folder, maybe another dtype
 }
 
 void KvCacheView::setWorkload(const Workload& w) {
   const bool variantChanged = w.problem.variant != workload_.problem.variant;
+  syncThisModel(w);
   ViewBase::setWorkload(w);
   const QString backend = resolvedBackend(w);
   if (backend != lastBackend_ && !runner_.running()) selectBackend(backend_, backend);
@@ -339,8 +380,14 @@ void KvCacheView::rebuildCurves() {
     curves_.append(c);
   }
 
+  const int64_t context = m ? m->contextLength : 0;
+  // The axis widens to reach a context outside 1K..1M (tiny or huge models) so the mark shows.
+  const double contextX = context > 0 ? std::log2(double(context)) : 0;
+  const double xLo = context > 0 ? std::min(10.0, std::floor(contextX)) : 10;
+  const double xHi = context > 0 ? std::max(20.0, std::ceil(contextX)) : 20;
   for (QChart* chart : {perTokenChart_, totalChart_}) {
     chart->removeAllSeries();
+    chart->axes(Qt::Horizontal).front()->setRange(xLo, xHi);
     double lo = INFINITY, hi = 0;
     for (const KvCurve& c : curves_) {
       auto* s = new QLineSeries;
@@ -359,13 +406,24 @@ void KvCacheView::rebuildCurves() {
       const double top = std::pow(10.0, std::ceil(std::log10(hi * 1.5)));
       const double bottom = std::pow(10.0, std::floor(std::log10(lo / 1.5)));
       chart->axes(Qt::Vertical).front()->setRange(bottom, top);
+      if (context > 0) {
+        auto* mark = new QLineSeries;
+        mark->setName(tr("context %1").arg(context));
+        mark->setProperty("contextMarker", true);
+        mark->append(contextX, bottom);
+        mark->append(contextX, top);
+        chart->addSeries(mark);
+        for (QAbstractAxis* a : chart->axes()) mark->attachAxis(a);
+      }
     }
   }
   perTokenChart_->legend()->hide();  // same colours as the whole-cache chart's legend
   restyle();
 
   // Summary and sources.
-  const QString elem = e == 2 ? tr("bf16") : tr("fp32");
+  const QString elem = e == 4                                       ? tr("fp32")
+                       : m && m->storedType == QLatin1String("F16") ? tr("fp16")
+                                                                    : tr("bf16");
   if (m) {
     const double values = costAtContext(m->primary().problem, 1, e).kv_values_per_token;
     summary_->setText(tr("<b>%1</b>: %2 layers · %3 values/token/layer (%4) · %5 per token, all "
@@ -377,7 +435,11 @@ void KvCacheView::rebuildCurves() {
                           .arg(humanBytes(modelKvBytesPerToken(*m, e)), elem,
                                humanBytes(modelKvCacheBytes(*m, 8192, e)),
                                humanBytes(modelKvCacheBytes(*m, 131072, e)),
-                               humanBytes(modelKvCacheBytes(*m, 1 << 20, e))));
+                               humanBytes(modelKvCacheBytes(*m, 1 << 20, e))) +
+                      (context > 0 ? tr(" · its context (%1 tokens): %2")
+                                         .arg(context)
+                                         .arg(humanBytes(modelKvCacheBytes(*m, context, e)))
+                                   : QString()));
     QStringList groups;
     for (const ModelLayerGroup& g : m->groups) {
       groups.append(tr("%1 × %2 [%3]")
@@ -412,6 +474,10 @@ void KvCacheView::restyle() {
     for (QAbstractSeries* a : chart->series()) {
       auto* s = qobject_cast<QLineSeries*>(a);
       if (!s) continue;
+      if (s->property("contextMarker").toBool()) {
+        s->setPen(QPen(palette().color(QPalette::Mid), 1.5, Qt::DotLine));
+        continue;  // not a curve: the curves keep their colours
+      }
       if (s->property("modelCurve").toBool()) {
         QPen pen(palette().color(QPalette::WindowText), 3.5, Qt::DashLine);
         s->setPen(pen);
@@ -565,8 +631,14 @@ QJsonObject KvCacheView::exportData() const {
       w.problem = g.problem;
       groups.append(QJsonObject{{"role", g.role}, {"layers", g.layers}, {"problem", w.toJson()}});
     }
-    o["model"] = QJsonObject{{"name", m->name},   {"title", m->title},     {"source", m->source},
-                             {"notes", m->notes}, {"layers", m->layers()}, {"groups", groups}};
+    QJsonObject model{{"name", m->name},   {"title", m->title},     {"source", m->source},
+                      {"notes", m->notes}, {"layers", m->layers()}, {"groups", groups}};
+    if (m->contextLength > 0) model["context_length"] = qint64(m->contextLength);
+    if (m->elementBytes > 0) {
+      model["stored_type"] = m->storedType;
+      model["stored_element_bytes"] = m->elementBytes;
+    }
+    o["model"] = model;
   } else {
     o["model"] = QJsonValue::Null;
   }

@@ -13,6 +13,7 @@
 #include <QSpinBox>
 #include <QTimer>
 #include <QVector>
+#include <optional>
 
 #include "live/live_decode.hpp"
 #include "live/model_presets.hpp"
@@ -56,6 +57,10 @@ class KvCacheView : public LiveView {
   const QVector<KvCurve>& curves() const { return curves_; }
   int elementBytes() const;
   const ModelPreset* model() const;  // nullptr: the workload's shape, one layer
+  // The workload's model as a preset (the combo's "this model" entry), when it has one.
+  const std::optional<ModelPreset>& thisModel() const { return thisModel_; }
+  // The context length marked on both charts (the picked model's max_positions), 0 when none.
+  int64_t markedContext() const;
 
   // Live decode.
   LiveDecodeConfig liveConfig(QString* error = nullptr) const;
@@ -84,6 +89,8 @@ class KvCacheView : public LiveView {
 
  private:
   void rebuildCurves();
+  void syncThisModel(const Workload& w);
+  void followModelElement();
   void restyle();
   void poll();
   void updateCounters();
@@ -98,6 +105,7 @@ class KvCacheView : public LiveView {
   QChart* perTokenChart_;
   QChart* totalChart_;
   QVector<KvCurve> curves_;
+  std::optional<ModelPreset> thisModel_;
 
   // Live decode.
   QComboBox* backend_;
