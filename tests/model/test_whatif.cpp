@@ -226,3 +226,37 @@ TEST(WhatIf, CancelStopsIt) {
 }
 
 }  // namespace
+
+TEST(WhatIf, AGivenDenseForwardGivesTheSameReport) {
+  const Model model = tiny();
+  const std::vector<int32_t> ids = random_ids(48, 97, 6);
+  ForwardOptions fo;
+  fo.capture = true;
+  fo.keep_logits = false;
+  auto dense = std::make_shared<const ForwardResult>(model.forward(ids, fo));
+  for (WhatIfRequest r : {swa(7, 2), moba(8, 2)}) {
+    const WhatIfReport fresh = what_if(model, ids, r);
+    r.dense = dense;
+    const WhatIfReport reused = what_if(model, ids, r);
+    SCOPED_TRACE(fresh.variant);
+    // The same forward, run again or reused: the same numbers, bit for bit.
+    EXPECT_EQ(reused.variant, fresh.variant);
+    EXPECT_EQ(reused.ppl, fresh.ppl);
+    EXPECT_EQ(reused.ppl_dense, fresh.ppl_dense);
+    EXPECT_EQ(reused.kl, fresh.kl);
+    ASSERT_EQ(reused.layers.size(), fresh.layers.size());
+    for (size_t l = 0; l < fresh.layers.size(); ++l) {
+      EXPECT_EQ(reused.layers[l].recall, fresh.layers[l].recall);
+      EXPECT_EQ(reused.layers[l].output_error, fresh.layers[l].output_error);
+    }
+  }
+  // A forward of other tokens, or one without its layers, is refused rather than misused.
+  WhatIfRequest r = swa(7);
+  r.dense = dense;
+  const std::vector<int32_t> other = random_ids(48, 97, 7);
+  EXPECT_THROW(what_if(model, other, r), Error);
+  ForwardOptions bare;
+  bare.keep_logits = false;
+  r.dense = std::make_shared<const ForwardResult>(model.forward(ids, bare));
+  EXPECT_THROW(what_if(model, ids, r), Error);
+}

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,6 +39,10 @@ struct WhatIfRequest {
   int64_t memory_budget = 0;  // as ForwardOptions::memory_budget
   // Called like ForwardOptions::observe during the forward with the variant in place.
   std::function<void(int64_t layer, const LayerAttention&)> observe;
+  // The model's own forward on these ids with every layer captured (ForwardOptions::capture), run
+  // on `backend`: when given it stands in for the dense forward, so a sweep of a knob runs one
+  // forward per point instead of two. Checked against the ids and the model's layer count.
+  std::shared_ptr<const ForwardResult> dense;
 };
 
 struct WhatIfLayer {

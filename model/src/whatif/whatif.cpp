@@ -216,12 +216,7 @@ WhatIfReport what_if(const Model& model, std::span<const int32_t> ids,
   std::shared_ptr<CancelToken> keep_dense, keep_variant;
 
   // Dense forward; the observer measures the variant on each replaced layer's own q, k, v.
-  ForwardOptions dense;
-  dense.backend = request.backend;
-  dense.keep_logits = false;
-  dense.memory_budget = request.memory_budget;
-  dense.cancel = stage_token(request.cancel, 0.0, keep_dense);
-  dense.observe = [&](int64_t layer, const LayerAttention& own) {
+  const auto measure = [&](int64_t layer, const LayerAttention& own) {
     if (!replaced(layer)) return;
     const AttentionProblem p = replacement(request.variant, own.problem);
     if (report.variant.empty()) report.variant = p.describe();
@@ -239,7 +234,33 @@ WhatIfReport what_if(const Model& model, std::span<const int32_t> ids,
     m.output_error = error_per_head(own.result.o, r.o);
     report.layers.push_back(std::move(m));
   };
-  ForwardResult base = model.forward(ids, dense);
+  ForwardResult own_base;
+  const ForwardResult* base_ptr = request.dense.get();
+  if (base_ptr) {
+    const ForwardResult& d = *base_ptr;
+    if (!std::equal(d.ids.begin(), d.ids.end(), ids.begin(), ids.end()) ||
+        int64_t(d.layers.size()) != model.config().layers) {
+      throw Error(
+          "what-if: the dense forward given is not this model's on these tokens with "
+          "every layer captured");
+    }
+    // The first half of the progress is the dense forward's: here, the replaced layers' runs.
+    CancelToken stage = stage_token(request.cancel, 0.0, keep_dense);
+    for (int64_t layer = 0; layer < int64_t(d.layers.size()); ++layer) {
+      measure(layer, d.layers[size_t(layer)]);
+      stage.report(double(layer + 1) / double(d.layers.size()));
+    }
+  } else {
+    ForwardOptions dense;
+    dense.backend = request.backend;
+    dense.keep_logits = false;
+    dense.memory_budget = request.memory_budget;
+    dense.cancel = stage_token(request.cancel, 0.0, keep_dense);
+    dense.observe = measure;
+    own_base = model.forward(ids, dense);
+    base_ptr = &own_base;
+  }
+  const ForwardResult& base = *base_ptr;
 
   ForwardOptions swapped;
   swapped.backend = request.backend;
@@ -274,7 +295,7 @@ WhatIfReport what_if(const Model& model, std::span<const int32_t> ids,
             report.kl.data() + r0);
   }
   report.kl_mean = mean(report.kl);
-  report.hidden_dense = std::move(base.hidden);
+  report.hidden_dense = base_ptr == &own_base ? std::move(own_base.hidden) : base.hidden;
   report.hidden = std::move(alt.hidden);
   request.cancel.report(1.0);
   return report;
