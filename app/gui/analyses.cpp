@@ -380,6 +380,9 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
       ctx.inputs.at("k").rank() != 4 || ctx.inputs.at("k").dim(1) != heads ||
       ctx.inputs.at("q").dim(3) != ctx.inputs.at("k").dim(3)) {
     inA = ctx.inputsFor(a);
+  } else if (ctx.inputs.tensors.size() == 3) {
+    // Exactly q, k, v: the same object, so the run cache (keyed by its address) finds side A.
+    inA = ctx.inputsPtr;
   } else {
     inA = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
   }

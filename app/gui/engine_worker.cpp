@@ -207,6 +207,12 @@ ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& can
   };
 
   if (job.workload.model) return computeModel(job, cancel, progress, preview);
+  if (modelRun_) {
+    // Back to synthetic inputs: the model's captures (and the runs made on them) go now.
+    modelRun_.reset();
+    runCache_.clear();
+    inputsCache_.clear();
+  }
   const Workload& w = job.workload;
   const AttentionProblem& p = w.problem;
   p.check();

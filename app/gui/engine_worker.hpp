@@ -83,8 +83,14 @@ class EngineWorker {
   std::deque<CachedRun> runCache_;                         // small LRU, newest first
   // The newest model forward only: a 1B model's captures at 8K tokens are gigabytes.
   std::shared_ptr<ModelRun> modelRun_;
-  // Induction and retrieval scores run sequences of their own: kept per model and backend.
-  std::deque<std::pair<QString, std::shared_ptr<const HeadStatTable>>> probeStats_;
+  // Induction and retrieval scores run sequences of their own: kept per model (weakly: a closed
+  // model's entries can never match a new one at the same address), backend and statistic.
+  struct ProbeStat {
+    std::weak_ptr<const LoadedModel> model;
+    QString key;  // backend|statistic
+    std::shared_ptr<const HeadStatTable> table;
+  };
+  std::deque<ProbeStat> probeStats_;
 };
 
 }  // namespace attnscope::gui

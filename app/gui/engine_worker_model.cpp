@@ -2,10 +2,12 @@
 // q, k, v and lse captured (cached: a new layer, head, zoom or token is only a new analysis), then
 // the view's analysis on the layer it shows: the map views through the same probe as synthetic
 // inputs, the text view's row of attention, the head atlas's statistics, the what-if forwards.
+#include <QJsonDocument>
 #include <QThread>
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "attnscope/cost.hpp"
 #include "attnscope/error.hpp"
@@ -23,6 +25,10 @@ struct EngineWorker::ModelRun {
   std::shared_ptr<const ModelText> text;
   std::shared_ptr<const ForwardResult> forward;
   std::vector<HeadStatTable> textStats;  // the atlas's text statistics, once asked for
+  std::map<int, InputsPtr> expanded;     // per layer: its K/V repeated to MHA (compare view)
+  // What-if points measured on this forward, by the replacement's JSON: a sweep cancelled by a
+  // tab switch resumes where it stopped, and revisiting the tab costs nothing.
+  std::map<QString, ViewResult::WhatIfPoint> whatIf;
 };
 
 namespace {
@@ -230,8 +236,7 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
       // The layer's attention as the problem: the map probe and the compare view's runs work on
       // it exactly as on synthetic inputs. Aliasing pointers keep the whole forward alive.
       InputsPtr in(mr->forward, &la.inputs);
-      auto runResult = std::shared_ptr<const RunResult>(mr->forward, &la.result);
-      out->runResult = runResult;
+      // No out->runResult: a result kept by a view would pin the whole captured forward.
       const int64_t heads = la.problem.shape.heads;
       AnalysisContext ctx{
           backends_.get(resolvedBackend(w)),
@@ -253,7 +258,11 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
                               .toStdString());
             }
             if (q.shape.kv_heads == la.problem.shape.kv_heads) return in;
-            return std::make_shared<const Inputs>(expandKv(la.inputs, heads));
+            // Kept per layer: the run cache is keyed by the inputs' address, so the same layer's
+            // MHA side must be the same object on every request.
+            InputsPtr& expanded = mr->expanded[out->layer];
+            if (!expanded) expanded = std::make_shared<const Inputs>(expandKv(la.inputs, heads));
+            return expanded;
           },
           [&](const ViewResult& first) {
             if (!preview) return;
@@ -269,8 +278,10 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
     }
     case ViewKind::text:
       analysis(tr("attention of token %1").arg(job.request.token), 0.0, 1.0);
-      out->token = job.request.token;
-      if (job.request.token >= 0) out->tokenWeights = tokenRow(f, job.request, cancel);
+      out->token = job.request.token < 0
+                       ? -1
+                       : int(std::min<int64_t>(job.request.token, w.text->length() - 1));
+      if (out->token >= 0) out->tokenWeights = tokenRow(f, job.request, cancel);
       break;
     case ViewKind::atlas: {
       const std::optional<HeadStat> stat = head_stat_from_key(job.request.stat.toStdString());
@@ -281,12 +292,11 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
       options.backend = resolvedBackend(w).toStdString();
       options.cancel = cancel;
       if (head_stat_needs_probe_text(*stat)) {
-        const QString key = QStringLiteral("%1|%2|%3")
-                                .arg(quintptr(w.model.get()))
-                                .arg(resolvedBackend(w), job.request.stat);
+        const QString key = resolvedBackend(w) + QLatin1Char('|') + job.request.stat;
+        std::erase_if(probeStats_, [](const ProbeStat& e) { return e.model.expired(); });
         std::shared_ptr<const HeadStatTable> table;
-        for (const auto& [k, t] : probeStats_) {
-          if (k == key) table = t;
+        for (const ProbeStat& e : probeStats_) {
+          if (e.key == key && e.model.lock() == w.model) table = e.table;
         }
         if (!table) {
           analysis(*stat == HeadStat::induction
@@ -296,7 +306,7 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
           table = std::make_shared<const HeadStatTable>(
               *stat == HeadStat::induction ? induction_scores(w.model->model, options)
                                            : retrieval_scores(w.model->model, options));
-          probeStats_.emplace_front(key, table);
+          probeStats_.push_front({w.model, key, table});
           if (probeStats_.size() > 8) probeStats_.pop_back();
         }
         putAtlas(*table, *out);
@@ -330,6 +340,17 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
         req.variant = r.whatIf;
         if (swept) swept->set(req.variant, values[x]);
         req.backend = resolvedBackend(w).toStdString();
+        Workload keyed;
+        keyed.problem = req.variant;
+        const QString key = QString::fromUtf8(QJsonDocument(keyed.toJson()).toJson());
+        if (auto hit = mr->whatIf.find(key); hit != mr->whatIf.end()) {
+          ViewResult::WhatIfPoint pt = hit->second;
+          pt.knob = values[x];
+          out->whatIf.append(pt);
+          continue;
+        }
+        // The forward already run (same text, same backend) is the dense side of every point.
+        req.dense = mr->forward;
         // Each point's two forwards are its share of the bar.
         CancelToken point;
         point.set_progress_callback([&, x, n = values.size()](double f) {
@@ -346,6 +367,7 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
                                         .arg(variantName(r.whatIf.variant));
         phaseBegin = forwardEnd;
         phaseEnd = 1.0;
+        throttle.reset();
         req.cancel = point;
         const WhatIfReport rep = what_if(w.model->model, w.text->ids, req);
         cancel.throw_if_cancelled();
@@ -368,6 +390,7 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
           }
         }
         pt.meanRecall = n > 0 ? sum / double(n) : 0.0;
+        mr->whatIf[key] = pt;
         out->whatIf.append(pt);
       }
       break;

@@ -39,6 +39,8 @@ class ExplorerController : public QObject {
   // Opens a model folder on the worker (a big tokenizer.json takes a second); modelLoaded or
   // modelFailed follows. The workload is not changed: the panel puts the model and text together.
   void loadModel(const QString& dir);
+  // Forgets a folder still opening (or a file still loading): it is never delivered.
+  void cancelModelLoad() { worker_.forget(kFileLane); }
 
  public slots:
   void setWorkload(const attnscope::gui::Workload& w);  // debounced recompute

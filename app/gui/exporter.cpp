@@ -2,6 +2,8 @@
 // PNG, SVG and PDF show exactly what is on screen, at the requested resolution for PNG and PDF.
 #include "exporter.hpp"
 
+#include <QJsonArray>
+
 #include <QBuffer>
 #include <QFile>
 #include <QFileInfo>
@@ -67,9 +69,12 @@ QString renderPng(QWidget* widget, const QString& path, double scale, int dpi, b
   return {};
 }
 
-QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
+QJsonObject runConfiguration(const Workload& current, const ViewBase& view) {
   QJsonObject o;
-  o["workload"] = w.toJson();
+  // The workload of the numbers exported (a result delivered for an edit still computing is the
+  // previous text's), not the one being edited.
+  const ViewResultPtr last = view.lastResult();
+  o["workload"] = (last ? last->workload : current).toJson();
   o["view"] = viewName(view.kind());
   o["attnscope_version"] = QStringLiteral(ATTNSCOPE_VERSION);
   if (const ViewResultPtr r = view.lastResult()) {
@@ -86,6 +91,23 @@ QJsonObject runConfiguration(const Workload& w, const ViewBase& view) {
                                     {"out_rows", q.outRows},
                                     {"out_cols", q.outCols},
                                     {"compare_pair", q.pair}};
+    if (r->workload.model) {
+      // What picks the numbers of a model's views: the layer, the text view's query token and
+      // pooling, the atlas's statistic, the what-if replacement and its sweep.
+      QJsonObject v = o["view_request"].toObject();
+      v["layer"] = q.layer;
+      v["token"] = q.token;
+      v["all_layers"] = q.allLayers;
+      v["stat"] = q.stat;
+      Workload replacement;
+      replacement.problem = q.whatIf;
+      v["what_if"] = replacement.toJson();
+      v["sweep_key"] = q.sweepKey;
+      QJsonArray values;
+      for (qint64 x : q.sweepValues) values.append(x);
+      v["sweep_values"] = values;
+      o["view_request"] = v;
+    }
     o["run"] = QJsonObject{{"describe", r->run.describe},
                            {"backend", r->run.backend},
                            {"device", r->run.device},

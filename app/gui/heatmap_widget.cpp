@@ -239,6 +239,12 @@ void HeatmapWidget::resetScaleRange() {
   haveFixed_ = false;
 }
 
+void HeatmapWidget::setZeroBased(bool on) {
+  zeroBased_ = on;
+  rebuildImage();
+  update();
+}
+
 void HeatmapWidget::setDiverging(bool on) {
   // Unchanged: no rebuild (a rebuild of the old map would capture its range as the fixed one).
   if (on == diverging_) return;
@@ -390,8 +396,8 @@ void HeatmapWidget::rebuildImage() {
     vmin = -m;
     vmax = m;
   } else {
-    vmin = std::min(0.0, lo);
-    vmax = hi > vmin ? hi : vmin + 1e-12;
+    vmin = zeroBased_ ? std::min(0.0, lo) : lo;
+    vmax = hi > vmin ? hi : vmin + std::max(1e-12, std::abs(vmin) * 1e-9);
   }
   if (range_ == ScaleRange::fixed) {
     // The full view's range, kept while zooming so colours compare across zoom levels. A zoomed

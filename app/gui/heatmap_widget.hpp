@@ -76,7 +76,10 @@ class HeatmapWidget : public QWidget {
   void resetScaleRange();
   const ValueScale& valueScale() const { return scale_; }
   void setDiverging(bool on);  // signed data: symmetric blue-white-red
-  void setCompact(bool on);    // thumbnails: no legend, small labels
+  // Probabilities start the colour scale at 0 (the default); one statistic per head (the atlas,
+  // recall) spans its own range instead, so differences of a few percent between heads show.
+  void setZeroBased(bool on);
+  void setCompact(bool on);  // thumbnails: no legend, small labels
   // Exact zeros are masked entries of a probability map: paint them as background, not as 'low'.
   void setMaskZeros(bool on) { maskZeros_ = on; }
   void setKeepAspect(bool on) {
@@ -172,6 +175,7 @@ class HeatmapWidget : public QWidget {
   ColormapId colormap_ = ColormapId::viridis;
   ValueScale scale_;
   bool diverging_ = false;
+  bool zeroBased_ = true;
   bool maskZeros_ = true;
   bool keepAspect_ = true;
   bool compact_ = false;

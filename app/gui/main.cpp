@@ -153,6 +153,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (model && !parser.isSet(shotOpt)) {
+    // The window's own pickers choose these once the model is open.
+    for (const QCommandLineOption* o : {&layerOpt, &headOpt, &tokenOpt, &statOpt}) {
+      if (parser.isSet(*o)) {
+        std::fprintf(stderr,
+                     "attnscope: --%s applies to --screenshot; in the window, choose it "
+                     "in the view\n",
+                     qPrintable(o->names().front()));
+        return 2;
+      }
+    }
+  }
   if (model && parser.isSet(presetOpt)) {
     std::fprintf(stderr, "attnscope: give --model or --preset, not both\n");
     return 2;

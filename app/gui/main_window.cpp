@@ -150,6 +150,9 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   // The model source: the folder opens on the worker, then the panel puts it with the text.
   connect(panel_, &WorkloadPanel::loadModelRequested, &controller_, &ExplorerController::loadModel);
   connect(&controller_, &ExplorerController::modelLoaded, panel_, &WorkloadPanel::applyModel);
+  // Clear while a folder is still opening: the folder must not arrive afterwards.
+  connect(panel_->modelBox(), &ModelInputBox::clearRequested, &controller_,
+          &ExplorerController::cancelModelLoad);
   connect(&controller_, &ExplorerController::modelFailed, this,
           [this](const QString& dir, const QString& message) {
             panel_->modelFailed(dir, guiWording(message));
@@ -299,6 +302,12 @@ void MainWindow::setCurrentView(ViewKind kind) {
 }
 
 void MainWindow::setWorkload(const Workload& w) {
+  if (w.model != controller_.workload().model) {
+    // Another model or none: what is on screen stays as a previous result, but must not keep the
+    // old model's weights (gigabytes for a 1B model) alive.
+    for (ViewBase* v : views_) v->releaseModel();
+    drawn_ = withoutModel(drawn_);
+  }
   panel_->setWorkload(w);
   for (ViewBase* v : views_) v->setWorkload(w);
   errorLabel_->clear();
@@ -356,7 +365,11 @@ QString MainWindow::applyPreset(const QString& name) {
   return {};
 }
 
-void MainWindow::onResult(const ViewResultPtr& r) {
+void MainWindow::onResult(const ViewResultPtr& delivered) {
+  // A late answer about a model already closed is drawn, but does not keep that model alive.
+  const ViewResultPtr r = delivered->workload.model != controller_.workload().model
+                              ? withoutModel(delivered)
+                              : delivered;
   if (ViewBase* v = view(r->request.view)) v->showResult(r);
   lastResultView_ = r->request.view;
   lastError_.clear();

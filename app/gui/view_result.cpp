@@ -46,6 +46,17 @@ QString viewName(ViewKind v) {
   return {};
 }
 
+ViewResultPtr withoutModel(const ViewResultPtr& r) {
+  if (!r || !r->workload.model) return r;
+  auto s = std::make_shared<ViewResult>(*r);
+  // A file name no loaded file has (and no inputs): its run key matches no workload to come.
+  s->workload.file = QObject::tr("(closed model %1)").arg(r->workload.model->name);
+  s->workload.model.reset();
+  s->workload.text.reset();
+  s->runResult.reset();
+  return s;
+}
+
 bool viewFromName(const QString& name, ViewKind& out) {
   for (ViewKind v : allViews()) {
     if (viewName(v) == name) {

@@ -76,7 +76,7 @@ struct ViewRequest {
   QString stat = QStringLiteral("entropy");
   // What-if: the variant replacing dense attention (its knobs; shape, mask and scale are each
   // layer's own), and an optional sweep of one knob over `sweepValues`.
-  AttentionProblem whatIf = AttentionProblem::defaults(VariantId::swa);
+  AttentionProblem whatIf;  // the What-if view always sets it
   QString sweepKey;
   QVector<qint64> sweepValues;
 };
@@ -176,6 +176,11 @@ struct ViewResult {
 };
 
 using ViewResultPtr = std::shared_ptr<const ViewResult>;
+
+// `r` as the views keep it once its model is closed: its numbers and pictures stay (drawn as a
+// previous result), but it no longer holds the model's weights, its text or its captures. Results
+// without a model come back as they are.
+ViewResultPtr withoutModel(const ViewResultPtr& r);
 
 }  // namespace attnscope::gui
 

@@ -122,6 +122,14 @@ Workload Workload::forVariant(VariantId id) {
   return w;
 }
 
+AttentionProblem whatIfDefaults(VariantId id) {
+  AttentionProblem p = AttentionProblem::defaults(id);
+  QJsonObject knobs = explorerDefaults().value("what_if").toObject();
+  knobs.remove("about");
+  read_problem_json(toNlohmann(knobs), p, "", false);
+  return p;
+}
+
 Workload Workload::defaults() {
   Workload w = forVariant(VariantId::dense);
   w.problem.causal = true;

@@ -44,6 +44,9 @@ struct Workload {
 };
 
 QString variantName(VariantId id);
+// The What-if view's starting knobs for replacing a model's attention with `id`: the engine's
+// defaults with resources/explorer/defaults.json's "what_if" section on top.
+AttentionProblem whatIfDefaults(VariantId id);
 bool variantFromName(const QString& name, VariantId& out);
 // A variant's title inside a sentence: "Sliding window" -> "sliding window"; "MoBA", "Gated
 // DeltaNet" stay.

@@ -418,6 +418,14 @@ QString WorkloadPanel::errorText() const {
 }
 
 void WorkloadPanel::applyFile(const Workload& fromFile) {
+  if (workload_.model) {
+    // Tensors replace the model as the inputs: back to the synthetic workload it replaced first.
+    Workload back = beforeModel_ ? *beforeModel_ : Workload::defaults();
+    back.backend = workload_.backend;
+    workload_ = back;
+  }
+  beforeModel_.reset();
+  modelBox_->setModel(nullptr);
   // A second file replaces the first: Clear still goes back to what was in force before either.
   if (!beforeFile_) beforeFile_ = workload_;
   Workload w = workload_;
@@ -567,6 +575,20 @@ void WorkloadPanel::tokenizeInto(Workload& w, const QString& text) {
     modelBox_->setTextNote(tr("Type or open a text for the model to read."), false);
     return;
   }
+  // Tokenizing runs here, on the UI thread: a text far beyond what the model can read is refused
+  // before the tokenizer sees it (a token is rarely more than 16 bytes).
+  const qint64 bytes = text.toUtf8().size();
+  const qint64 limit = std::min<qint64>(qint64(1) << 20, 16 * w.model->contextLength());
+  if (bytes > limit) {
+    modelBox_->setTextNote(tr("The text is %1 KiB; %2 reads at most %3 tokens, about %4 KiB of "
+                              "text. Shorten it.")
+                               .arg(bytes >> 10)
+                               .arg(w.model->name)
+                               .arg(w.model->contextLength())
+                               .arg(limit >> 10),
+                           true);
+    return;
+  }
   try {
     w.text = ModelText::make(*w.model, text);
     w.problem = w.model->model.attention_problem(w.text->length());
@@ -595,7 +617,12 @@ void WorkloadPanel::applyModel(const std::shared_ptr<const LoadedModel>& model) 
 }
 
 void WorkloadPanel::modelFailed(const QString& dir, const QString& message) {
-  modelBox_->setFailure(dir, message);
+  // With a model open, it stays in use and stays shown; the failure goes to the status line.
+  if (workload_.model) {
+    modelBox_->setModel(workload_.model);
+  } else {
+    modelBox_->setFailure(dir, message);
+  }
 }
 
 void WorkloadPanel::clearModel() {
@@ -612,6 +639,8 @@ void WorkloadPanel::clearModel() {
 void WorkloadPanel::setModelText(const QString& text) {
   if (modelBox_->text() != text) modelBox_->setText(text);
   if (!workload_.model) return;
+  // The same text again (a pause after undoing an edit): the same tokens, no new forward.
+  if (workload_.text && workload_.text->text == text) return;
   Workload w = workload_;
   tokenizeInto(w, text);
   workload_ = w;

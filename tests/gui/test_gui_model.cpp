@@ -12,6 +12,8 @@
 #include <filesystem>
 
 #include "attnscope/head_stats.hpp"
+#include "attnscope/io.hpp"
+#include "attnscope/workload.hpp"
 #include "fixture.hpp"
 #include "gui_test_support.hpp"
 #include "reference_forward.hpp"
@@ -99,6 +101,9 @@ class GuiModelTest : public QObject {
   void badFoldersAreMessagesNotCrashes();
   void headlessModelScreenshots();
   void modelDemoRunsOnTheOpenModel();
+  void aTensorFileReplacesTheModel();
+  void closingTheModelLetsItGo();
+  void clearWhileOpeningKeepsItClosed();
 };
 
 void GuiModelTest::mapOfEveryLayerAndHeadIsTheReference() {
@@ -364,7 +369,7 @@ void GuiModelTest::headlessModelScreenshots() {
     if (err) *err = QString::fromUtf8(p.readAllStandardError());
     return p.exitCode();
   };
-  for (const QString& view : {"map", "text", "atlas"}) {
+  for (const char* view : {"map", "text", "atlas"}) {
     const QString out = scratchDir() + "/headless_" + view + ".png";
     QFile::remove(out);
     QString err;
@@ -407,6 +412,60 @@ void GuiModelTest::modelDemoRunsOnTheOpenModel() {
   const ViewResultPtr r = w.currentView()->lastResult();
   QVERIFY(r && !r->atlas.isEmpty());
   QCOMPARE(r->request.stat, QStringLiteral("sink"));
+}
+
+void GuiModelTest::aTensorFileReplacesTheModel() {
+  Opened o = open("llama");
+  MainWindow& w = *o.window;
+  QVERIFY(waitUntilSettled(w, 30000));
+  AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+  p.shape = {1, 2, 2, 32, 32, 16, 16};
+  const QString path = scratchDir() + "/model_then_file.safetensors";
+  io::save_safetensors(path.toStdString(), make_inputs(p, "periodic", 9).tensors);
+  QSignalSpy loaded(&w.controller(), &ExplorerController::fileLoaded);
+  w.controller().loadFile(path);
+  QVERIFY(loaded.wait(10000));
+  QVERIFY(waitUntilSettled(w, 20000));
+  // The file is the input now: no model, the file's shape, and the map is the file's.
+  const Workload now = w.controller().workload();
+  QVERIFY(!now.model && !now.text);
+  QCOMPARE(now.file, path);
+  QCOMPARE(now.problem.shape.q_len, 32);
+  QCOMPARE(w.view(ViewKind::map)->lastResult()->maps.front().region.rows(), 32);
+  QVERIFY(w.panel()->modelBox()->statusText().isEmpty());
+}
+
+void GuiModelTest::closingTheModelLetsItGo() {
+  Opened o = open("llama");
+  MainWindow& w = *o.window;
+  for (ViewKind v : {ViewKind::map, ViewKind::text, ViewKind::atlas}) {
+    w.setCurrentView(v);
+    QVERIFY(waitUntilSettled(w, 30000));
+  }
+  std::weak_ptr<const LoadedModel> model = w.controller().workload().model;
+  QVERIFY(!model.expired());
+  w.panel()->clearModel();
+  w.setCurrentView(ViewKind::map);
+  QVERIFY(waitUntilSettled(w, 30000));
+  // Nothing holds the model any more: not the views' previous results, not the status bar, not
+  // the worker's captures.
+  QVERIFY(model.expired());
+  // What the other views show is a previous result, greyed.
+  auto* atlas = static_cast<AtlasView*>(w.view(ViewKind::atlas));
+  QVERIFY(atlas->lastResult() && !atlas->lastResult()->atlas.isEmpty());
+  QVERIFY(atlas->lastResult()->workload.runKey() != w.controller().workload().runKey());
+}
+
+void GuiModelTest::clearWhileOpeningKeepsItClosed() {
+  const attnscope::test::TinyModel m = writeModel("llama", "clear_opening");
+  MainWindow w(MainWindow::Options{false, false});
+  w.show();
+  QVERIFY(waitUntilSettled(w, 20000));
+  emit w.panel()->modelBox()->openRequested(QString::fromStdString(m.dir));
+  emit w.panel()->modelBox()->clearRequested();
+  QTest::qWait(500);
+  QVERIFY(waitUntilSettled(w, 20000));
+  QVERIFY(!w.controller().workload().model);
 }
 
 QTEST_MAIN(GuiModelTest)

@@ -67,6 +67,7 @@ AtlasView::AtlasView(QWidget* parent) : ResultView(parent) {
   heatmap_->setInteractive(false);
   heatmap_->setKeepAspect(false);
   heatmap_->setMaskZeros(false);
+  heatmap_->setZeroBased(false);
   heatmap_->setAxisTitles(tr("layer"), tr("head"), tr("value"));
   heatmap_->installEventFilter(this);
   heatmap_->setToolTip(tr("Click a head to open its attention map."));
@@ -78,6 +79,7 @@ AtlasView::AtlasView(QWidget* parent) : ResultView(parent) {
   table_->verticalHeader()->hide();
   table_->horizontalHeader()->setStretchLastSection(true);
   table_->setToolTip(tr("Sort by a column; double-click a head to open its attention map."));
+  table_->setMinimumWidth(240);
   split->addWidget(heatmap_);
   split->addWidget(table_);
   split->setStretchFactor(0, 3);
@@ -136,7 +138,7 @@ void AtlasView::showResult(const ViewResultPtr& result) {
   for (int x = 0; x < m.values.size(); ++x) m.values[x] = float(r.atlas[x]);
   heatmap_->setExtent(m.rows, m.cols);
   heatmap_->setTitle(r.atlasTitle);
-  heatmap_->setAxisTitles(tr("layer"), tr("head"), r.atlasTitle.section(QLatin1Char(' '), 0, 0));
+  heatmap_->setAxisTitles(tr("layer"), tr("head"), QString(r.request.stat).replace('_', ' '));
   heatmap_->setMap(m);
 
   const bool sorting = table_->isSortingEnabled();
@@ -156,7 +158,7 @@ void AtlasView::showResult(const ViewResultPtr& result) {
     }
   }
   table_->setSortingEnabled(sorting);
-  note_->setText(tr("Measured on %1 tokens. %2").arg(r.atlasTokens).arg(r.note));
+  note_->setText(r.note);
 }
 
 bool AtlasView::cellAt(const QPoint& pos, int& layer, int& head) const {

@@ -54,6 +54,8 @@ class ViewBase : public QWidget {
   // its loop for a while here (pumping events). Returns an error message, empty when fine.
   virtual QString prepareHeadless(int timeoutMs) { return {}; }
   ViewResultPtr lastResult() const { return last_; }
+  // The model of the last result is being closed: keep the result without it (withoutModel).
+  void releaseModel() { last_ = withoutModel(last_); }
 
  signals:
   void requestChanged();  // a parameter changed: the main window asks for a fresh result

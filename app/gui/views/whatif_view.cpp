@@ -40,24 +40,14 @@ const ParamSpec* findParam(VariantId id, const QString& key) {
   return nullptr;
 }
 
-// The engine's defaults suit the synthetic explorer's short maps (a window of a few dozen keys).
-// On text, the settings long-context papers start from: a 256-token window with 4 StreamingLLM
-// sinks, and MoBA's 64-token blocks with each query reading 4 of them; any other variant starts
-// from the engine's defaults.
+// The engine's defaults suit the synthetic explorer's short maps (a window of a few dozen keys);
+// on text the knobs start where long-context papers do (resources/explorer/defaults.json).
 AttentionProblem textDefaults(VariantId id) {
-  AttentionProblem p = AttentionProblem::defaults(id);
-  if (id == VariantId::swa) {
-    p.swa.window = 256;
-    p.swa.sinks = 4;
-  } else if (id == VariantId::moba) {
-    p.moba.block_size = 64;
-    p.moba.top_k = 4;
-  }
-  return p;
+  return whatIfDefaults(id);
 }
 
 // "SWA", "MoBA": a short title that is one word is the variant's usual name; otherwise its
-// registry name in capitals (swa's short title is the phrase "Sliding window").
+// registry name in capitals (when the short title is a phrase such as "Sliding window").
 QString variantLabel(VariantId id) {
   const VariantInfo& info = variant_info(id);
   const QString shortTitle = qs(info.short_title);
@@ -240,7 +230,7 @@ WhatIfView::WhatIfView(QWidget* parent) : ResultView(parent) {
 }
 
 VariantId WhatIfView::currentVariant() const {
-  VariantId id = VariantId::swa;
+  VariantId id = what_if_variants().front()->id;
   variantFromName(variantCombo_->currentData().toString(), id);
   return id;
 }

@@ -10,6 +10,7 @@
 
 #include "analysis/row_softmax.hpp"
 #include "attnscope/error.hpp"
+#include "attnscope/mask.hpp"
 #include "attnscope/parallel.hpp"
 
 namespace attnscope {
@@ -120,10 +121,9 @@ std::vector<HeadStatTable> layer_stats(const LayerAttention& la, const HeadStats
   o.cancel.report(base + span);
   o.cancel.throw_if_cancelled();
 
+  const KeyMask mask = KeyMask::of(la.problem);
   const std::string window =
-      la.problem.variant == VariantId::swa
-          ? ", under the layer's sliding window of " + std::to_string(la.problem.swa.window)
-          : "";
+      mask.window > 0 ? ", under the layer's sliding window of " + std::to_string(mask.window) : "";
   std::vector<HeadStatTable> out;
   for (HeadStat stat : kTextStats) {
     HeadStatTable t;

@@ -239,6 +239,10 @@ RetrievalSequence retrieval_sequence(const Model& model, const HeadStatsOptions&
   std::vector<int64_t> bounds{0};
   for (size_t s = 0; static_cast<int64_t>(filler.size()) < hay; ++s) {
     const std::vector<int32_t> ids = enc(kFiller[s % std::size(kFiller)]);
+    // A tokenizer that turns a filler sentence into nothing would loop here forever.
+    if (ids.empty()) {
+      throw Error("the retrieval probe's filler text has no tokens in this model's tokenizer");
+    }
     filler.insert(filler.end(), ids.begin(), ids.end());
     bounds.push_back(std::min<int64_t>(static_cast<int64_t>(filler.size()), hay));
   }

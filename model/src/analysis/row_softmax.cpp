@@ -10,6 +10,7 @@
 
 #include "attnscope/error.hpp"
 #include "attnscope/parallel.hpp"
+#include "attnscope/variant.hpp"
 
 namespace attnscope::analysis_detail {
 
@@ -23,8 +24,11 @@ using StridedView = Eigen::Map<MatrixRd, Eigen::Unaligned, Eigen::OuterStride<>>
 
 void check_layer(const LayerAttention& la) {
   const AttentionProblem& p = la.problem;
-  if (p.variant != VariantId::dense && p.variant != VariantId::swa) {
-    throw Error("head statistics read dense or sliding-window softmax attention; this layer ran " +
+  // A softmax over q.k whose keys only a mask (causal, window, sinks) restricts: dense attention
+  // and the windowed variants; not a block selection, not another input family.
+  const VariantInfo& v = variant_info(p.variant);
+  if (v.map_kind != MapKind::softmax || v.input_family != InputFamily::qkv || v.has_selection()) {
+    throw Error("head statistics read dense or windowed softmax attention; this layer ran " +
                 p.describe());
   }
   const ProblemShape& s = p.shape;
