@@ -249,6 +249,7 @@ int renderModelHeadless(const ModelShot& shot, const QString& file, QString* mes
     }
     atlas->statCombo()->setCurrentIndex(i);
   }
+  if (!shot.settings.isEmpty()) window.view(kind)->applySettings(shot.settings);
   return grabSettled(window, file, message);
 }
 

@@ -2,6 +2,7 @@
 // (PNG or SVG) and exit; used for docs/images and by the tests.
 #pragma once
 
+#include <QJsonObject>
 #include <QString>
 
 namespace attnscope::gui {
@@ -31,6 +32,7 @@ struct ModelShot {
   int layer = 0, head = -1;  // head -1: the view's default (the map: head 0)
   int token = -1;            // the text view's query token; -1: the last token
   QString stat;              // the atlas's statistic (head_stat_key); empty: entropy
+  QJsonObject settings;      // the view's settings, as a demo's "view_settings" gives them
 };
 int renderModelHeadless(const ModelShot& shot, const QString& file, QString* message,
                         int width = 1200, int height = 800, bool dark = false);

@@ -293,11 +293,22 @@ double HeatmapWidget::tokenLabelWidth() const {
   return std::round(QFontMetrics(font()).averageCharWidth() * 10.0);
 }
 
-HeatmapWidget::AxisLayout HeatmapWidget::axisLayout() const {
+// Below this a label is no longer readable: the axis shows numbers instead.
+constexpr double kMinLabelPixels = 7.0;
+
+QFont HeatmapWidget::tokenFont(double cellPixels) const {
   const QFontMetrics fm(font());
+  if (cellPixels >= 0.9 * fm.height()) return font();
+  // 80 tokens on a 600-pixel axis are 7.5 pixels apart: a smaller font still reads them.
+  QFont f = font();
+  f.setPixelSize(std::max(6, int(std::floor(cellPixels / 1.1))));
+  return f;
+}
+
+HeatmapWidget::AxisLayout HeatmapWidget::axisLayout() const {
   // A label a line high fits a row; rotated, a column.
   auto fits = [&](qint64 cells, double pixels) {
-    return cells > 0 && pixels / double(cells) >= 0.9 * fm.height();
+    return cells > 0 && pixels / double(cells) >= kMinLabelPixels;
   };
   AxisLayout l;
   if (!compact_) {
@@ -313,6 +324,8 @@ HeatmapWidget::AxisLayout HeatmapWidget::axisLayout() const {
     l.colTokens = cols;
     l.plot = plotRectWith(rows, cols);
   }
+  if (l.rowTokens) l.rowFont = tokenFont(l.plot.height() / double(view_.rows()));
+  if (l.colTokens) l.colFont = tokenFont(l.plot.width() / double(view_.cols()));
   return l;
 }
 
@@ -554,13 +567,17 @@ void HeatmapWidget::drawAxes(QPainter& p, const AxisLayout& layout) const {
   const int labelWidth = int(tokenLabelWidth());
   if (layout.rowTokens) {
     // A token names a row, not a boundary: its label and tick sit at the row's centre.
+    p.save();
+    p.setFont(layout.rowFont);
+    const QFontMetrics tfm(layout.rowFont);
     for (qint64 row = view_.row0; row < view_.row1; ++row) {
       const double y = plot.top() + (double(row - view_.row0) + 0.5) / rows * plot.height();
       p.drawLine(QPointF(plot.left() - 3, y), QPointF(plot.left(), y));
       p.drawText(
-          QRectF(plot.left() - 5 - labelWidth, y - fm.height() / 2.0, labelWidth, fm.height()),
-          Qt::AlignRight | Qt::AlignVCenter, tokenLabel(*rowTokens_, row, fm, labelWidth));
+          QRectF(plot.left() - 5 - labelWidth, y - tfm.height() / 2.0, labelWidth, tfm.height()),
+          Qt::AlignRight | Qt::AlignVCenter, tokenLabel(*rowTokens_, row, tfm, labelWidth));
     }
+    p.restore();
   } else {
     // Ticks sit on cell boundaries: tick v is the top (left) edge of row (column) v, and the
     // view's end is the far edge of the plot.
@@ -573,14 +590,16 @@ void HeatmapWidget::drawAxes(QPainter& p, const AxisLayout& layout) const {
   }
   if (layout.colTokens) {
     // Rotated to read upwards and end at the axis, so a column a line high holds its label.
+    const QFontMetrics tfm(layout.colFont);
     for (qint64 col = view_.col0; col < view_.col1; ++col) {
       const double x = plot.left() + (double(col - view_.col0) + 0.5) / cols * plot.width();
       p.drawLine(QPointF(x, plot.bottom()), QPointF(x, plot.bottom() + 3));
       p.save();
+      p.setFont(layout.colFont);
       p.translate(x, plot.bottom() + 5);
       p.rotate(-90);
-      p.drawText(QRectF(-labelWidth, -fm.height() / 2.0, labelWidth, fm.height()),
-                 Qt::AlignRight | Qt::AlignVCenter, tokenLabel(*colTokens_, col, fm, labelWidth));
+      p.drawText(QRectF(-labelWidth, -tfm.height() / 2.0, labelWidth, tfm.height()),
+                 Qt::AlignRight | Qt::AlignVCenter, tokenLabel(*colTokens_, col, tfm, labelWidth));
       p.restore();
     }
   } else {

@@ -137,7 +137,10 @@ class HeatmapWidget : public QWidget {
   struct AxisLayout {
     QRectF plot;
     bool rowTokens = false, colTokens = false;
+    QFont rowFont, colFont;  // of the token labels: smaller than the widget's when cells are
   };
+  // The widget's font, or a smaller one (not below 7 px) that fits cells `cellPixels` apart.
+  QFont tokenFont(double cellPixels) const;
   AxisLayout axisLayout() const;
   QRectF plotRectWith(bool rowLabels, bool colLabels) const;
   double tokenLabelWidth() const;

@@ -3,6 +3,7 @@
 // `attnscope chart FILE.json …`, which draws a benchmark sweep file, always offscreen.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QJsonDocument>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -115,8 +116,13 @@ int main(int argc, char** argv) {
                              "With --model: the head atlas's statistic (entropy, sink, local, "
                              "distant, previous_token, induction, retrieval).",
                              "KEY");
+  QCommandLineOption settingsOpt(
+      "view-settings",
+      "With --model: the view's settings as a JSON object, as a demo's view_settings give them "
+      "(what-if: {\"variant\":\"swa\",\"sinks\":4,\"sweep\":\"window\",\"values\":\"16,32,64\"}).",
+      "JSON");
   parser.addOptions({presetOpt, viewOpt, shotOpt, sizeOpt, listOpt, darkOpt, modelOpt, textOpt,
-                     layerOpt, headOpt, tokenOpt, statOpt});
+                     layerOpt, headOpt, tokenOpt, statOpt, settingsOpt});
   // parse(), not process(): an unknown option or a missing value is one "attnscope: " line.
   if (!parser.parse(QCoreApplication::arguments())) {
     std::fprintf(stderr, "attnscope: %s\n", qPrintable(parser.errorText()));
@@ -147,7 +153,8 @@ int main(int argc, char** argv) {
   }
   // --model: a model on a text instead of a preset.
   const bool model = parser.isSet(modelOpt);
-  for (const QCommandLineOption* o : {&textOpt, &layerOpt, &headOpt, &tokenOpt, &statOpt}) {
+  for (const QCommandLineOption* o :
+       {&textOpt, &layerOpt, &headOpt, &tokenOpt, &statOpt, &settingsOpt}) {
     if (parser.isSet(*o) && !model) {
       std::fprintf(stderr, "attnscope: --%s needs --model DIR\n", qPrintable(o->names().front()));
       return 2;
@@ -155,7 +162,7 @@ int main(int argc, char** argv) {
   }
   if (model && !parser.isSet(shotOpt)) {
     // The window's own pickers choose these once the model is open.
-    for (const QCommandLineOption* o : {&layerOpt, &headOpt, &tokenOpt, &statOpt}) {
+    for (const QCommandLineOption* o : {&layerOpt, &headOpt, &tokenOpt, &statOpt, &settingsOpt}) {
       if (parser.isSet(*o)) {
         std::fprintf(stderr,
                      "attnscope: --%s applies to --screenshot; in the window, choose it "
@@ -175,6 +182,18 @@ int main(int argc, char** argv) {
     shot.textFile = parser.value(textOpt);
     if (parser.isSet(viewOpt)) shot.view = parser.value(viewOpt);
     shot.stat = parser.value(statOpt);
+    if (parser.isSet(settingsOpt)) {
+      QJsonParseError err;
+      const QJsonDocument doc = QJsonDocument::fromJson(parser.value(settingsOpt).toUtf8(), &err);
+      if (err.error != QJsonParseError::NoError || !doc.isObject()) {
+        std::fprintf(
+            stderr, "attnscope: --view-settings must be a JSON object (%s)\n",
+            qPrintable(err.error != QJsonParseError::NoError ? err.errorString()
+                                                             : QStringLiteral("not an object")));
+        return 2;
+      }
+      shot.settings = doc.object();
+    }
     const std::pair<const QCommandLineOption*, int*> numbers[] = {
         {&layerOpt, &shot.layer}, {&headOpt, &shot.head}, {&tokenOpt, &shot.token}};
     for (auto [opt, out] : numbers) {

@@ -73,11 +73,15 @@ AtlasView::AtlasView(QWidget* parent) : ResultView(parent) {
   heatmap_->setToolTip(tr("Click a head to open its attention map."));
   table_ = new QTableWidget(0, 3);
   table_->setHorizontalHeaderLabels({tr("layer"), tr("head"), tr("value")});
+  // Layer by layer to start with (a header's default indicator would sort descending).
+  table_->horizontalHeader()->setSortIndicator(0, Qt::AscendingOrder);
   table_->setSortingEnabled(true);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->verticalHeader()->hide();
   table_->horizontalHeader()->setStretchLastSection(true);
+  table_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
   table_->setToolTip(tr("Sort by a column; double-click a head to open its attention map."));
   table_->setMinimumWidth(240);
   split->addWidget(heatmap_);
