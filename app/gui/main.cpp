@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   QCommandLineOption settingsOpt(
       "view-settings",
       "With --model: the view's settings as a JSON object, as a demo's view_settings give them "
-      "(what-if: {\"variant\":\"swa\",\"sinks\":4,\"sweep\":\"window\",\"values\":\"16,32,64\"}).",
+      "(what-if: {\"sweep\":\"window\",\"values\":\"16,32,64\"}).",
       "JSON");
   parser.addOptions({presetOpt, viewOpt, shotOpt, sizeOpt, listOpt, darkOpt, modelOpt, textOpt,
                      layerOpt, headOpt, tokenOpt, statOpt, settingsOpt});
