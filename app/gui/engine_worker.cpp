@@ -18,7 +18,6 @@ namespace attnscope::gui {
 namespace {
 constexpr size_t kInputsCacheSize = 4;
 constexpr size_t kRunCacheSize = 8;
-constexpr auto kProgressInterval = std::chrono::milliseconds(50);
 // The map pyramid: 2048 cells per axis (finer than any screen's plot), at most 256 MiB per run (a
 // 32-head run gets 1024 cells per axis).
 constexpr int64_t kPyramidCells = 2048;
@@ -187,26 +186,32 @@ EngineWorker::PhaseShares EngineWorker::phaseShares(const EngineJob& job, const 
   return s;
 }
 
+JobProgress::JobProgress(const CancelToken& cancel, JobProgressFn progress)
+    : progress_(std::move(progress)) {
+  cancel.set_progress_callback([this](double fraction) { report(fraction); });
+}
+
+void JobProgress::setPhase(const QString& what, double begin, double end) {
+  phase_ = what;
+  begin_ = begin;
+  end_ = end;
+  throttle_.reset();
+  report(0.0);
+}
+
+void JobProgress::report(double fraction) {
+  if (!throttle_.due(fraction >= 1.0)) return;
+  progress_(begin_ + (end_ - begin_) * std::clamp(fraction, 0.0, 1.0), phase_);
+}
+
 ViewResultPtr EngineWorker::compute(const EngineJob& job, const CancelToken& cancel,
                                     const Progress& progress, const Preview& preview) {
-  // The engine reports each phase's own fraction; the bar shows the whole job's.
-  QString phase;
-  double phaseBegin = 0, phaseEnd = 1;
-  Throttle throttle(kProgressInterval);
-  const auto report = [&](double fraction) {
-    if (!throttle.due(fraction >= 1.0)) return;
-    progress(phaseBegin + (phaseEnd - phaseBegin) * std::clamp(fraction, 0.0, 1.0), phase);
-  };
-  cancel.set_progress_callback(report);
+  JobProgress bar(cancel, progress);
   const auto setPhase = [&](const QString& what, double begin, double end) {
-    phase = what;
-    phaseBegin = begin;
-    phaseEnd = end;
-    throttle.reset();
-    report(0.0);
+    bar.setPhase(what, begin, end);
   };
 
-  if (job.workload.model) return computeModel(job, cancel, progress, preview);
+  if (job.workload.model) return computeModel(job, cancel, bar, preview);
   if (modelRun_) {
     // Back to synthetic inputs: the model's captures (and the runs made on them) go now.
     modelRun_.reset();

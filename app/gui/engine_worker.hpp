@@ -31,12 +31,34 @@ struct EngineJob {
   bool cachedRunOnly = false;
 };
 
+// Overall fraction of a job and the phase it is in.
+using JobProgressFn = std::function<void(double fraction, const QString& phase)>;
+
+// The progress bar of one job. The engine reports each phase's own 0..1 through the job's cancel
+// token; the bar shows the whole job's, each phase owning [begin, end) of it, at most every 50 ms.
+class JobProgress {
+ public:
+  // Installs itself as `cancel`'s progress callback for as long as the job runs.
+  JobProgress(const CancelToken& cancel, JobProgressFn progress);
+  JobProgress(const JobProgress&) = delete;
+  JobProgress& operator=(const JobProgress&) = delete;
+  // Starts a phase (reported at once, at its start).
+  void setPhase(const QString& what, double begin, double end);
+  void report(double fraction);  // of the current phase
+
+ private:
+  JobProgressFn progress_;
+  QString phase_;
+  double begin_ = 0, end_ = 1;
+  Throttle throttle_{std::chrono::milliseconds(50)};
+};
+
 class EngineWorker {
   Q_DECLARE_TR_FUNCTIONS(EngineWorker)
 
  public:
   // Overall fraction of the job and the phase it is in; called at most every 50 ms.
-  using Progress = std::function<void(double fraction, const QString& phase)>;
+  using Progress = JobProgressFn;
   // A first, coarser answer to the job's request (ViewResult::preview); the final one follows.
   using Preview = std::function<void(ViewResultPtr)>;
 
@@ -52,8 +74,8 @@ class EngineWorker {
   // A model workload (Workload::model): the forward on the text with every layer captured, then
   // the view's analysis of the layer it asks for (engine_worker_model.cpp).
   struct ModelRun;
-  ViewResultPtr computeModel(const EngineJob& job, const CancelToken& cancel,
-                             const Progress& progress, const Preview& preview);
+  ViewResultPtr computeModel(const EngineJob& job, const CancelToken& cancel, JobProgress& bar,
+                             const Preview& preview);
   std::shared_ptr<ModelRun> modelRun(const Workload& w, const CancelToken& cancel);
   bool hasModelRun(const Workload& w) const;
 

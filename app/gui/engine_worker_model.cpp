@@ -32,7 +32,6 @@ struct EngineWorker::ModelRun {
 };
 
 namespace {
-constexpr auto kProgressInterval = std::chrono::milliseconds(50);
 
 QString modelRunKey(const Workload& w) {
   return QStringLiteral("%1|%2|%3")
@@ -155,21 +154,9 @@ std::shared_ptr<EngineWorker::ModelRun> EngineWorker::modelRun(const Workload& w
 }
 
 ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken& cancel,
-                                         const Progress& progress, const Preview& preview) {
-  QString phase;
-  double phaseBegin = 0, phaseEnd = 1;
-  Throttle throttle(kProgressInterval);
-  const auto report = [&](double fraction) {
-    if (!throttle.due(fraction >= 1.0)) return;
-    progress(phaseBegin + (phaseEnd - phaseBegin) * std::clamp(fraction, 0.0, 1.0), phase);
-  };
-  cancel.set_progress_callback(report);
+                                         JobProgress& bar, const Preview& preview) {
   const auto setPhase = [&](const QString& what, double begin, double end) {
-    phase = what;
-    phaseBegin = begin;
-    phaseEnd = end;
-    throttle.reset();
-    report(0.0);
+    bar.setPhase(what, begin, end);
   };
 
   const Workload& w = job.workload;
@@ -351,23 +338,22 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
         }
         // The forward already run (same text, same backend) is the dense side of every point.
         req.dense = mr->forward;
-        // Each point's two forwards are its share of the bar.
+        // Each point is its share of the bar; the caller's cancel reaches its forward.
+        const double points = double(values.size());
+        analysis(values.size() > 1 ? tr("what-if %1 of %2: %3 = %4")
+                                         .arg(x + 1)
+                                         .arg(values.size())
+                                         .arg(r.sweepKey)
+                                         .arg(values[x])
+                                   : tr("what-if: the model with %1 and with dense attention")
+                                         .arg(variantName(r.whatIf.variant)),
+                 double(x) / points, double(x + 1) / points);
         CancelToken point;
-        point.set_progress_callback([&, x, n = values.size()](double f) {
+        point.set_progress_callback([&](double f) {
           if (cancel.cancelled()) point.cancel();
-          report((double(x) + std::clamp(f, 0.0, 1.0)) / double(n));
+          bar.report(f);
         });
         if (cancel.cancelled()) point.cancel();
-        phase = values.size() > 1 ? tr("what-if %1 of %2: %3 = %4")
-                                        .arg(x + 1)
-                                        .arg(values.size())
-                                        .arg(r.sweepKey)
-                                        .arg(values[x])
-                                  : tr("what-if: the model with %1 and with dense attention")
-                                        .arg(variantName(r.whatIf.variant));
-        phaseBegin = forwardEnd;
-        phaseEnd = 1.0;
-        throttle.reset();
         req.cancel = point;
         const WhatIfReport rep = what_if(w.model->model, w.text->ids, req);
         cancel.throw_if_cancelled();
