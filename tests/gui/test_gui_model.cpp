@@ -6,6 +6,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
+#include <QSettings>
+#include <QStandardPaths>
 #include <QTableWidget>
 #include <QtTest>
 #include <cmath>
@@ -104,6 +106,8 @@ class GuiModelTest : public QObject {
   void aTensorFileReplacesTheModel();
   void closingTheModelLetsItGo();
   void clearWhileOpeningKeepsItClosed();
+  void zoomingInBringsTheTokenLabels();
+  void theLastModelAndTextComeBack();
 };
 
 void GuiModelTest::mapOfEveryLayerAndHeadIsTheReference() {
@@ -282,7 +286,8 @@ void GuiModelTest::everyFamilyRendersEveryModelView() {
     Opened o = open(type);
     MainWindow& w = *o.window;
     QVERIFY2(w.controller().workload().text, type.c_str());
-    for (ViewKind v : {ViewKind::map, ViewKind::text, ViewKind::atlas, ViewKind::compare}) {
+    for (ViewKind v :
+         {ViewKind::map, ViewKind::text, ViewKind::atlas, ViewKind::whatif, ViewKind::compare}) {
       w.setCurrentView(v);
       QVERIFY(waitUntilSettled(w, 60000));
       QVERIFY2(w.lastError().isEmpty(), qPrintable(QString::fromStdString(type) + ": " +
@@ -466,6 +471,71 @@ void GuiModelTest::clearWhileOpeningKeepsItClosed() {
   QTest::qWait(500);
   QVERIFY(waitUntilSettled(w, 20000));
   QVERIFY(!w.controller().workload().model);
+}
+
+void GuiModelTest::zoomingInBringsTheTokenLabels() {
+  Opened o = open("llama");
+  MainWindow& w = *o.window;
+  QString longer;
+  for (int i = 0; i < 3; ++i) longer += kText + QLatin1Char(' ');
+  w.panel()->setModelText(longer);
+  w.setCurrentView(ViewKind::map);
+  QVERIFY(waitUntilSettled(w, 30000));
+  const qint64 L = w.controller().workload().text->length();
+  QVERIFY(L > 100 && L < 128);
+  auto* map = static_cast<AttentionMapView*>(w.view(ViewKind::map));
+  // More than 80 tokens in view: numbers on the axes.
+  QVERIFY(!map->heatmap()->rowTokenLabels() && !map->heatmap()->colTokenLabels());
+  map->heatmap()->setViewRegion({L - 30, L, L - 30, L});
+  w.requestView();
+  QVERIFY(waitUntilSettled(w, 30000));
+  QCOMPARE(map->lastResult()->maps.front().region, (Region{L - 30, L, L - 30, L}));
+  QVERIFY(map->heatmap()->rowTokenLabels() && map->heatmap()->colTokenLabels());
+  // The labels are the tokens of the rows in view, in the SVG a reader gets.
+  const QString svg = scratchDir() + "/model_zoomed.svg";
+  QVERIFY(w.exportFigureTo(svg).isEmpty());
+  QFile f(svg);
+  QVERIFY(f.open(QIODevice::ReadOnly));
+  const QString content = QString::fromUtf8(f.readAll());
+  const QStringList& tokens = *w.controller().workload().text->tokens;
+  int found = 0;
+  for (qint64 i = L - 30; i < L; ++i) {
+    const QString& t = tokens[i];
+    if (t.trimmed().size() >= 2 && !t.contains(QLatin1Char('\n')) &&
+        content.contains(QLatin1Char('>') + t.toHtmlEscaped() + QStringLiteral("</text>"))) {
+      ++found;
+    }
+  }
+  QVERIFY2(found >= 3, qPrintable(QString::number(found)));
+  // Hovering one entry names both tokens and the exact value.
+  const QString hover = map->heatmap()->hoverTextAt(double(L - 2) + 0.5, double(L - 5) + 0.5);
+  QVERIFY2(hover.startsWith(QStringLiteral("query '")) && hover.contains(QStringLiteral("→ key '")),
+           qPrintable(hover));
+}
+
+void GuiModelTest::theLastModelAndTextComeBack() {
+  QStandardPaths::setTestModeEnabled(true);  // QSettings under a test folder, not the user's
+  QSettings().clear();
+  const attnscope::test::TinyModel m = writeModel("qwen2", "settings");
+  {
+    MainWindow w(MainWindow::Options{true, false});
+    w.show();
+    w.panel()->modelBox()->setText(kText);
+    emit w.panel()->modelBox()->openRequested(QString::fromStdString(m.dir));
+    QVERIFY(waitFor([&] { return bool(w.controller().workload().text); }, 20000));
+    QVERIFY(waitUntilSettled(w, 30000));
+    w.close();
+  }
+  MainWindow again(MainWindow::Options{true, false});
+  again.show();
+  QVERIFY(waitFor([&] { return bool(again.controller().workload().text); }, 20000));
+  QCOMPARE(again.controller().workload().model->dir,
+           QFileInfo(QString::fromStdString(m.dir)).absoluteFilePath());
+  QCOMPARE(again.controller().workload().text->text, kText);
+  QVERIFY(waitUntilSettled(again, 30000));
+  again.panel()->clearModel();
+  again.close();
+  QSettings().clear();
 }
 
 QTEST_MAIN(GuiModelTest)
