@@ -8,7 +8,9 @@
 #   ./setup.sh build      install + build only
 #   ./setup.sh deps       install missing packages only
 set -euo pipefail
+caller_dir=$PWD  # the app's relative paths (--model DIR, --text-file F) are the caller's
 cd "$(dirname "$0")"
+root=$PWD
 mode=${1:-launch}
 app_args=()
 if [[ "$mode" == --* ]]; then
@@ -57,7 +59,8 @@ case "$mode" in
     build
     gui=build/release/app/gui/attnscope
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-      exec "$gui" "${app_args[@]}"
+      cd "$caller_dir"
+      exec "$root/$gui" "${app_args[@]}"
     fi
     # No display (e.g. over ssh): say so instead of letting Qt fail, and show the engine at work.
     echo "setup: built $gui, but there is no display to open it on (DISPLAY and WAYLAND_DISPLAY"

@@ -187,7 +187,7 @@ EngineWorker::PhaseShares EngineWorker::phaseShares(const EngineJob& job, const 
 }
 
 JobProgress::JobProgress(const CancelToken& cancel, JobProgressFn progress)
-    : progress_(std::move(progress)) {
+    : cancel_(cancel), progress_(std::move(progress)) {
   cancel.set_progress_callback([this](double fraction) { report(fraction); });
 }
 

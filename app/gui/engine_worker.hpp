@@ -5,6 +5,7 @@
 
 #include <QCoreApplication>
 #include <QString>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -21,6 +22,14 @@ struct HeadStatTable;
 
 namespace attnscope::gui {
 
+// A model job's forward, as the controller sees it from the UI thread: while it runs, a newer
+// request on the same model and text does not cancel it (the forward is what that request needs
+// too); it marks the job superseded instead, and the job skips its own analysis.
+struct ModelJobState {
+  std::atomic<bool> inForward{false};
+  std::atomic<bool> superseded{false};
+};
+
 struct EngineJob {
   quint64 id = 0;
   Workload workload;
@@ -29,6 +38,7 @@ struct EngineJob {
   // Answer from the cached run or fail: an export re-probes the map on screen, it never starts
   // a run of minutes behind a wait cursor (the run may have been evicted or be recomputing).
   bool cachedRunOnly = false;
+  std::shared_ptr<ModelJobState> modelState = {};  // model workloads: see ModelJobState
 };
 
 // Overall fraction of a job and the phase it is in.
@@ -40,6 +50,7 @@ class JobProgress {
  public:
   // Installs itself as `cancel`'s progress callback for as long as the job runs.
   JobProgress(const CancelToken& cancel, JobProgressFn progress);
+  ~JobProgress() { cancel_.set_progress_callback({}); }  // the token may outlive the job
   JobProgress(const JobProgress&) = delete;
   JobProgress& operator=(const JobProgress&) = delete;
   // Starts a phase (reported at once, at its start).
@@ -47,6 +58,7 @@ class JobProgress {
   void report(double fraction);  // of the current phase
 
  private:
+  CancelToken cancel_;
   JobProgressFn progress_;
   QString phase_;
   double begin_ = 0, end_ = 1;
@@ -69,6 +81,9 @@ class EngineWorker {
   // Loads a .safetensors/.npy set (on the worker: files can be big) and infers the variant's shape:
   // the workload to switch to, with the file's inputs. Throws when the file cannot be used.
   static Workload loadFile(const QString& path, VariantId variant);
+  // Model forwards started so far (any thread may read it): what a test counts to see that a
+  // request made during a forward waited for it rather than restarting it.
+  int forwardsStarted() const { return forwardsStarted_; }
 
  private:
   // A model workload (Workload::model): the forward on the text with every layer captured, then
@@ -105,6 +120,7 @@ class EngineWorker {
   std::deque<CachedRun> runCache_;                         // small LRU, newest first
   // The newest model forward only: a 1B model's captures at 8K tokens are gigabytes.
   std::shared_ptr<ModelRun> modelRun_;
+  std::atomic<int> forwardsStarted_{0};
   // Induction and retrieval scores run sequences of their own: kept per model (weakly: a closed
   // model's entries can never match a new one at the same address), backend and statistic.
   struct ProbeStat {

@@ -25,7 +25,10 @@ struct EngineWorker::ModelRun {
   std::shared_ptr<const ModelText> text;
   std::shared_ptr<const ForwardResult> forward;
   std::vector<HeadStatTable> textStats;  // the atlas's text statistics, once asked for
-  std::map<int, InputsPtr> expanded;     // per layer: its K/V repeated to MHA (compare view)
+  // The last layer whose K/V were repeated to MHA (compare view), and those inputs: one layer's
+  // worth, however many layers are compared in turn.
+  int expandedLayer = -1;
+  InputsPtr expanded;
   // What-if points measured on this forward, by the replacement's JSON: a sweep cancelled by a
   // tab switch resumes where it stopped, and revisiting the tab costs nothing.
   std::map<QString, ViewResult::WhatIfPoint> whatIf;
@@ -143,6 +146,7 @@ std::shared_ptr<EngineWorker::ModelRun> EngineWorker::modelRun(const Workload& w
   options.keep_logits = false;
   options.capture = true;
   options.cancel = cancel;
+  ++forwardsStarted_;
   auto run = std::make_shared<ModelRun>();
   run->key = modelRunKey(w);
   run->model = w.model;
@@ -160,8 +164,29 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
   };
 
   const Workload& w = job.workload;
+  const ViewKind view = job.request.view;
+  if (view != ViewKind::map && view != ViewKind::compare && view != ViewKind::text &&
+      view != ViewKind::atlas && view != ViewKind::whatif) {
+    // The other views read the model's shape (KV cache) or run their own work: no forward.
+    auto out = std::make_shared<ViewResult>();
+    out->id = job.id;
+    out->request = job.request;
+    out->workload = w;
+    out->workerThread = QThread::currentThreadId();
+    out->run.describe = w.model->name + QStringLiteral(": ") + w.model->summary();
+    out->run.backend = resolvedBackend(w);
+    out->run.device = QString::fromStdString(backends_.get(resolvedBackend(w)).device());
+    if (view == ViewKind::blocks || view == ViewKind::state) {
+      out->note = tr(
+          "A model's layers run dense attention (or its own sliding window): this "
+          "view is for synthetic inputs. The What-if view runs the sparse variants on the model.");
+    }
+    return out;
+  }
   if (!w.text) {
-    throw Error(tr("type a text (or open a .txt) for the model to read").toStdString());
+    throw Error((w.textError.isEmpty() ? tr("type a text (or open a .txt) for the model to read")
+                                       : tr("the text cannot run: %1").arg(w.textError))
+                    .toStdString());
   }
   if (job.freshRun) {
     modelRun_.reset();
@@ -174,7 +199,6 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
                    "the view is on screen")
                     .toStdString());
   }
-  const ViewKind view = job.request.view;
   const bool haveRun = hasModelRun(w);
   // The forward is nearly all of a first answer; the what-if's own forwards are all of its.
   const double forwardEnd = haveRun ? 0.0 : view == ViewKind::whatif ? 0.2 : 0.85;
@@ -185,7 +209,13 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
                .arg(config.layers)
                .arg(resolvedBackend(w)),
            0.0, forwardEnd);
+  if (job.modelState) job.modelState->inForward = !haveRun;
   const std::shared_ptr<ModelRun> mr = modelRun(w, cancel);
+  if (job.modelState) {
+    job.modelState->inForward = false;
+    // A newer request on this text came in during the forward: it runs next, on this forward.
+    if (job.modelState->superseded) return nullptr;
+  }
   const ForwardResult& f = *mr->forward;
 
   auto out = std::make_shared<ViewResult>();
@@ -247,9 +277,12 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
             if (q.shape.kv_heads == la.problem.shape.kv_heads) return in;
             // Kept per layer: the run cache is keyed by the inputs' address, so the same layer's
             // MHA side must be the same object on every request.
-            InputsPtr& expanded = mr->expanded[out->layer];
-            if (!expanded) expanded = std::make_shared<const Inputs>(expandKv(la.inputs, heads));
-            return expanded;
+            if (mr->expandedLayer != out->layer || !mr->expanded) {
+              mr->expanded.reset();  // the old layer's copy goes before the new one is made
+              mr->expanded = std::make_shared<const Inputs>(expandKv(la.inputs, heads));
+              mr->expandedLayer = out->layer;
+            }
+            return mr->expanded;
           },
           [&](const ViewResult& first) {
             if (!preview) return;
@@ -348,13 +381,7 @@ ViewResultPtr EngineWorker::computeModel(const EngineJob& job, const CancelToken
                                    : tr("what-if: the model with %1 and with dense attention")
                                          .arg(variantName(r.whatIf.variant)),
                  double(x) / points, double(x + 1) / points);
-        CancelToken point;
-        point.set_progress_callback([&](double f) {
-          if (cancel.cancelled()) point.cancel();
-          bar.report(f);
-        });
-        if (cancel.cancelled()) point.cancel();
-        req.cancel = point;
+        req.cancel = cancel;  // its 0..1 lands in this point's slice of the bar
         const WhatIfReport rep = what_if(w.model->model, w.text->ids, req);
         cancel.throw_if_cancelled();
         ViewResult::WhatIfPoint pt;

@@ -46,12 +46,27 @@ void ExplorerController::recompute() {
   const bool wasBusy = busy();
   if (auto why = workload_.problem.validate()) {
     freshRun_ = false;
+    runningModel_.reset();
+    recomputeAfterRunning_ = false;
     worker_.forget(kRunLane);  // the running job, if any, gives up and is not heard from
     if (wasBusy) emit busyChanged(false);
     emit errorOccurred(QString::fromStdString(*why));
     return;
   }
-  const EngineJob job{++nextId_, workload_, request_, std::exchange(freshRun_, false)};
+  const QString key = forwardKey(workload_);
+  if (wasBusy && !freshRun_ && runningModel_ && runningModel_->inForward && !key.isEmpty() &&
+      key == runningKey_) {
+    // The running job is reading this model on this text: a click, zoom or tab switch must not
+    // throw that forward away. The job skips its own analysis; this request runs after it.
+    runningModel_->superseded = true;
+    recomputeAfterRunning_ = true;
+    return;
+  }
+  recomputeAfterRunning_ = false;
+  EngineJob job{++nextId_, workload_, request_, std::exchange(freshRun_, false)};
+  if (!key.isEmpty()) job.modelState = std::make_shared<ModelJobState>();
+  runningModel_ = job.modelState;
+  runningKey_ = key;
   worker_.start(
       kRunLane,
       [this, job](const GuiWorker::Job& j) {
@@ -65,11 +80,30 @@ void ExplorerController::recompute() {
             });
       },
       [this](const ViewResultPtr& result) {
+        runningModel_.reset();
+        if (std::exchange(recomputeAfterRunning_, false)) {
+          // Still busy: the newest request runs now, on the forward just cached.
+          if (result) emit resultReady(result);
+          recompute();
+          return;
+        }
         emit busyChanged(false);
-        emit resultReady(result);
+        if (result) emit resultReady(result);
       },
-      [this](const JobFailure& failure) { onFailed(failure); });
+      [this](const JobFailure& failure) {
+        runningModel_.reset();
+        recomputeAfterRunning_ = false;
+        onFailed(failure);
+      });
   if (!wasBusy) emit busyChanged(true);
+}
+
+QString ExplorerController::forwardKey(const Workload& w) {
+  if (!w.model || !w.text) return {};
+  return QStringLiteral("%1|%2|%3")
+      .arg(quintptr(w.model.get()))
+      .arg(quintptr(w.text.get()))
+      .arg(resolvedBackend(w));
 }
 
 void ExplorerController::onFailed(const JobFailure& failure) {
@@ -104,6 +138,8 @@ void ExplorerController::cancel() {
   }
   // The job stops at its next check (a tile, a task, or after the inputs it is generating), but
   // the window is idle now: Esc answers at once whatever phase the engine is in.
+  recomputeAfterRunning_ = false;
+  runningModel_.reset();
   worker_.forget(kRunLane);
   emit busyChanged(false);
   emit cancelled();
@@ -150,6 +186,9 @@ void ExplorerController::loadFile(const QString& path) {
 }
 
 void ExplorerController::loadModel(const QString& dir) {
+  // A forward of the model in force is of no use once another is opening (and would keep the
+  // worker busy for minutes before the folder is even read).
+  if (busy() && workload_.model) cancel();
   worker_.start(
       kFileLane, [dir](const GuiWorker::Job&) { return LoadedModel::open(dir); },
       [this](std::shared_ptr<const LoadedModel> m) { emit modelLoaded(std::move(m)); },

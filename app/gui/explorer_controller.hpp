@@ -26,6 +26,7 @@ class ExplorerController : public QObject {
   bool busy() const { return worker_.busy(kRunLane); }
   bool pending() const { return debounce_.isActive(); }
   QThread* workerThread() const { return worker_.thread(); }
+  const EngineWorker& engine() const { return engine_; }  // its thread-safe counters only
 
   void setDebounceMs(int ms) { debounce_.setInterval(ms); }
   // Computes `request` for the current workload on a lane of its own (the run is cached, so an
@@ -65,12 +66,19 @@ class ExplorerController : public QObject {
   enum Lane { kRunLane, kFileLane, kExportLane, kLanes };
 
   void onFailed(const JobFailure& failure);
+  // The model, text and backend a model workload's forward depends on; empty without a model.
+  static QString forwardKey(const Workload& w);
 
   QTimer debounce_;
   Workload workload_;
   ViewRequest request_;
   quint64 nextId_ = 0;
   bool freshRun_ = false;  // the next job drops the cached run (rerun())
+  // The running model job and the forward it computes (forwardKey): a request for the same
+  // forward arriving while it runs waits for it instead of restarting it.
+  std::shared_ptr<ModelJobState> runningModel_;
+  QString runningKey_;
+  bool recomputeAfterRunning_ = false;
   // The worker thread's engine, used only by the jobs (on that thread).
   EngineWorker engine_;
   // Last member, so it is destroyed first: its destructor cancels and joins, so no job outlives

@@ -73,8 +73,10 @@ QJsonObject runConfiguration(const Workload& current, const ViewBase& view) {
   QJsonObject o;
   // The workload of the numbers exported (a result delivered for an edit still computing is the
   // previous text's), not the one being edited.
+  // (Live views draw the current workload themselves.)
   const ViewResultPtr last = view.lastResult();
-  o["workload"] = (last ? last->workload : current).toJson();
+  const bool resultView = qobject_cast<const ResultView*>(&view) != nullptr;
+  o["workload"] = (last && resultView ? last->workload : current).toJson();
   o["view"] = viewName(view.kind());
   o["attnscope_version"] = QStringLiteral(ATTNSCOPE_VERSION);
   if (const ViewResultPtr r = view.lastResult()) {

@@ -6,6 +6,7 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
 #include <QRegularExpression>
 #include <QStringDecoder>
 #include <QThread>
@@ -27,10 +28,11 @@ namespace {
 
 // The window as a PNG, like QWidget::grab() but into an image whose allocation is checked first,
 // written atomically.
-QString grabToPng(QWidget& window, const QString& file) {
+QString grabToPng(QWidget& window, const QString& file, const QString& description) {
   const double dpr = window.devicePixelRatioF();
   QByteArray bytes;
-  if (QString e = renderPng(&window, file, dpr, int(std::lround(96 * dpr)), true, {}, bytes);
+  if (QString e =
+          renderPng(&window, file, dpr, int(std::lround(96 * dpr)), true, description, bytes);
       !e.isEmpty()) {
     return e;
   }
@@ -133,11 +135,16 @@ int grabSettled(MainWindow& window, const QString& file, QString* message) {
     runError = window.lastError();
     code = 1;
   }
+  // The file carries what it shows (the workload, model folder and text hash, the view's
+  // request), as an export from the window does.
+  const QJsonObject config =
+      runConfiguration(window.controller().workload(), *window.currentView());
   QString e;
   if (suffix == "png") {
-    e = grabToPng(window, file);
+    e = grabToPng(window, file,
+                  QString::fromUtf8(QJsonDocument(config).toJson(QJsonDocument::Compact)));
   } else {
-    e = exportFigure(&window, file, 96);
+    e = exportFigure(&window, file, 96, config);
   }
   if (!e.isEmpty()) {
     *message = e;
@@ -175,6 +182,14 @@ QString readModelText(const QString& path, QString& text) {
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) {
     return QStringLiteral("cannot read --text-file '%1': %2").arg(path, f.errorString());
+  }
+  // What a text box takes; a CPU forward reads far less.
+  constexpr qint64 kMaxTextBytes = 4 << 20;
+  if (f.size() > kMaxTextBytes) {
+    return QStringLiteral("--text-file '%1' is %2 MiB; at most %3 MiB of text")
+        .arg(path)
+        .arg(double(f.size()) / (1 << 20), 0, 'f', 1)
+        .arg(kMaxTextBytes >> 20);
   }
   QStringDecoder utf8(QStringDecoder::Utf8);
   text = utf8(f.readAll());

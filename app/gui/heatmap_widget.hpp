@@ -137,9 +137,9 @@ class HeatmapWidget : public QWidget {
   struct AxisLayout {
     QRectF plot;
     bool rowTokens = false, colTokens = false;
-    QFont rowFont, colFont;  // of the token labels: smaller than the widget's when cells are
+    QFont rowFont, colFont;  // of the token labels: smaller than the widget's for dense cells
   };
-  // The widget's font, or a smaller one (not below 7 px) that fits cells `cellPixels` apart.
+  // The widget's font, or a smaller one (not below 6 px) that fits cells `cellPixels` apart.
   QFont tokenFont(double cellPixels) const;
   AxisLayout axisLayout() const;
   QRectF plotRectWith(bool rowLabels, bool colLabels) const;

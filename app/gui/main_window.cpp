@@ -28,6 +28,7 @@
 #include <QStyleFactory>
 #include <QtCharts/QChart>
 #include <QtCharts/QChartView>
+#include <cmath>
 
 #include "attnscope/registry.hpp"
 #include "exporter.hpp"
@@ -302,12 +303,14 @@ void MainWindow::setCurrentView(ViewKind kind) {
 }
 
 void MainWindow::setWorkload(const Workload& w) {
-  if (w.model != controller_.workload().model) {
-    // Another model or none: what is on screen stays as a previous result, but must not keep the
-    // old model's weights (gigabytes for a 1B model) alive.
-    for (ViewBase* v : views_) v->releaseModel();
-    drawn_ = withoutModel(drawn_);
+  // Results of another model (or of one, now that there is none) stay on screen as previous
+  // results, but must not keep that model's weights (gigabytes for a 1B model) alive.
+  for (ViewBase* v : views_) {
+    if (const ViewResultPtr r = v->lastResult(); r && r->workload.model != w.model) {
+      v->releaseModel();
+    }
   }
+  if (drawn_ && drawn_->workload.model != w.model) drawn_ = withoutModel(drawn_);
   panel_->setWorkload(w);
   for (ViewBase* v : views_) v->setWorkload(w);
   errorLabel_->clear();
@@ -351,6 +354,10 @@ QString MainWindow::applyPreset(const QString& name) {
   }
   Workload w;
   if (QString e = Workload::fromJson(p->workload, w); !e.isEmpty()) return e;
+  // A demo of synthetic inputs: a model folder still opening (the last session's) must not
+  // replace it when it arrives.
+  controller_.cancelModelLoad();
+  if (!panel_->workload().model) panel_->modelBox()->setModel(nullptr);
   if (w.backend.isEmpty() || !find_backend(w.backend.toStdString()) ||
       !find_backend(w.backend.toStdString())->available().ok) {
     w.backend = panel_->workload().backend;  // keep the user's choice of backend
@@ -399,7 +406,16 @@ void MainWindow::showDrawn() {
   const QString device = backendLabel_->fontMetrics().elidedText(r.run.device, Qt::ElideRight, 220);
   backendLabel_->setText(tr("%1 · %2").arg(r.run.backend, device));
   backendLabel_->setToolTip(r.run.device);
-  runLabel_->setText(tr("run %1 ms").arg(r.run.seconds * 1000, 0, 'f', 1));
+  if (r.workload.model && r.layers > 0) {
+    // A model's run is its forward, and what it says about the text is its perplexity.
+    runLabel_->setText(std::isfinite(r.perplexity)
+                           ? tr("forward %1 s · perplexity %2")
+                                 .arg(r.run.seconds, 0, 'f', 2)
+                                 .arg(r.perplexity, 0, 'g', 4)
+                           : tr("forward %1 s").arg(r.run.seconds, 0, 'f', 2));
+  } else {
+    runLabel_->setText(tr("run %1 ms").arg(r.run.seconds * 1000, 0, 'f', 1));
+  }
   const QString cost =
       tr("%1 · %2 moved · %3")
           .arg(humanCount(r.run.flops, "FLOP"), humanBytes(r.run.bytes), r.run.describe);

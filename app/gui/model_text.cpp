@@ -80,6 +80,18 @@ std::shared_ptr<const ModelText> ModelText::make(const LoadedModel& model, const
   auto t = std::make_shared<ModelText>();
   t->text = text;
   const QByteArray utf8 = text.toUtf8();
+  // A token is rarely more than 16 bytes: a text far beyond what the model can read is refused
+  // before the tokenizer spends seconds on it.
+  const qint64 limit = std::min<qint64>(qint64(1) << 20, 16 * model.contextLength());
+  if (utf8.size() > limit) {
+    throw Error(QObject::tr("the text is %1 KiB; %2 reads %3 tokens, about %4 KiB of text at "
+                            "most: shorten it")
+                    .arg(utf8.size() >> 10)
+                    .arg(model.name)
+                    .arg(model.contextLength())
+                    .arg(limit >> 10)
+                    .toStdString());
+  }
   t->sha256 =
       QString::fromLatin1(QCryptographicHash::hash(utf8, QCryptographicHash::Sha256).toHex());
   const Tokenizer& tokenizer = model.model.tokenizer();

@@ -33,8 +33,9 @@ struct ModelText {
   std::vector<int32_t> ids;                   // as the model's tokenizer encodes it
   std::shared_ptr<const QStringList> tokens;  // Tokenizer::token_display of each id
 
-  // Tokenizes `text` with `model`'s tokenizer. Throws Error for an empty text, text that is not
-  // valid UTF-8, or more tokens than the model's context holds (naming both numbers).
+  // Tokenizes `text` with `model`'s tokenizer (on the caller's thread: the UI's). Throws Error for
+  // an empty text, more bytes than about 16 per position of the model's context (refused before
+  // tokenizing), or (GPT-2) more tokens than its positions; RoPE models read past their context.
   static std::shared_ptr<const ModelText> make(const LoadedModel& model, const QString& text);
   qint64 length() const { return qint64(ids.size()); }
 };

@@ -50,7 +50,9 @@ ViewResultPtr withoutModel(const ViewResultPtr& r) {
   if (!r || !r->workload.model) return r;
   auto s = std::make_shared<ViewResult>(*r);
   // A file name no loaded file has (and no inputs): its run key matches no workload to come.
-  s->workload.file = QObject::tr("(closed model %1)").arg(r->workload.model->name);
+  s->workload.file = QObject::tr("(closed model %1, text sha256 %2)")
+                         .arg(r->workload.model->dir,
+                              r->workload.text ? r->workload.text->sha256 : QStringLiteral("-"));
   s->workload.model.reset();
   s->workload.text.reset();
   s->runResult.reset();

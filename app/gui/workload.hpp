@@ -28,6 +28,7 @@ struct Workload {
   // the status bar). `text` is null until a text has been given.
   std::shared_ptr<const LoadedModel> model;
   std::shared_ptr<const ModelText> text;
+  QString textError;  // why the text in the box is not `text` (empty, too long, …), if it is not
 
   // Modest defaults so the reference backend answers in about a second.
   static Workload defaults();

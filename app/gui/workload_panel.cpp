@@ -571,30 +571,24 @@ void WorkloadPanel::updateEnabled() {
 
 void WorkloadPanel::tokenizeInto(Workload& w, const QString& text) {
   w.text.reset();
+  w.textError.clear();
   if (text.trimmed().isEmpty()) {
     modelBox_->setTextNote(tr("Type or open a text for the model to read."), false);
-    return;
-  }
-  // Tokenizing runs here, on the UI thread: a text far beyond what the model can read is refused
-  // before the tokenizer sees it (a token is rarely more than 16 bytes).
-  const qint64 bytes = text.toUtf8().size();
-  const qint64 limit = std::min<qint64>(qint64(1) << 20, 16 * w.model->contextLength());
-  if (bytes > limit) {
-    modelBox_->setTextNote(tr("The text is %1 KiB; %2 reads at most %3 tokens, about %4 KiB of "
-                              "text. Shorten it.")
-                               .arg(bytes >> 10)
-                               .arg(w.model->name)
-                               .arg(w.model->contextLength())
-                               .arg(limit >> 10),
-                           true);
     return;
   }
   try {
     w.text = ModelText::make(*w.model, text);
     w.problem = w.model->model.attention_problem(w.text->length());
-    modelBox_->setTextNote(tr("%n token(s)", nullptr, int(w.text->length())), false);
+    QString note = tr("%n token(s)", nullptr, int(w.text->length()));
+    if (w.text->length() > w.model->contextLength()) {
+      // RoPE models run past their context (GPT-2 cannot; make() refused it): say so.
+      note += tr(", beyond the model's context of %1: positions past it are extrapolated")
+                  .arg(w.model->contextLength());
+    }
+    modelBox_->setTextNote(note, false);
   } catch (const std::exception& e) {
-    modelBox_->setTextNote(guiWording(QString::fromStdString(e.what())), true);
+    w.textError = guiWording(QString::fromStdString(e.what()));
+    modelBox_->setTextNote(w.textError, true);
   }
 }
 

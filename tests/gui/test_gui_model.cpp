@@ -108,6 +108,8 @@ class GuiModelTest : public QObject {
   void clearWhileOpeningKeepsItClosed();
   void zoomingInBringsTheTokenLabels();
   void theLastModelAndTextComeBack();
+  void requestsDuringTheForwardWaitForIt();
+  void viewsThatNeedNoForwardRunNone();
 };
 
 void GuiModelTest::mapOfEveryLayerAndHeadIsTheReference() {
@@ -438,6 +440,10 @@ void GuiModelTest::aTensorFileReplacesTheModel() {
   QCOMPARE(now.problem.shape.q_len, 32);
   QCOMPARE(w.view(ViewKind::map)->lastResult()->maps.front().region.rows(), 32);
   QVERIFY(w.panel()->modelBox()->statusText().isEmpty());
+  // And nothing holds the model any more, though the controller's switch came first.
+  for (ViewKind v : allViews()) {
+    if (const ViewResultPtr r = w.view(v)->lastResult()) QVERIFY(!r->workload.model);
+  }
 }
 
 void GuiModelTest::closingTheModelLetsItGo() {
@@ -536,6 +542,64 @@ void GuiModelTest::theLastModelAndTextComeBack() {
   again.panel()->clearModel();
   again.close();
   QSettings().clear();
+}
+
+void GuiModelTest::requestsDuringTheForwardWaitForIt() {
+  // A forward slow enough to be interrupted: the float64 reference backend, 8 layers of 64-wide
+  // heads on 120 tokens.
+  attnscope::test::TinyModelSpec spec;
+  spec.vocab = 320;
+  spec.hidden = 256;
+  spec.heads = 4;
+  spec.kv_heads = 2;
+  spec.layers = 8;
+  spec.intermediate = 64;
+  spec.max_positions = 128;
+  const std::string dir = (scratchDir() + "/model_slow").toStdString();
+  std::filesystem::remove_all(dir);
+  attnscope::test::write_tiny_model(spec, dir);
+  attnscope::test::write_byte_level_tokenizer(dir, spec.vocab);
+  MainWindow w(MainWindow::Options{false, false});
+  w.resize(1200, 800);
+  w.show();
+  Workload synthetic = smallWorkload();
+  synthetic.backend = QStringLiteral("reference");
+  w.setWorkload(synthetic);
+  QVERIFY(waitUntilSettled(w, 20000));
+  QString text;
+  for (int i = 0; i < 3; ++i) text += kText + QLatin1Char(' ');
+  w.panel()->modelBox()->setText(text);
+  const int before = w.controller().engine().forwardsStarted();
+  emit w.panel()->modelBox()->openRequested(QString::fromStdString(dir));
+  QVERIFY(waitFor([&] { return w.controller().busy() && w.controller().workload().text; }, 20000));
+  // Clicks while it reads: another head, another view, a token.
+  auto* map = static_cast<AttentionMapView*>(w.view(ViewKind::map));
+  map->setHeadSelection(HeadMode::single, 2, 0);
+  w.requestView(true);
+  w.setCurrentView(ViewKind::text);
+  w.setCurrentView(ViewKind::atlas);
+  QVERIFY(waitUntilSettled(w, 120000));
+  QVERIFY2(w.lastError().isEmpty(), qPrintable(w.lastError()));
+  QCOMPARE(w.controller().engine().forwardsStarted() - before, 1);
+  QVERIFY(w.view(ViewKind::atlas)->lastResult() &&
+          !w.view(ViewKind::atlas)->lastResult()->atlas.isEmpty());
+}
+
+void GuiModelTest::viewsThatNeedNoForwardRunNone() {
+  const attnscope::test::TinyModel m = writeModel("llama", "no_forward");
+  MainWindow w(MainWindow::Options{false, false});
+  w.show();
+  w.setCurrentView(ViewKind::kv);
+  // No text yet: the KV cache view reads the model's shape only, and that is no error.
+  emit w.panel()->modelBox()->openRequested(QString::fromStdString(m.dir));
+  QVERIFY(waitFor([&] { return bool(w.controller().workload().model); }, 20000));
+  QVERIFY(waitUntilSettled(w, 20000));
+  QVERIFY2(w.lastError().isEmpty(), qPrintable(w.lastError()));
+  QCOMPARE(w.controller().engine().forwardsStarted(), 0);
+  // The map needs the text, and says so.
+  w.setCurrentView(ViewKind::map);
+  QVERIFY(waitUntilSettled(w, 20000));
+  QVERIFY(w.lastError().contains(QStringLiteral("text")));
 }
 
 QTEST_MAIN(GuiModelTest)

@@ -132,7 +132,8 @@ void TextView::showResult(const ViewResultPtr& result) {
 }
 
 void TextView::updateSummary() {
-  if (!last_ || last_->token < 0 || last_->tokenWeights.isEmpty() || !last_->tokens) {
+  if (!last_ || last_->token < 0 || last_->tokenWeights.isEmpty() || !last_->tokens ||
+      last_->workload.text != shownText_) {
     summary_->setText(last_ && last_->tokens ? tr("Click a token to see where it attends.")
                                              : QString());
     return;
