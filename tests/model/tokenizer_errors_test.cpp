@@ -205,6 +205,19 @@ TEST(TokenizerErrors, RefusesHostileFiles) {
     EXPECT_NE(std::string(e.what()).find("backtracks catastrophically"), std::string::npos)
         << e.what();
   }
+  // The same pattern where it can never match ("#" is not in the text): every start position is
+  // tried inside one pcre2_match call, so only its step limit stops it (found by the fuzzer,
+  // taking 39 s).
+  j = Json::parse(R"({"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(?:(a|aa){1,22}c)?#a"},
+    "behavior":"Isolated"},"model":{"type":"BPE","vocab":{"a":0,"!":1," ":2,"x":3},"merges":[]}})");
+  const Tokenizer never = make(j);
+  try {
+    (void)never.encode(std::string(800, 'a'), false);
+    ADD_FAILURE() << "a catastrophically backtracking regex ran to the end";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("backtracks catastrophically"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

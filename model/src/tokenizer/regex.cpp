@@ -3,6 +3,7 @@
 
 #include <pcre2.h>
 #include <chrono>
+#include <cstdint>
 
 #include "attnscope/error.hpp"
 #include "tokenizer/utf8.hpp"
@@ -170,6 +171,8 @@ namespace {
 
 // Per-thread scratch for matching: deep backtracking over long whitespace runs can outgrow
 // PCRE2's default 32 KiB JIT stack.
+constexpr uint32_t kMatchLimit = 1'000'000;
+
 struct MatchScratch {
   pcre2_match_context* context = nullptr;
   pcre2_jit_stack* jit_stack = nullptr;
@@ -178,6 +181,11 @@ struct MatchScratch {
     jit_stack = pcre2_jit_stack_create(64 * 1024, 64 * 1024 * 1024, nullptr);
     if (context != nullptr && jit_stack != nullptr)
       pcre2_jit_stack_assign(context, nullptr, jit_stack);
+    // One call of pcre2_match tries every start position itself, so on a text the pattern never
+    // matches, a backtracking pattern spends the whole default limit (10M steps, seconds) inside
+    // one call, out of reach of the scan's time budget. A tokenizer's regex needs a few dozen
+    // steps per piece: a million per call refuses only runaway patterns, and fast.
+    if (context != nullptr) pcre2_set_match_limit(context, kMatchLimit);
   }
   ~MatchScratch() {
     pcre2_jit_stack_free(jit_stack);
@@ -211,6 +219,14 @@ std::vector<Span> Regex::find_all(std::string_view text) const {
     const int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
                                start, PCRE2_NO_UTF_CHECK, md, scratch.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT) {
+      pcre2_match_data_free(md);
+      throw Error(where_ + ": the regex needs over " + std::to_string(kMatchLimit) +
+                  " steps at byte " + std::to_string(start) + " of a " +
+                  std::to_string(text.size()) +
+                  "-byte text (it backtracks catastrophically); refusing rather than hanging");
+    }
     if (rc < 0) {
       pcre2_match_data_free(md);
       PCRE2_UCHAR msg[256];
