@@ -135,7 +135,8 @@ class CudaBackend final : public Backend {
   Support shape_support(const AttentionProblem& p) const {
     const ProblemShape& s = p.shape;
     if (!find_cuda_variant(p.variant)) {
-      return Support::no(std::string(variant_info(p.variant).name) + " has no CUDA kernels");
+      return Support::no(std::string(variant_info(p.variant).name) + ": " +
+                         std::string(cuda_refusal(p.variant)));
     }
     for (int64_t d : {s.batch, s.heads, s.kv_heads, s.q_len, s.kv_len, s.head_dim, s.v_head_dim}) {
       if (d > INT_MAX / 2) return Support::no("a dimension above 2^30 is beyond the CUDA kernels");

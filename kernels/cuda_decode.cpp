@@ -218,7 +218,7 @@ Support paged_decode_support(const AttentionProblem& p) {
   const ProblemShape& s = p.shape;
   const VariantInfo& info = variant_info(p.variant);
   const CudaVariant* cv = find_cuda_variant(p.variant);
-  if (!cv) return Support::no(std::string(info.name) + " has no CUDA kernels");
+  if (!cv) return Support::no(std::string(info.name) + ": " + std::string(cuda_refusal(info.id)));
   if (s.heads > 65535) return Support::no("heads must be at most 65535 on CUDA (grid limits)");
   const size_t smem_max = max_shared_memory_per_block();
   if (info.has_selection() && !cv->decode_select) {

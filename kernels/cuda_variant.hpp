@@ -116,6 +116,9 @@ struct CudaVariant {
   VariantId id;
   // What its kernels do, for the backend's summary; empty when the shared paths are all it uses.
   std::string_view summary = {};
+  // Non-empty for a variant the backend has no kernels for: why, as supports() says it. Such an
+  // entry has no hooks and find_cuda_variant skips it.
+  std::string_view refused = {};
 
   // Full-sequence runs.
   // Limits of its kernels on a device with smem_max bytes of shared memory per block. Null: the
@@ -149,6 +152,8 @@ struct CudaVariant {
 const std::vector<CudaVariant>& cuda_variants();
 // nullptr for a variant the backend does not run.
 const CudaVariant* find_cuda_variant(VariantId id);
+// Why the backend does not run the variant ("" when it does): its entry's `refused`.
+std::string_view cuda_refusal(VariantId id);
 
 // ---- shared paths the hooks build on -------------------------------------------------------
 

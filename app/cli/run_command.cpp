@@ -164,6 +164,8 @@ int run(const RunOptions& o) {
     if (result.final_state) outs.emplace("final_state", *result.final_state);
     std::map<std::string, IndexTensor, std::less<>> index;
     if (result.selection) index.emplace("selection", *result.selection);
+    for (const auto& [name, t] : result.extra) outs.emplace(name, t);
+    for (const auto& [name, t] : result.extra_index) index.emplace(name, t);
     io::save_safetensors(*o.out, outs, index, &batch);
     written.push_back(*o.out);
   }
@@ -240,7 +242,9 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--inputs", o->inputs, "Input tensors (.safetensors; names per variant)")
       ->check(CLI::ExistingFile);
   add_input_flags(*cmd, o->pattern, o->seed);
-  cmd->add_option("--out", o->out, "Write o, lse, selection, final_state (.safetensors)");
+  cmd->add_option(
+      "--out", o->out,
+      "Write o, lse, selection, final_state and the variant's own outputs (.safetensors)");
   cmd->add_option("--map", o->map, "Write a pooled attention map (.npy)");
   cmd->add_option("--map-size", o->map_size, "Map resolution ROWS,COLS")->capture_default_str();
   cmd->add_option("--pool", o->pool, "Map pooling: max or mean")->capture_default_str();

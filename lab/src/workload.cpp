@@ -548,6 +548,74 @@ void make_gates(uint64_t seed, int64_t batch, int64_t heads, int64_t len, Inputs
   out.set("beta", std::move(beta));
 }
 
+void require_positive(int64_t value, const char* what);
+
+// Branch gates as a model makes them, sigmoid(Linear(hidden)): per (batch, head) a bias drawn once
+// plus N(0, 1) per token, so each head leans on its own mix of branches, row by row. The gates are
+// the variant's [B, H, Lq] inputs, by the names its specs give.
+void make_branch_gates(uint64_t seed, const AttentionProblem& pr, Inputs& out) {
+  const ProblemShape& s = pr.shape;
+  for (const TensorSpec& spec : variant_info(pr.variant).inputs(pr)) {
+    if (spec.shape != Shape{s.batch, s.heads, s.q_len}) continue;
+    const std::string_view name = spec.name;
+    Tensor g(spec.shape);
+    parallel_for(s.batch * s.heads, [&](int64_t bh) {
+      const int64_t b = bh / s.heads, h = bh % s.heads;
+      Normal head_rng(stream_key(seed, tag_of(name), b, h, -1));
+      const double bias = head_rng();
+      RowNoise rn(seed, name, b, h, 1);
+      float* gp = g.data() + bh * s.q_len;
+      double z;
+      for (int64_t t = 0; t < s.q_len; ++t) {
+        rn.row(t + s.kv_len - s.q_len, &z);  // by position, as q's rows
+        gp[t] = static_cast<float>(sigmoid(std::clamp(bias + z, -12.0, 12.0)));
+      }
+    });
+    out.set(spec.name, std::move(g));
+  }
+}
+
+// A lightning indexer's tensors: index queries and keys N(0, 1), head weights N(0, 1/Hi). They
+// are drawn independently of the attention's q and latent, so the generated indexer ranks keys
+// without knowing what the attention would pick (docs/variants/dsa.md). Widths from the specs.
+void make_indexer(uint64_t seed, const AttentionProblem& pr, Inputs& out) {
+  int64_t Hi = 0, Di = 0;
+  for (const TensorSpec& t : variant_info(pr.variant).inputs(pr)) {
+    if (t.name == "q_idx") Hi = t.shape[1], Di = t.shape[3];
+  }
+  require_positive(Hi, "the indexer's heads (index_heads)");
+  require_positive(Di, "the indexer's width (index_head_dim)");
+  const int64_t B = pr.shape.batch, Lq = pr.shape.q_len, Lk = pr.shape.kv_len;
+  Tensor q_idx({B, Hi, Lq, Di});
+  Tensor k_idx({B, Lk, Di});
+  Tensor w_idx({B, Lq, Hi});
+  const double w_sigma = 1.0 / std::sqrt(static_cast<double>(Hi));
+  parallel_for(B, [&](int64_t b) {
+    std::vector<double> row(static_cast<size_t>(std::max(Di, Hi)));
+    RowNoise kn(seed, "k_idx", b, 0, Di);
+    for (int64_t t = 0; t < Lk; ++t) {
+      kn.row(t, row.data());
+      store(row.data(), Di, k_idx.data() + (b * Lk + t) * Di);
+    }
+    RowNoise wn(seed, "w_idx", b, 0, Hi);
+    for (int64_t i = 0; i < Lq; ++i) {
+      wn.row(i + Lk - Lq, row.data());
+      for (int64_t j = 0; j < Hi; ++j) row[size_t(j)] *= w_sigma;
+      store(row.data(), Hi, w_idx.data() + (b * Lq + i) * Hi);
+    }
+    for (int64_t j = 0; j < Hi; ++j) {
+      RowNoise qn(seed, "q_idx", b, j, Di);
+      for (int64_t i = 0; i < Lq; ++i) {
+        qn.row(i + Lk - Lq, row.data());
+        store(row.data(), Di, q_idx.data() + ((b * Hi + j) * Lq + i) * Di);
+      }
+    }
+  });
+  out.set("q_idx", std::move(q_idx));
+  out.set("k_idx", std::move(k_idx));
+  out.set("w_idx", std::move(w_idx));
+}
+
 void require_positive(int64_t value, const char* what) {
   if (value <= 0) {
     throw Error(std::string("workload: ") + what + " must be positive (got " +
@@ -717,6 +785,10 @@ Inputs make_inputs(const AttentionProblem& problem, std::string_view pattern, ui
     case InputFamily::latent:
       make_latent(pat, seed, problem, scale, out);
       break;
+    case InputFamily::latent_indexed:
+      make_latent(pat, seed, problem, scale, out);
+      make_indexer(seed, problem, out);
+      break;
     case InputFamily::gated_qkv: {
       require_positive(s.head_dim, "head_dim");
       if (s.kv_len != s.q_len) {
@@ -727,6 +799,19 @@ Inputs make_inputs(const AttentionProblem& problem, std::string_view pattern, ui
       make_qkv(pat, seed, {s.batch, s.heads, s.heads, s.q_len, s.kv_len, s.head_dim, s.v_head_dim},
                scale, true, out);
       make_gates(seed, s.batch, s.heads, s.q_len, out);
+      break;
+    }
+    case InputFamily::qkv_branch_gates: {
+      require_positive(s.kv_heads, "kv_heads");
+      require_positive(s.head_dim, "head_dim");
+      if (s.heads % s.kv_heads != 0) {
+        throw Error("workload: heads (" + std::to_string(s.heads) +
+                    ") must be a multiple of kv_heads (" + std::to_string(s.kv_heads) + ")");
+      }
+      make_qkv(pat, seed,
+               {s.batch, s.heads, s.kv_heads, s.q_len, s.kv_len, s.head_dim, s.v_head_dim}, scale,
+               false, out);
+      make_branch_gates(seed, problem, out);
       break;
     }
   }

@@ -280,6 +280,12 @@ TEST(CudaVariants, TableCoversEveryVariantWithTheHooksItsCapabilitiesNeed) {
   EXPECT_EQ(cuda::cuda_variants().size(), variants().size());
   for (const VariantInfo& v : variants()) {
     const cuda::CudaVariant* cv = cuda::find_cuda_variant(v.id);
+    if (!cuda::cuda_refusal(v.id).empty()) {
+      // No kernels: the backend must refuse it, with the entry's reason.
+      EXPECT_EQ(cv, nullptr) << v.name;
+      EXPECT_NE(cuda::cuda_refusal(v.id).find("no CUDA kernels"), std::string_view::npos);
+      continue;
+    }
     ASSERT_NE(cv, nullptr) << v.name;
     EXPECT_EQ(cv->id, v.id) << v.name;
     const bool qkv = v.input_family == InputFamily::qkv;

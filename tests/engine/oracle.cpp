@@ -311,6 +311,10 @@ OracleResult oracle_run(const AttentionProblem& p, const Inputs& in) {
       out.final_state = DTensor({s.batch, s.heads, s.head_dim, s.v_head_dim});
       run_gated_delta(p, in, out);
       break;
+    case VariantId::nsa:
+    case VariantId::dsa:
+      // Their oracles live beside their tests (test_nsa.cpp, test_dsa.cpp).
+      throw std::logic_error("oracle_run: no oracle here for this variant");
   }
   return out;
 }
@@ -395,6 +399,9 @@ Inputs random_inputs(const AttentionProblem& p, uint64_t seed, bool initial_stat
                random_normal({s.batch, s.heads, s.head_dim, s.v_head_dim}, rng, 0.5));
       break;
     }
+    case VariantId::nsa:
+    case VariantId::dsa:
+      throw std::logic_error("random_inputs: this variant's tests make their own inputs");
   }
   return in;
 }
@@ -570,7 +577,7 @@ template <class WantAt>
 }
 
 std::string describe_case(const AttentionProblem& p) {
-  static const char* names[] = {"dense", "swa", "mla", "moba", "gated_delta"};
+  static const char* names[] = {"dense", "swa", "mla", "moba", "gated_delta", "nsa", "dsa"};
   const auto& s = p.shape;
   std::ostringstream os;
   os << names[static_cast<int>(p.variant)] << " B=" << s.batch << " H=" << s.heads

@@ -59,6 +59,15 @@ AttentionProblem small(VariantId id) {
     case VariantId::dense:
       p.causal = true;
       break;
+    case VariantId::nsa:
+      p.nsa = {16, 4, 37};
+      break;
+    case VariantId::dsa:
+      p.shape.kv_heads = 1;
+      p.mla = {48, 8, 24, true};
+      p.shape.head_dim = 32;
+      p.dsa = {50, 4, 16, false};
+      break;
   }
   return p;
 }
@@ -116,6 +125,15 @@ TEST(CpuBackend, ResultsDoNotDependOnTheThreadCount) {
           }
         }
         if (base.final_state) expect_identical(*r.final_state, *base.final_state, "final_state");
+        ASSERT_EQ(r.extra.size(), base.extra.size());
+        for (const auto& [name, t] : base.extra)
+          expect_identical(r.extra.at(name), t, name.c_str());
+        ASSERT_EQ(r.extra_index.size(), base.extra_index.size());
+        for (const auto& [name, t] : base.extra_index) {
+          const IndexTensor& got = r.extra_index.at(name);
+          ASSERT_EQ(got.shape(), t.shape()) << name;
+          for (int64_t i = 0; i < t.numel(); ++i) ASSERT_EQ(got.data()[i], t.data()[i]) << name;
+        }
       }
     }
   }

@@ -60,6 +60,8 @@ AttentionProblem small(VariantId v) {
       p.shape.v_head_dim = 16;
       break;
     case VariantId::dense:
+    case VariantId::nsa:  // no decode yet (PagedKvCache.RefusesAVariantThatCannotDecode)
+    case VariantId::dsa:
       break;
   }
   return p;
@@ -170,9 +172,25 @@ TEST_P(DecodeEqualsFull, EveryStepMatchesTheFullSequence) {
 std::vector<DecodeCase> decode_cases() {
   std::vector<DecodeCase> out;
   for (const auto& info : attnscope::variants()) {
+    if (!info.no_decode.empty()) continue;  // KvCache.RefusesAVariantThatCannotDecode
     for (const char* b : {"reference", "cpu"}) out.push_back({info.id, b});
   }
   return out;
+}
+
+// A variant whose decode is not written refuses a cache with its own sentence, so no decode path
+// ever runs it as if it were another variant.
+TEST(PagedKvCache, RefusesAVariantThatCannotDecode) {
+  for (const auto& info : attnscope::variants()) {
+    if (info.no_decode.empty()) continue;
+    const AttentionProblem p = AttentionProblem::defaults(info.id);
+    try {
+      PagedKvCache c(KvCacheConfig{p, 0, 0});
+      ADD_FAILURE() << info.name << ": a cache was made for a variant that cannot decode";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(info.no_decode), std::string::npos) << e.what();
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(PagedKvCache, DecodeEqualsFull, ::testing::ValuesIn(decode_cases()),

@@ -1,6 +1,7 @@
 // "A variant is one module": outside its own files (a path component that starts with the
-// variant's name: engine/src/variants/moba/, kernels/moba.cu, app/gui/views/gated_delta_view.cpp),
-// at most a handful of production files may name a variant in code; everything else asks the
+// variant's name: engine/src/variants/moba/, kernels/moba.cu, app/gui/views/gated_delta_view.cpp)
+// and the three registration files, at most three production files (another variant's module
+// counting as one) may name a variant in code; everything else asks the
 // registry's capabilities. This counts the names (comments stripped, strings kept) across engine/,
 // kernels/ and app/, so that a change which starts asking "which variant?" again fails here.
 #include <gtest/gtest.h>
@@ -22,7 +23,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kMaxFilesOutside = 5;
+constexpr size_t kMaxFilesOutside = 3;
+
+// The places docs/architecture.md ("Adding a variant") names as where a variant is registered:
+// its knobs, its line in the table, its line in the CUDA list. They name every variant by design.
+const std::set<fs::path> kRegistrationFiles = {"engine/include/attnscope/problem.hpp",
+                                               "engine/src/variants/table.cpp",
+                                               "kernels/cuda_variants.cpp"};
+
+// A file inside another variant's module (engine/src/variants/<other>/...) counts as that module:
+// a variant built on another (DSA on MLA's latent, NSA with a window branch) names it in every one
+// of its files, and that is one dependency, not several.
+fs::path counted_as(const fs::path& rel) {
+  auto it = rel.begin();
+  const fs::path prefix = "engine/src/variants";
+  fs::path acc;
+  for (int i = 0; i < 3 && it != rel.end(); ++i, ++it) acc /= *it;
+  if (acc == prefix && it != rel.end() && std::next(it) != rel.end()) return prefix / *it;
+  return rel;
+}
 
 // Source text without // and /* */ comments; string and character literals stay (a name in a
 // string is a name in code).
@@ -108,16 +127,17 @@ TEST(VariantLocality, FewProductionFilesOutsideAModuleNameIt) {
   ASSERT_GT(sources.size(), 50u) << "the source tree was not found under " << root;
   for (const VariantInfo& info : variants()) {
     if (info.name == "dense") continue;  // the baseline every other variant is described against
-    std::vector<std::string> files;
+    std::set<std::string> found;
     for (const auto& [path, text] : sources) {
-      if (own_file(path, std::string(info.name))) continue;
+      if (own_file(path, std::string(info.name)) || kRegistrationFiles.count(path)) continue;
       for (const std::string& s : spellings(info)) {
         if (names(text, s)) {
-          files.push_back(path.string());
+          found.insert(counted_as(path).string());
           break;
         }
       }
     }
+    const std::vector<std::string> files(found.begin(), found.end());
     std::string list;
     for (const std::string& f : files) list += "\n  " + f;
     EXPECT_LE(files.size(), kMaxFilesOutside)

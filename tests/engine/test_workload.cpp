@@ -17,8 +17,9 @@
 namespace attnscope {
 namespace {
 
-const VariantId kAllVariants[] = {VariantId::dense, VariantId::swa, VariantId::moba, VariantId::mla,
-                                  VariantId::gated_delta};
+const VariantId kAllVariants[] = {VariantId::dense, VariantId::swa,         VariantId::moba,
+                                  VariantId::mla,   VariantId::gated_delta, VariantId::nsa,
+                                  VariantId::dsa};
 
 std::string variant_label(VariantId v) {
   switch (v) {
@@ -32,6 +33,10 @@ std::string variant_label(VariantId v) {
       return "mla";
     case VariantId::gated_delta:
       return "gated_delta";
+    case VariantId::nsa:
+      return "nsa";
+    case VariantId::dsa:
+      return "dsa";
   }
   return "?";
 }
@@ -49,7 +54,9 @@ AttentionProblem problem_of(VariantId v, int64_t q_len = 37, int64_t kv_len = 53
   p.shape.kv_len = kv_len;
   p.shape.head_dim = 16;
   p.shape.v_head_dim = 24;
-  if (v == VariantId::mla) {
+  if (v == VariantId::dsa) p.dsa = {7, 3, 8, false};
+  if (v == VariantId::mla || v == VariantId::dsa) {
+    p.mla.absorbed = v == VariantId::dsa;
     p.mla.kv_lora_rank = 32;
     p.mla.rope_dim = rope_dim;
     p.mla.nope_dim = 16;
@@ -88,6 +95,21 @@ std::map<std::string, Shape> expected_shapes(const AttentionProblem& p) {
               {"v", {B, H, Lq, s.v_head_dim}},
               {"g", {B, H, Lq}},
               {"beta", {B, H, Lq}}};
+    case VariantId::nsa:
+      return {{"q", {B, H, Lq, s.head_dim}},
+              {"k", {B, s.kv_heads, Lk, s.head_dim}},
+              {"v", {B, s.kv_heads, Lk, s.v_head_dim}},
+              {"g_cmp", {B, H, Lq}},
+              {"g_slc", {B, H, Lq}},
+              {"g_swa", {B, H, Lq}}};
+    case VariantId::dsa: {
+      const int64_t Dc = p.mla.kv_lora_rank, Dr = p.mla.rope_dim, Dn = p.mla.nope_dim;
+      const int64_t Hi = p.dsa.index_heads, Di = p.dsa.index_head_dim;
+      return {{"q", {B, H, Lq, Dn + Dr}},      {"c_kv", {B, Lk, Dc}},
+              {"k_rope", {B, Lk, Dr}},         {"w_uk", {H, Dn, Dc}},
+              {"w_uv", {H, s.v_head_dim, Dc}}, {"q_idx", {B, Hi, Lq, Di}},
+              {"k_idx", {B, Lk, Di}},          {"w_idx", {B, Lq, Hi}}};
+    }
   }
   return {};
 }

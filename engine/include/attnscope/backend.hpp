@@ -27,6 +27,12 @@ struct RunResult {
   Tensor lse;                            // [B, H, Lq] natural log; empty for Gated DeltaNet
   std::optional<IndexTensor> selection;  // MoBA: [B, H, Lq, top_k] block ids, ascending, -1 pad
   std::optional<Tensor> final_state;     // Gated DeltaNet: [B, H, Dk, Dv]
+  // A variant's own outputs, by the names --out writes them under (VariantInfo::extra_outputs):
+  // NSA's lse_cmp/lse_slc/lse_swa and its group-shared block selection [B, Hkv, Lq, S], DSA's
+  // selected key positions [B, Lq, top_k]. Kept apart from `selection`, whose layout
+  // ([B, H, Lq, top_k] block ids) the block-selection views read.
+  TensorMap extra;
+  std::map<std::string, IndexTensor, std::less<>> extra_index;
   Counters counters;
   double seconds = 0;   // wall time of run() itself
   std::string backend;  // which backend produced it

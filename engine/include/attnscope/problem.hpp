@@ -11,7 +11,7 @@ namespace attnscope {
 
 // The variants the engine knows. The registry (registry.hpp) is the one table that describes them;
 // code outside the engine iterates the registry, never this enum.
-enum class VariantId { dense, swa, mla, moba, gated_delta };
+enum class VariantId { dense, swa, mla, moba, gated_delta, nsa, dsa };
 
 struct ProblemShape {
   int64_t batch = 1;
@@ -42,6 +42,23 @@ struct MlaParams {
 struct MobaParams {
   int64_t block_size = 64;  // keys per block; the last block may be short
   int64_t top_k = 4;        // blocks per query, the query's own block included
+};
+
+// Native Sparse Attention as fla's naive_nsa computes it: compression and selection share one
+// block length, and block means stand in for the paper's learned compression.
+struct NsaParams {
+  int64_t block_size = 64;   // BS: keys per block (the last may be short)
+  int64_t block_count = 16;  // S: blocks each kv group selects, the forced ones included (>= 3)
+  int64_t window = 512;      // keys of the window branch, self included; 0 turns the branch off
+};
+
+// DeepSeek Sparse Attention: MLA (its knobs in MlaParams) over the top_k keys a lightning indexer
+// scores highest for each query.
+struct DsaParams {
+  int64_t top_k = 2048;          // keys each query attends to (all of its past when fewer)
+  int64_t index_heads = 64;      // Hi, heads of the indexer
+  int64_t index_head_dim = 128;  // Di, width of an index query and of the one index key a token has
+  bool index_fp8 = false;  // round the indexer's inputs to e4m3 (a power-of-two scale per 128)
 };
 
 // The element type a device computes in. The host engine keeps fp32 tensors everywhere; a backend
@@ -77,6 +94,8 @@ struct AttentionProblem {
   MlaParams mla;
   MobaParams moba;
   GatedDeltaParams gated_delta;
+  NsaParams nsa;
+  DsaParams dsa;
 
   // Sensible defaults for a variant (causal where the variant requires it, MLA dims of
   // DeepSeek-V3).

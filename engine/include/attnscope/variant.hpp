@@ -55,9 +55,11 @@ struct ParamSpec {
   std::string flag() const;  // "--" + key with '-' for '_': "--block-size"
 };
 
-// What a run's map shows: softmax probabilities P (rows sum to 1, lse exists) or the implicit
-// mixing matrix of a linear-attention recurrence (signed, rows do not sum to 1).
-enum class MapKind { softmax, implicit };
+// What a run's map shows: softmax probabilities P (rows sum to 1, lse exists); the implicit
+// mixing matrix of a linear-attention recurrence (signed, rows do not sum to 1); or a gated
+// mixture of softmax branches (NSA: non-negative, rows sum to the gates' total, one lse per
+// branch among the run's extra outputs instead of one lse).
+enum class MapKind { softmax, implicit, mixture };
 
 // What a paged KV cache keeps per token, or per sequence.
 enum class CacheLayout {
@@ -85,8 +87,10 @@ struct BlockSelection {
 };
 
 // Which synthetic-input generator (workload.hpp) fits the variant's tensors: q/k/v; a latent cache
-// (q, c_kv, k_rope and up-projections w_uk, w_uv); q/k/v with per-token log-gate g and beta.
-enum class InputFamily { qkv, latent, gated_qkv };
+// (q, c_kv, k_rope and up-projections w_uk, w_uv); q/k/v with per-token log-gate g and beta; q/k/v
+// with three per-head branch gates in [0, 1] (g_cmp, g_slc, g_swa); a latent cache with a
+// lightning indexer's tensors (q_idx, k_idx, w_idx).
+enum class InputFamily { qkv, latent, gated_qkv, qkv_branch_gates, latent_indexed };
 
 struct VariantInfo {
   VariantId id;
@@ -139,12 +143,18 @@ struct VariantInfo {
   void (*infer_shape)(const Inputs&, AttentionProblem&) = nullptr;
   // Which input tensors carry the token axis, and where (q/k/v: 2); -1 for weights.
   int (*token_axis)(std::string_view tensor) = nullptr;
+  // Names of the variant's outputs beyond o, lse, selection and final_state
+  // (RunResult::extra/extra_index), for --out's help and the GUI's export.
+  std::vector<std::string_view> extra_outputs;
 
   // Cost model (docs/cost-model.md): fills flops, bytes, visible_pairs and the cache sizes.
   void (*cost)(const AttentionProblem&, double element_bytes, Cost&) = nullptr;
   // A decode step's correction to cost() of its one-row problem at context length L.
   void (*decode_cost)(const AttentionProblem&, int64_t L, Cost&) = nullptr;
   CacheSpec (*cache)(const AttentionProblem&) = nullptr;
+  // Why the variant cannot decode through the paged cache yet; empty when it can. A cache for it
+  // (PagedKvCache) and decode_step refuse with this sentence.
+  std::string_view no_decode;
 
   // Backends. The oracle: plain loops, float64 accumulation.
   RunResult (*reference)(const AttentionProblem&, const Inputs&, const CancelToken&) = nullptr;

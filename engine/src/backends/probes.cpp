@@ -27,6 +27,12 @@ void check_result(const AttentionProblem& p, const RunResult& r) {
     throw Error("attention map: a " + std::string(info.short_title) +
                 " map needs the run's block selection (run with the selection probe on)");
   }
+  for (std::string_view name : info.extra_outputs) {
+    if (r.extra.find(name) == r.extra.end() && r.extra_index.find(name) == r.extra_index.end()) {
+      throw Error("attention map: a " + std::string(info.short_title) + " map needs the run's '" +
+                  std::string(name) + "' (rerun it)");
+    }
+  }
 }
 
 }  // namespace
@@ -83,9 +89,10 @@ Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResul
   const int64_t rows = g.rows(), cols = g.cols();
   const int64_t out_r = g.out_rows, out_c = g.out_cols;
   const VariantInfo& info = variant_info(p.variant);
-  // A softmax map is exactly 0 where the mask hides a key, so tiles the mask hides entirely are
-  // never computed (half of a causal map); Gated DeltaNet's implicit map is computed everywhere.
-  const bool skip_masked = info.map_kind == MapKind::softmax;
+  // A softmax map (or a mixture of softmax branches) is exactly 0 where the mask hides a key, so
+  // tiles the mask hides entirely are never computed (half of a causal map); Gated DeltaNet's
+  // implicit map is computed everywhere.
+  const bool skip_masked = info.map_kind != MapKind::implicit;
   const KeyMask mask = KeyMask::of(p);
   // Max pooling starts at -inf: Gated DeltaNet's implicit attention can be negative.
   Tensor out({out_r, out_c},

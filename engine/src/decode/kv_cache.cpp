@@ -56,6 +56,9 @@ PagedKvCache::PagedKvCache(KvCacheConfig config) : problem_(std::move(config.pro
   problem_.shape.kv_len = 1;
   problem_.causal = true;  // decode queries sit at the end of their sequence
   if (auto why = problem_.validate()) throw Error("KV cache: " + *why);
+  if (const std::string_view why = variant_info(problem_.variant).no_decode; !why.empty()) {
+    throw Error("KV cache: " + std::string(why));
+  }
   spec_ = variant_info(problem_.variant).cache(problem_);
   page_size_ = config.page_size == 0 ? spec_.default_page_size : config.page_size;
   if (page_size_ < 1 || page_size_ > (int64_t{1} << 20)) {

@@ -12,12 +12,15 @@ VariantInfo swa();
 VariantInfo mla();
 VariantInfo moba();
 VariantInfo gated_delta();
+VariantInfo nsa();
+VariantInfo dsa();
 }  // namespace variant_modules
 
 const std::vector<VariantInfo>& variants() {
   static const std::vector<VariantInfo> table = {
       variant_modules::dense(), variant_modules::swa(),         variant_modules::mla(),
-      variant_modules::moba(),  variant_modules::gated_delta(),
+      variant_modules::moba(),  variant_modules::gated_delta(), variant_modules::nsa(),
+      variant_modules::dsa(),
   };
   return table;
 }
