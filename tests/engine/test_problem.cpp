@@ -14,6 +14,7 @@
 #include "attnscope/error.hpp"
 #include "attnscope/large_alloc.hpp"
 #include "attnscope/mask.hpp"
+#include "attnscope/problem_json.hpp"
 #include "attnscope/problem.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/tensor.hpp"
@@ -243,3 +244,50 @@ TEST(Registry, LookupsStayValidWhileBackendsRegister) {
   EXPECT_EQ(reference->name, "reference");  // taken before 512 registrations, still valid
   EXPECT_EQ(backends().size(), before + names.size());
 }
+
+namespace {
+
+// The JSON schema with variants that share knobs (DSA lists MLA's latent widths) and files written
+// before a variant existed.
+TEST(ProblemJson, SharedKnobsLiveInTheirOwnersGroupAndOldFilesStillRead) {
+  AttentionProblem mla = AttentionProblem::defaults(VariantId::mla);
+  mla.mla.nope_dim = 96;
+  mla.shape.head_dim = 96 + mla.mla.rope_dim;
+  nlohmann::json j = problem_to_json(mla);
+  ASSERT_TRUE(j.contains("dsa"));
+  EXPECT_FALSE(j["dsa"].contains("nope_dim")) << j["dsa"].dump();
+  EXPECT_TRUE(j["dsa"].contains("top_k"));
+  AttentionProblem back;
+  read_problem_json(j, back, "", true);
+  EXPECT_EQ(back.mla.nope_dim, 96);  // not reset by a second group holding the same field
+
+  AttentionProblem dsa = AttentionProblem::defaults(VariantId::dsa);
+  dsa.mla.kv_lora_rank = 64;
+  dsa.dsa.top_k = 33;
+  dsa.dsa.index_fp8 = true;
+  j = problem_to_json(dsa);
+  back = AttentionProblem{};
+  read_problem_json(j, back, "", true);
+  EXPECT_EQ(back.variant, VariantId::dsa);
+  EXPECT_EQ(back.mla.kv_lora_rank, 64);
+  EXPECT_EQ(back.dsa.top_k, 33);
+  EXPECT_TRUE(back.dsa.index_fp8);
+
+  // A sweep file from before NSA existed has no "nsa" group: it reads, with NSA's defaults.
+  j = problem_to_json(AttentionProblem::defaults(VariantId::dense));
+  j.erase("nsa");
+  back = AttentionProblem{};
+  read_problem_json(j, back, "", true);
+  EXPECT_EQ(back.nsa.block_count, NsaParams{}.block_count);
+  // ...but a problem whose own group is missing is malformed.
+  j = problem_to_json(AttentionProblem::defaults(VariantId::nsa));
+  j.erase("nsa");
+  try {
+    read_problem_json(j, back, "", true);
+    ADD_FAILURE() << "no error for a missing own group";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nsa"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

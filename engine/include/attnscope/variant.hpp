@@ -49,6 +49,9 @@ struct ParamSpec {
   bool shape = false;
   // Chooses how the answer is computed, not what it is (MLA's absorbed form, a chunk size).
   bool form = false;
+  // Another variant's knob that this one builds on (DSA lists MLA's latent widths): it has a flag
+  // and a GUI field here too, but files keep it once, in the owning variant's JSON object.
+  bool shared = false;
   int64_t (*get)(const AttentionProblem&) = nullptr;
   void (*set)(AttentionProblem&, int64_t) = nullptr;
 

@@ -82,6 +82,7 @@ nlohmann::ordered_json problem_to_json(const AttentionProblem& p) {
     if (info.params.empty()) continue;
     nlohmann::ordered_json group = nlohmann::ordered_json::object();
     for (const ParamSpec& knob : info.params) {
+      if (knob.shared) continue;  // written in its owner's object
       const int64_t v = knob.get(p);
       if (knob.type == ParamSpec::Type::boolean) {
         group[std::string(knob.key)] = v != 0;
@@ -148,12 +149,15 @@ void read_problem_json(const nlohmann::json& j, AttentionProblem& p, std::string
       it = j.find(key);
     }
     if (it == j.end()) {
-      if (require_all) r.fail(info.name, "is missing");
+      // The problem's own knobs must be there; another variant's group may be absent (a file
+      // written before that variant existed): its defaults stand.
+      if (require_all && info.id == p.variant) r.fail(info.name, "is missing");
       continue;
     }
     if (!it->is_object()) r.fail(key, "must be an object, got " + it->dump());
     const Reader group(r.at(key), require_all, quote_paths);
     for (const ParamSpec& knob : info.params) {
+      if (knob.shared) continue;  // read from its owner's object
       if (knob.type == ParamSpec::Type::boolean) {
         bool v = knob.get(p) != 0;
         group.boolean(*it, knob.key, v);

@@ -163,6 +163,7 @@ VariantInfo dsa() {
   v.summary = "MLA over only the top_k keys a lightning indexer ranks highest for each query";
   // MLA's widths (not its form knob: DSA always scores the latent directly), then the indexer's.
   std::erase_if(v.params, [](const ParamSpec& s) { return s.form; });
+  for (ParamSpec& s : v.params) s.shared = true;  // files keep them in MLA's object
   v.params.push_back({.key = "top_k",
                       .label = "Top-k keys",
                       .help = "Keys each query attends to, chosen by the indexer (every past key "
