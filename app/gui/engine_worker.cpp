@@ -92,6 +92,8 @@ int64_t bytesOf(const RunResult& r) {
   int64_t n = (r.o.numel() + r.lse.numel()) * int64_t(sizeof(float));
   if (r.selection) n += r.selection->numel() * int64_t(sizeof(int32_t));
   if (r.final_state) n += r.final_state->numel() * int64_t(sizeof(float));
+  for (const auto& [name, t] : r.extra) n += t.numel() * int64_t(sizeof(float));
+  for (const auto& [name, t] : r.extra_index) n += t.numel() * int64_t(sizeof(int32_t));
   if (r.pyramid) n += r.pyramid->bytes();
   return n;
 }

@@ -18,12 +18,15 @@ namespace attnscope::gui::test {
 inline Workload smallWorkload(VariantId id = VariantId::dense) {
   Workload w = Workload::forVariant(id);
   w.problem.shape.heads = 2;
-  w.problem.shape.kv_heads = id == VariantId::mla ? 1 : 2;
+  w.problem.shape.kv_heads = 2;
   w.problem.shape.q_len = w.problem.shape.kv_len = 64;
   w.problem.moba.block_size = 16;
   w.problem.moba.top_k = 2;
   w.problem.swa.window = 16;
   w.problem.gated_delta.chunk_size = 16;
+  w.problem.nsa = {16, 3, 16};
+  w.problem.dsa = {16, 4, 16, false};
+  normalize_shape(w.problem);  // a shared latent has one kv head
   return w;
 }
 

@@ -29,14 +29,12 @@ Workload tinyWorkload(VariantId id) {
   Workload w = test::smallWorkload(id);
   w.backend = "cpu";
   w.pattern = "random";
-  w.problem.shape.head_dim = id == VariantId::mla ? w.problem.shape.head_dim : 16;
+  w.problem.shape.head_dim = 16;
   w.problem.shape.v_head_dim = 16;
-  if (id == VariantId::mla) {
-    w.problem.mla.kv_lora_rank = 32;
-    w.problem.mla.rope_dim = 8;
-    w.problem.mla.nope_dim = 16;
-    w.problem.shape.head_dim = 24;
-  }
+  w.problem.mla.kv_lora_rank = 32;
+  w.problem.mla.rope_dim = 8;
+  w.problem.mla.nope_dim = 16;
+  normalize_shape(w.problem);  // a latent variant's head_dim is nope + rope = 24
   return w;
 }
 
@@ -186,6 +184,14 @@ class TestGuiLive : public QObject {
       v.setWorkload(tinyWorkload(info.id));
       setFast(v, "20, 33", 52, 0);
       v.pageSizeSpin()->setValue(8);
+      if (!info.no_decode.empty()) {
+        // No decode yet: refused before any work, with the variant's own sentence.
+        QVERIFY(!v.startLive());
+        QVERIFY2(v.liveError().contains(
+                     QString::fromUtf8(info.no_decode.data(), qsizetype(info.no_decode.size()))),
+                 qPrintable(v.liveError()));
+        continue;
+      }
       QVERIFY(v.startLive());
       // Watch the cache from this (the UI) thread while the worker decodes.
       int checks = 0;
@@ -332,6 +338,14 @@ class TestGuiLive : public QObject {
       c.sampleMs = 50;
       r.start(c);
       QVERIFY(waitFor([&] { return r.samples().size() >= 2 || !r.running(); }, 30000));
+      if (!info.no_decode.empty()) {
+        // No decode yet: the loop stops at once and says why.
+        QVERIFY(waitFor([&] { return !r.running(); }, 5000));
+        QVERIFY2(r.lastError().contains(
+                     QString::fromUtf8(info.no_decode.data(), qsizetype(info.no_decode.size()))),
+                 qPrintable(r.lastError()));
+        continue;
+      }
       QVERIFY2(r.lastError().isEmpty(),
                qPrintable(QString::fromUtf8(info.name.data()) + ": " + r.lastError()));
       const ThroughputSample& s = r.samples().back();

@@ -70,6 +70,9 @@ QString LiveDecodeConfig::parsePrompts(const QString& text, QVector<qint64>& out
 }
 
 QString LiveDecodeConfig::check() const {
+  if (const std::string_view why = variant_info(problem.variant).no_decode; !why.empty()) {
+    return QString::fromUtf8(why.data(), qsizetype(why.size()));
+  }
   if (promptLengths.isEmpty()) return QObject::tr("the batch needs at least one sequence");
   for (qint64 n : promptLengths) {
     if (n < 1 || n >= targetLength) {

@@ -75,6 +75,30 @@ QVector<ModelPreset> buildPresets() {
   }
   {
     ModelPreset m;
+    m.name = QStringLiteral("deepseek-v3.2-exp");
+    m.title = QStringLiteral("DeepSeek-V3.2-Exp (DSA)");
+    m.source = QStringLiteral(
+        "deepseek-ai/DeepSeek-V3.2-Exp config.json: num_hidden_layers 61, num_attention_heads "
+        "128, kv_lora_rank 512, qk_rope_head_dim 64, qk_nope_head_dim 128, v_head_dim 128, "
+        "index_n_heads 64, index_head_dim 128, index_topk 2048");
+    m.notes = QStringLiteral(
+        "V3's latent (512 + 64 values per token) plus one index key per token for the lightning "
+        "indexer: 128 values, which the released model caches in FP8 (128 bytes and a 4-byte "
+        "scale). Attention reads 2048 latent rows per query whatever the context.");
+    AttentionProblem p = layer(VariantId::dsa, 128, 1, 128 + 64, 128);
+    p.mla.kv_lora_rank = 512;
+    p.mla.rope_dim = 64;
+    p.mla.nope_dim = 128;
+    p.mla.absorbed = true;
+    p.dsa.top_k = 2048;
+    p.dsa.index_heads = 64;
+    p.dsa.index_head_dim = 128;
+    p.dsa.index_fp8 = true;
+    m.groups = {{QStringLiteral("DeepSeek sparse attention"), 61, p}};
+    out.append(m);
+  }
+  {
+    ModelPreset m;
     m.name = QStringLiteral("llama-8b-1m-moba");
     m.title = QStringLiteral("Llama-8B-1M-MoBA");
     m.source = QStringLiteral(
