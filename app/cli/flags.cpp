@@ -170,7 +170,9 @@ void apply_knobs(const ProblemFlags& f, AttentionProblem& p) {
 void apply_dim(const std::optional<int64_t>& flag, int64_t& field, const char* name, bool loaded) {
   if (!flag) return;
   if (loaded && *flag != field) {
-    throw Error(std::string("--") + name + " " + std::to_string(*flag) +
+    std::string spelled = name;  // the flag as typed: --q-len, --index-heads
+    std::replace(spelled.begin(), spelled.end(), '_', '-');
+    throw Error("--" + spelled + " " + std::to_string(*flag) +
                 " contradicts the loaded tensors, which have " + name + " = " +
                 std::to_string(field));
   }
