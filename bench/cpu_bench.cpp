@@ -137,13 +137,13 @@ void register_all(bool smoke) {
     add_paged("smoke/paged_decode", dense(8, 2, 1, 700, 32, true), 700);
     for (const VariantInfo& v : variants()) {
       AttentionProblem p = AttentionProblem::defaults(v.id);
-      p.shape = {1, 4, v.id == VariantId::mla ? 1 : 4, 128, 128, 32, 32};
-      if (v.id == VariantId::mla) {
-        p.mla = {64, 16, 16, false};
-        p.shape.head_dim = 32;
-      }
+      p.shape = {1, 4, 4, 128, 128, 32, 32};
+      p.mla = {64, 16, 16, p.mla.absorbed};
       p.swa.window = 32;
       p.moba = {16, 3};
+      p.nsa = {16, 4, 32};
+      p.dsa = {32, 4, 16, false};
+      normalize_shape(p);  // a shared latent: one kv head, head_dim nope + rope
       add("smoke/" + std::string(v.name), p);
     }
     return;

@@ -86,9 +86,7 @@ void DecodeSession::prefill(const CancelToken& cancel) {
       ids_.push_back(attnscope::prefill(backend_, *cache_, p, prompt, cancel).sequence);
     } else {
       const int64_t id = cache_->add_sequence();
-      const CacheSpec spec = info.cache(p);
-      cache_->append(id, prompt.at(std::string(spec.key_tensor)),
-                     prompt.at(std::string(spec.value_tensor)));
+      cache_->append(id, prompt);  // the tensors the variant's CacheSpec names
       ids_.push_back(id);
     }
     cancel.report(double(row + 1) / double(rows));

@@ -7,6 +7,10 @@
 //                  by all heads);
 //   moba           dense pages plus the mean key of every complete block, computed once when the
 //                  block fills (the gate reads only these);
+//   nsa            dense pages plus the mean key and the mean value of every complete block (its
+//                  compressed branch attends to them);
+//   dsa            MLA's latent pages plus one index key per token, kept per sequence beside the
+//                  pages (the lightning indexer scores them all);
 //   gated_delta    no pages: one constant-size state [H, Dk, Dv] per sequence.
 // The cache is host memory and the single source of truth; a device backend mirrors pages it has
 // not seen yet (PagedKvCache::generation tells it which). Metadata is guarded by a mutex so the
@@ -54,8 +58,8 @@ struct KvCacheStats {
   int64_t tokens_resident = 0;  // of those, tokens still held in pages (SWA evicts the rest)
   int64_t pages_evicted = 0;    // pages SWA returned to the pool, over the cache's life
   double bytes_per_token = 0;   // cache bytes one more token adds (per the cost model)
-  int64_t bytes_used = 0;       // pages_used * page_bytes + per-sequence extras (MoBA means, GDN
-                                // state)
+  int64_t bytes_used = 0;       // pages_used * page_bytes + per-sequence extras (block means,
+                                // side rows such as DSA's index keys, GDN state)
   int64_t bytes_allocated = 0;  // pages_allocated * page_bytes + extras
   // Internal fragmentation: the share of used page slots that hold no token (partly filled last
   // pages, the dead head of SWA's first live page). 0 when nothing is used.
@@ -69,7 +73,7 @@ struct KvSequenceMap {
   int64_t length = 0;  // tokens appended
   std::vector<int32_t> pages;
   std::vector<int64_t> page_fill;  // resident tokens in each logical page
-  int64_t state_bytes = 0;         // Gated DeltaNet's state; MoBA's block means
+  int64_t state_bytes = 0;         // storage beside the pages: GDN's state, block means, side rows
 };
 
 class PagedKvCache {
@@ -94,11 +98,16 @@ class PagedKvCache {
   std::vector<int64_t> sequence_ids() const;
   int64_t length(int64_t seq) const;  // tokens appended so far
 
-  // Appends n tokens. Dense/SWA/MoBA: k [Hkv, n, Dk], v [Hkv, n, Dv] (a leading batch dim of 1 is
-  // accepted). MLA: c_kv [n, Dc], k_rope [n, Dr] (leading 1 accepted). Shapes are checked, values
-  // must be finite. Completes MoBA block means and evicts SWA pages as it goes. Not for Gated
-  // DeltaNet (its state is written by set_state / the decode step). Throws Error when full.
+  // Appends n tokens. Dense/SWA/MoBA/NSA: k [Hkv, n, Dk], v [Hkv, n, Dv] (a leading batch dim of
+  // 1 is accepted). MLA: c_kv [n, Dc], k_rope [n, Dr] (leading 1 accepted). Shapes are checked,
+  // values must be finite. Completes block means and evicts SWA pages as it goes. Not for Gated
+  // DeltaNet (its state is written by set_state / the decode step), nor for a variant with a side
+  // tensor (CacheSpec::side_tensor; use the overloads below). Throws Error when full.
   void append(int64_t seq, const Tensor& k, const Tensor& v);
+  // The same with the side rows [n, side_width] (leading 1 accepted) of a variant that keeps them.
+  void append(int64_t seq, const Tensor& k, const Tensor& v, const Tensor& side);
+  // Appends the tensors CacheSpec names (key_tensor, value_tensor, side_tensor) from `tokens`.
+  void append(int64_t seq, const Inputs& tokens);
 
   // --- reads for backends (no locking: one decoding thread owns the data) ---
   // Physical page table of a sequence (-1 where evicted), stable until the next append/free.
@@ -112,8 +121,13 @@ class PagedKvCache {
   // One page packed as [Hkv][page_size][Dk] then [Hkv][page_size][Dv] (MLA: c_kv rows then k_rope
   // rows), page_floats() floats: the layout a device mirror keeps.
   void copy_page(int32_t physical, float* out) const;
-  // MoBA: mean keys of the complete blocks, [blocks][Hkv][Dk] contiguous.
+  // MoBA, NSA: mean keys of the complete blocks, [blocks][Hkv][Dk] contiguous.
   std::span<const float> block_means(int64_t seq) const;
+  // NSA (CacheSpec::mean_values): mean values of the complete blocks, [blocks][Hkv][Dv].
+  std::span<const float> block_value_means(int64_t seq) const;
+  // DSA (CacheSpec::side_tensor): the side rows of every token, [length][side_width], as stored
+  // (after CacheSpec::side_transform). Stable until the next append/free of the sequence.
+  std::span<const float> side_rows(int64_t seq) const;
   int64_t complete_blocks(int64_t seq) const;
   // Gated DeltaNet: the state [H, Dk, Dv] (zeros for a new sequence); mutable for the decode step.
   Tensor& state(int64_t seq);
@@ -124,7 +138,8 @@ class PagedKvCache {
 
   // The sequence's keys and values read back through its page table as contiguous tensors in the
   // variant's run() layout with B = 1: k [1, Hkv, L, Dk] and v [1, Hkv, L, Dv], or c_kv [1, L, Dc]
-  // and k_rope [1, L, Dr] for MLA. Tokens SWA evicted read as zeros. The reference backend decodes
+  // and k_rope [1, L, Dr] for MLA, plus the side tensor [1, L, side_width] where the variant keeps
+  // one (DSA's k_idx). Tokens SWA evicted read as zeros. The reference backend decodes
   // from this; tests compare it with what was appended.
   Inputs gather(int64_t seq) const;
 
@@ -154,6 +169,7 @@ class PagedKvCache {
   int64_t kept_in(int64_t j0, int64_t j1, int64_t length) const;
   bool keeps(int64_t token, int64_t length) const;
   void complete_blocks_locked(Sequence& s);
+  void append_impl(int64_t seq, const Tensor& k, const Tensor& v, const Tensor* side);
   float* rows_mut(int32_t physical, int part, int64_t head);
   int64_t extra_bytes_locked(const Sequence& s) const;
 

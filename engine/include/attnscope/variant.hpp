@@ -80,7 +80,15 @@ struct CacheSpec {
   int64_t key_width = 0;           // floats a token's part 0 holds per head
   int64_t value_width = 0;         // floats a token's part 1 holds per head
   int64_t mean_block = 0;          // > 0: the cache keeps the mean key of every complete block
+  bool mean_values = false;        // with mean_block: the mean value of every block as well
   int64_t default_page_size = 16;  // tokens a page when the user does not say (vLLM's 16)
+  // A per-token tensor kept per sequence beside the pages ([tokens, side_width], e.g. an index
+  // key), appended with the paged parts; empty / 0 when there is none.
+  std::string_view side_tensor;
+  int64_t side_width = 0;
+  // Applied in place to appended side rows ([rows, side_width]) when the model stores them rounded
+  // (an FP8 cache); nullptr: stored as given.
+  void (*side_transform)(float* rows, int64_t count, int64_t width) = nullptr;
 };
 
 // Sparse block selection: each query attends to top_k blocks of block_size keys, chosen per query.
@@ -113,6 +121,10 @@ struct VariantInfo {
   bool has_state = false;      // returns a final recurrent state (and decodes from it)
   bool low_precision = false;  // devices may compute it in bf16/fp16 (the tensor-core path)
   InputFamily input_family = InputFamily::qkv;
+  // The variant this one is a sparse version of, computed on a subset of this one's inputs with
+  // the causal mask (NSA: dense attention; DSA: MLA). Compare views and speed-up benchmarks pair
+  // them; nullopt for the others.
+  std::optional<VariantId> sparse_of;
   // Sparse block selection; nullptr when every visible key is attended.
   BlockSelection (*selection)(const AttentionProblem&) = nullptr;
   bool has_selection() const { return selection != nullptr; }

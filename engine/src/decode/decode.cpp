@@ -126,10 +126,14 @@ RunResult decode_step(Backend& backend, PagedKvCache& cache, const DecodeStep& s
                     str(left) + " are left (free a sequence or allow more pages)");
       }
     }
-    const Tensor& k = step.inputs.at(std::string(spec.key_tensor));
-    const Tensor& v = step.inputs.at(std::string(spec.value_tensor));
-    for (int64_t b = 0; b < B; ++b)
-      cache.append(step.sequences[size_t(b)], batch_row(k, b), batch_row(v, b));
+    // Every tensor the cache keeps (the paged parts and any side rows), row b per sequence.
+    std::vector<std::string> kept{std::string(spec.key_tensor), std::string(spec.value_tensor)};
+    if (spec.side_width > 0) kept.emplace_back(spec.side_tensor);
+    for (int64_t b = 0; b < B; ++b) {
+      Inputs row;
+      for (const std::string& name : kept) row.set(name, batch_row(step.inputs.at(name), b));
+      cache.append(step.sequences[size_t(b)], row);
+    }
   }
   RunResult r = backend.decode(cache, step, probes, cancel);
   // A Gated DeltaNet step whose state overflowed fails here instead of answering NaN (the length
@@ -169,9 +173,7 @@ PrefillResult prefill(Backend& backend, PagedKvCache& cache, const AttentionProb
       cache.set_state(out.sequence, *out.result.final_state);
       cache.advance(out.sequence, problem.shape.q_len);
     } else {
-      const CacheSpec spec = info.cache(problem);
-      cache.append(out.sequence, prompt.at(std::string(spec.key_tensor)),
-                   prompt.at(std::string(spec.value_tensor)));
+      cache.append(out.sequence, prompt);
     }
   } catch (...) {
     cache.free_sequence(out.sequence);

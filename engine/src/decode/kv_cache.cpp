@@ -24,8 +24,10 @@ struct PagedKvCache::Sequence {
   int64_t id = 0;
   int64_t length = 0;
   std::vector<int32_t> pages;  // logical page -> physical, -1 when evicted (SWA) or never stored
-  std::vector<float> means;    // MoBA: [complete blocks][Hkv][Dk]
-  int64_t blocks = 0;          // MoBA: complete blocks with a mean
+  std::vector<float> means;    // MoBA, NSA: [complete blocks][Hkv][Dk]
+  std::vector<float> vmeans;   // NSA: [complete blocks][Hkv][Dv]
+  int64_t blocks = 0;          // complete blocks with a mean
+  std::vector<float> side;     // DSA: [length][side_width] (index keys)
   Tensor state;                // Gated DeltaNet: [H, Dk, Dv]
 };
 
@@ -227,6 +229,30 @@ int64_t PagedKvCache::pages_available() const {
 }
 
 void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
+  if (spec_.side_width > 0) {
+    throw Error("KV cache append: " + std::string(variant_info(problem_.variant).title) +
+                " also keeps " + std::string(spec_.side_tensor) + " for every token; pass it too");
+  }
+  append_impl(seq, k, v, nullptr);
+}
+
+void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v, const Tensor& side) {
+  append_impl(seq, k, v, &side);
+}
+
+void PagedKvCache::append(int64_t seq, const Inputs& tokens) {
+  auto get = [&](std::string_view name) -> const Tensor& {
+    if (!tokens.has(std::string(name))) {
+      throw Error("KV cache append: the tokens have no tensor '" + std::string(name) + "'");
+    }
+    return tokens.at(std::string(name));
+  };
+  const Tensor& k = get(spec_.key_tensor);
+  const Tensor& v = get(spec_.value_tensor);
+  append_impl(seq, k, v, spec_.side_width > 0 ? &get(spec_.side_tensor) : nullptr);
+}
+
+void PagedKvCache::append_impl(int64_t seq, const Tensor& k, const Tensor& v, const Tensor* side) {
   if (spec_.layout == CacheLayout::state) {
     throw Error("KV cache: " + std::string(variant_info(problem_.variant).title) +
                 " keeps a state, not keys and values; the decode step updates it");
@@ -248,7 +274,21 @@ void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
                 " (-1 = the new tokens), got " + shape_str(k.shape()) + " and " +
                 shape_str(v.shape()));
   }
-  for (const auto& [t, name] : {std::pair{&k, kn}, std::pair{&v, vn}}) {
+  const std::string sn(spec_.side_tensor);
+  const int64_t sw = spec_.side_width;
+  if (sw > 0 && side == nullptr) {
+    throw Error("KV cache append: " + sn + " is missing (kept for every token beside the pages)");
+  }
+  if (sw <= 0 && side != nullptr) {
+    throw Error("KV cache append: this variant keeps nothing beside its pages");
+  }
+  if (side != nullptr && squeeze_front(side->shape(), 2) != Shape{n, sw}) {
+    throw Error("KV cache append: expected " + sn + " " + shape_str(Shape{n, sw}) + " for " +
+                str(n) + " tokens, got " + shape_str(side->shape()));
+  }
+  std::vector<std::pair<const Tensor*, std::string>> checked{{&k, kn}, {&v, vn}};
+  if (side != nullptr) checked.push_back({side, sn});
+  for (const auto& [t, name] : checked) {
     if (const int64_t bad = first_non_finite(*t); bad >= 0) {
       throw Error(std::string("KV cache append: ") + name +
                   " holds a non-finite value (NaN or Inf) at flat index " + str(bad));
@@ -312,6 +352,11 @@ void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
       std::memcpy(rows_mut(p, 1, g) + slot * vw, vp + (g * n + t) * vw, size_t(vw) * sizeof(float));
     }
   }
+  if (side != nullptr) {
+    const size_t at = s.side.size();
+    s.side.insert(s.side.end(), side->data(), side->data() + n * sw);
+    if (spec_.side_transform) spec_.side_transform(s.side.data() + at, n, sw);
+  }
   s.length = new_len;
   if (spec_.mean_block > 0) complete_blocks_locked(s);
 }
@@ -320,20 +365,25 @@ void PagedKvCache::append(int64_t seq, const Tensor& k, const Tensor& v) {
 // like the reference, so the gate ranks blocks identically).
 void PagedKvCache::complete_blocks_locked(Sequence& s) {
   const int64_t bs = spec_.mean_block, ps = page_size_;
-  const int64_t Hkv = problem_.shape.kv_heads, Dk = problem_.shape.head_dim;
+  const int64_t Hkv = problem_.shape.kv_heads;
   const int64_t full = s.length / bs;
   if (full <= s.blocks) return;
-  s.means.resize(size_t(full * Hkv * Dk));
-  std::vector<double> acc(static_cast<size_t>(Dk));
-  for (int64_t c = s.blocks; c < full; ++c) {
-    for (int64_t g = 0; g < Hkv; ++g) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t j = c * bs; j < (c + 1) * bs; ++j) {
-        const float* row = rows(s.pages[size_t(j / ps)], 0, g) + (j % ps) * Dk;
-        for (int64_t d = 0; d < Dk; ++d) acc[size_t(d)] += row[d];
+  // Part 0 (keys) always, part 1 (values) when the variant attends to the means too.
+  for (int part = 0; part < (spec_.mean_values ? 2 : 1); ++part) {
+    const int64_t D = width(part);
+    std::vector<float>& means = part == 0 ? s.means : s.vmeans;
+    means.resize(size_t(full * Hkv * D));
+    std::vector<double> acc(static_cast<size_t>(D));
+    for (int64_t c = s.blocks; c < full; ++c) {
+      for (int64_t g = 0; g < Hkv; ++g) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t j = c * bs; j < (c + 1) * bs; ++j) {
+          const float* row = rows(s.pages[size_t(j / ps)], part, g) + (j % ps) * D;
+          for (int64_t d = 0; d < D; ++d) acc[size_t(d)] += row[d];
+        }
+        float* out = means.data() + (c * Hkv + g) * D;
+        for (int64_t d = 0; d < D; ++d) out[d] = float(acc[size_t(d)] / double(bs));
       }
-      float* out = s.means.data() + (c * Hkv + g) * Dk;
-      for (int64_t d = 0; d < Dk; ++d) out[d] = float(acc[size_t(d)] / double(bs));
     }
   }
   s.blocks = full;
@@ -347,6 +397,16 @@ std::span<const int32_t> PagedKvCache::page_table(int64_t seq) const {
 std::span<const float> PagedKvCache::block_means(int64_t seq) const {
   std::lock_guard lock(mutex_);
   return seq_locked(seq).means;
+}
+
+std::span<const float> PagedKvCache::block_value_means(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq_locked(seq).vmeans;
+}
+
+std::span<const float> PagedKvCache::side_rows(int64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq_locked(seq).side;
 }
 
 int64_t PagedKvCache::complete_blocks(int64_t seq) const {
@@ -419,6 +479,11 @@ Inputs PagedKvCache::gather(int64_t seq) const {
   }
   out.set(std::string(spec_.key_tensor), std::move(k));
   out.set(std::string(spec_.value_tensor), std::move(v));
+  if (spec_.side_width > 0) {
+    Tensor side({1, L, spec_.side_width});
+    std::copy(s.side.begin(), s.side.end(), side.data());
+    out.set(std::string(spec_.side_tensor), std::move(side));
+  }
   return out;
 }
 
@@ -437,7 +502,8 @@ std::vector<int32_t> PagedKvCache::pages_written_since(uint64_t since) const {
 }
 
 int64_t PagedKvCache::extra_bytes_locked(const Sequence& s) const {
-  return int64_t(s.means.size() * sizeof(float)) + s.state.bytes();
+  return int64_t((s.means.size() + s.vmeans.size() + s.side.size()) * sizeof(float)) +
+         s.state.bytes();
 }
 
 KvCacheStats PagedKvCache::stats() const {

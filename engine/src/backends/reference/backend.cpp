@@ -39,8 +39,9 @@ RunResult reference_decode(PagedKvCache& cache, const DecodeStep& step, const Pr
     for (const auto& [name, t] : step.inputs.tensors) {
       if (info.token_axis && info.token_axis(name) < 0) {
         in.set(name, t);  // weights, shared by the batch
-      } else if (name != spec.key_tensor && name != spec.value_tensor) {
-        in.set(name, slice_axis(t, 0, b, b + 1));  // the cached parts came from the pages
+      } else if (name != spec.key_tensor && name != spec.value_tensor &&
+                 (spec.side_width == 0 || name != spec.side_tensor)) {
+        in.set(name, slice_axis(t, 0, b, b + 1));  // the cached parts came from the cache
       }
     }
     if (info.has_state) {
@@ -55,6 +56,24 @@ RunResult reference_decode(PagedKvCache& cache, const DecodeStep& step, const Pr
     if (out.selection && r.selection) {
       std::copy(r.selection->data(), r.selection->data() + r.selection->numel(),
                 out.selection->data() + b * r.selection->numel());
+    }
+    // The variant's extra outputs (NSA's branch lse's, a selection of kv heads or keys): each
+    // row's one-sequence tensor is row b of the batch's.
+    for (auto& [name, t] : r.extra) {
+      if (b == 0) {
+        Shape shape = t.shape();
+        shape[0] = B;
+        out.extra.insert_or_assign(name, Tensor(shape));
+      }
+      std::copy(t.data(), t.data() + t.numel(), out.extra.at(name).data() + b * t.numel());
+    }
+    for (auto& [name, t] : r.extra_index) {
+      if (b == 0) {
+        Shape shape = t.shape();
+        shape[0] = B;
+        out.extra_index.insert_or_assign(name, IndexTensor(shape, -1));
+      }
+      std::copy(t.data(), t.data() + t.numel(), out.extra_index.at(name).data() + b * t.numel());
     }
     if (info.has_state) {
       Tensor next = std::move(*r.final_state);

@@ -9,7 +9,13 @@
 #include "variants/dsa/dsa.hpp"
 #include "variants/module.hpp"
 
-namespace attnscope::variant_modules {
+namespace attnscope {
+namespace cpu {
+RunResult decode_dsa(PagedKvCache& cache, const DecodeStep& step, int threads,
+                     const CancelToken& cancel);  // decode.cpp
+}  // namespace cpu
+
+namespace variant_modules {
 VariantInfo mla();
 
 namespace {
@@ -142,6 +148,20 @@ void dsa_cost(const AttentionProblem& problem, double e, Cost& c) {
   c.kv_cache_bytes = B * Lk * c.kv_bytes_per_token;
 }
 
+// A decode step reads q and the indexer's query and weights, every cached index key (the indexer
+// scores all of them), the top_k selected latent rows and the up-projections, and writes o, lse
+// and the selection. The flops of the one-row problem stand.
+void dsa_decode_cost(const AttentionProblem& p, int64_t L, Cost& c) {
+  const double e = 4;
+  const double H = double(p.shape.heads), Dv = double(p.shape.v_head_dim);
+  const double Dc = double(p.mla.kv_lora_rank), Dr = double(p.mla.rope_dim);
+  const double Dn = double(p.mla.nope_dim);
+  const double Hi = double(p.dsa.index_heads), Di = double(p.dsa.index_head_dim);
+  const double rows = std::min(double(L), double(p.dsa.top_k));
+  c.bytes = e * (H * (Dn + Dr) + Hi * Di + Hi + rows * (Dc + Dr) + H * Dc * (Dn + Dv) + H * Dv) +
+            double(L) * index_bytes_per_token(p, e) + 4 * H + 4 * double(p.dsa.top_k);
+}
+
 std::string dsa_describe(const AttentionProblem& p) {
   return " kv_lora_rank=" + std::to_string(p.mla.kv_lora_rank) +
          " rope_dim=" + std::to_string(p.mla.rope_dim) +
@@ -195,6 +215,7 @@ VariantInfo dsa() {
                       .max = 1,
                       ATTNSCOPE_PARAM_ACCESS(dsa, index_fp8)});
   v.causal_only = true;
+  v.sparse_of = VariantId::mla;
   v.low_precision = false;
   v.defaults = [](AttentionProblem& p) {
     p.mla.absorbed = true;
@@ -219,13 +240,22 @@ VariantInfo dsa() {
   v.input_family = InputFamily::latent_indexed;
   v.extra_outputs = {"selection"};
   v.cost = dsa_cost;
-  v.decode_cost = nullptr;
-  v.no_decode = "DSA does not decode through the paged cache yet; run the full sequence";
+  v.decode_cost = dsa_decode_cost;
+  // MLA's latent pages, plus one index key per token beside them (rounded to e4m3 as stored with
+  // index_fp8, which is what the full run's indexer reads).
+  v.cache = [](const AttentionProblem& p) {
+    CacheSpec c = base().cache(p);
+    c.side_tensor = "k_idx";
+    c.side_width = p.dsa.index_head_dim;
+    c.side_transform = p.dsa.index_fp8 ? dsa::fake_quantize_e4m3 : nullptr;
+    return c;
+  };
   v.reference = reference::dsa_run;
   v.map_tile = reference::dsa_map_tile;
   v.cpu_run = cpu::run_dsa;
-  v.cpu_decode = nullptr;
+  v.cpu_decode = cpu::decode_dsa;
   return v;
 }
 
-}  // namespace attnscope::variant_modules
+}  // namespace variant_modules
+}  // namespace attnscope

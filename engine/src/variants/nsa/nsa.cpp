@@ -11,7 +11,13 @@
 #include "variants/module.hpp"
 #include "variants/nsa/nsa.hpp"
 
-namespace attnscope::variant_modules {
+namespace attnscope {
+namespace cpu {
+RunResult decode_nsa(PagedKvCache& cache, const DecodeStep& step, int threads,
+                     const CancelToken& cancel);  // decode.cpp
+}  // namespace cpu
+
+namespace variant_modules {
 namespace {
 
 using module::i128;
@@ -78,6 +84,21 @@ void nsa_cost(const AttentionProblem& problem, double e, Cost& c) {
   c.kv_bytes_per_token = c.kv_values_per_token * e;
   // The cache keeps the mean key and value of every complete block beside the pages.
   c.kv_cache_bytes = B * Lk * c.kv_bytes_per_token + B * Hkv * blocks * (Dk + Dv) * e;
+}
+
+// A decode step reads q and the gates, the cached block means (keys and values; averaging them is
+// done once, when each block fills), the selected blocks' keys and values and the window's (a key
+// in both is counted twice), and writes o, the three lse's and the selection.
+void nsa_decode_cost(const AttentionProblem& p, int64_t L, Cost& c) {
+  const double e = 4;
+  const double H = double(p.shape.heads), Hkv = double(p.shape.kv_heads);
+  const double Dk = double(p.shape.head_dim), Dv = double(p.shape.v_head_dim);
+  const double blocks = p.nsa.block_size > 0 ? std::floor(double(L) / double(p.nsa.block_size)) : 0;
+  const Counts n = counts(p);  // one row at position L - 1: keys per query head
+  c.flops -= Hkv * double(L) * (Dk + Dv);
+  c.bytes = e * (H * Dk + Hkv * blocks * (Dk + Dv) +
+                 Hkv * double(n.selected + n.window) * (Dk + Dv) + H * Dv) +
+            4 * H * 6 + 4 * Hkv * double(p.nsa.block_count);
 }
 
 std::optional<std::string> nsa_validate(const AttentionProblem& p) {
@@ -190,6 +211,7 @@ VariantInfo nsa() {
   };
   v.causal_only = true;
   v.map_kind = MapKind::mixture;
+  v.sparse_of = VariantId::dense;
   v.selection = nullptr;  // group-shared blocks: RunResult::extra_index["selection"]
   v.mask = nullptr;
   v.validate = nsa_validate;
@@ -199,19 +221,20 @@ VariantInfo nsa() {
   v.input_family = InputFamily::qkv_branch_gates;
   v.extra_outputs = {"lse_cmp", "lse_slc", "lse_swa", "selection"};
   v.cost = nsa_cost;
-  v.decode_cost = nullptr;
+  v.decode_cost = nsa_decode_cost;
   v.cache = [](const AttentionProblem& p) {
     CacheSpec c = module::kv_cache(p);
     c.mean_block = p.nsa.block_size;
+    c.mean_values = true;  // the compressed branch attends to the mean values as well
     return c;
   };
-  v.no_decode = "NSA does not decode through the paged cache yet; run the full sequence";
   v.reference = reference::nsa_run;
   v.map_tile = reference::nsa_map_tile;
   v.cpu_run = cpu::run_nsa;
-  v.cpu_decode = nullptr;
+  v.cpu_decode = cpu::decode_nsa;
   v.route = nullptr;
   return v;
 }
 
-}  // namespace attnscope::variant_modules
+}  // namespace variant_modules
+}  // namespace attnscope

@@ -1,0 +1,253 @@
+// DSA's decode on the cpu backend. Per sequence: the lightning indexer scores every cached index
+// key (kept beside the latent pages, e4m3-rounded when appended with index_fp8) in fp32 GEMM
+// tiles, the top_k keys are kept (near-ties at the cut re-scored in float64 as the reference
+// scores them), then MLA's absorbed form attends to exactly those latent rows, gathered from the
+// pages in chunks; chunks are split across threads and merged by log-sum-exp.
+#include <Eigen/Core>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "attnscope/decode.hpp"
+#include "attnscope/kv_cache.hpp"
+#include "attnscope/merge.hpp"
+#include "attnscope/parallel.hpp"
+#include "backends/cpu/paged_decode.hpp"
+#include "variants/dsa/dsa.hpp"
+
+namespace attnscope::cpu {
+
+RunResult decode_dsa(PagedKvCache& cache, const DecodeStep& step, int threads,
+                     const CancelToken& cancel);
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int64_t kKeyTile = 512;      // index keys per indexer task
+constexpr int64_t kGatherKeys = 128;   // selected latent rows per attention GEMM
+constexpr int64_t kAttendChunk = 512;  // selected keys per attention task (merged by lse)
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Stride = Eigen::OuterStride<>;
+using CMap = Eigen::Map<const RowMat, 0, Stride>;
+
+// The reference's float64 index score (variants/dsa/reference.cpp, index_score), term for term,
+// for index queries Di apart.
+double exact_score(const float* q, const float* w, const float* k, int64_t Hi, int64_t Di,
+                   double index_scale) {
+  double total = 0;
+  for (int64_t j = 0; j < Hi; ++j) {
+    const float* qj = q + j * Di;
+    double dot = 0;
+    for (int64_t e = 0; e < Di; ++e) dot += double(qj[e]) * double(k[e]);
+    total = std::fma(double(w[j]), std::max(dot, 0.0), total);
+  }
+  return total * index_scale;
+}
+
+}  // namespace
+
+// Step inputs: q [B, H, 1, Dn + Dr], q_idx [B, Hi, 1, Di], w_idx [B, 1, Hi], w_uk, w_uv (c_kv,
+// k_rope and k_idx are already in the cache).
+RunResult decode_dsa(PagedKvCache& cache, const DecodeStep& step, int threads,
+                     const CancelToken& cancel) {
+  const AttentionProblem& p = cache.problem();
+  const int64_t B = int64_t(step.sequences.size()), H = p.shape.heads, Dv = p.shape.v_head_dim;
+  const int64_t Dc = p.mla.kv_lora_rank, Dr = p.mla.rope_dim, Dn = p.mla.nope_dim;
+  const int64_t Dq = Dn + Dr, Dl = Dc + Dr;
+  const int64_t Hi = p.dsa.index_heads, Di = p.dsa.index_head_dim, top_k = p.dsa.top_k;
+  const double index_scale = 1.0 / std::sqrt(double(Di));
+  const float* q = step.inputs.at("q").data();
+  const float* w_uk = step.inputs.at("w_uk").data();    // [H, Dn, Dc]
+  const float* w_uv = step.inputs.at("w_uv").data();    // [H, Dv, Dc]
+  const float* w_idx = step.inputs.at("w_idx").data();  // [B, 1, Hi]
+  // The index queries as the full run's indexer sees them (e4m3-rounded with index_fp8; the
+  // cached keys were rounded when appended).
+  Tensor q_idx_t = step.inputs.at("q_idx");
+  if (p.dsa.index_fp8) dsa::fake_quantize_e4m3(q_idx_t.data(), B * Hi, Di);
+  const float* q_idx = q_idx_t.data();  // [B, Hi, 1, Di]
+  ThreadPool& pool = ThreadPool::global();
+
+  std::vector<int64_t> lengths(static_cast<size_t>(B));
+  std::vector<std::span<const int32_t>> pages(static_cast<size_t>(B));
+  std::vector<std::span<const float>> keys(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t seq = step.sequences[size_t(b)];
+    lengths[size_t(b)] = cache.length(seq);
+    pages[size_t(b)] = cache.page_table(seq);
+    keys[size_t(b)] = cache.side_rows(seq);
+  }
+
+  // 1. Index scores of every past key, fp32: per (sequence, key tile) one GEMM of the Hi index
+  // queries against the tile's keys, ReLU, weighted sum over the heads. Sequences that see at
+  // most top_k keys take them all and score nothing.
+  std::vector<std::vector<float>> score(static_cast<size_t>(B));
+  std::vector<std::vector<float>> key_norm(static_cast<size_t>(B));
+  std::vector<std::array<int64_t, 2>> tasks;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = lengths[size_t(b)];
+    if (L <= top_k) continue;
+    score[size_t(b)].resize(size_t(L));
+    key_norm[size_t(b)].resize(size_t((L + kKeyTile - 1) / kKeyTile));
+    for (int64_t t0 = 0; t0 < L; t0 += kKeyTile) tasks.push_back({b, t0});
+  }
+  pool.parallel_for(int64_t(tasks.size()), threads, [&](int64_t t, int) {
+    cancel.throw_if_cancelled();
+    const auto [b, t0] = tasks[size_t(t)];
+    const int64_t L = lengths[size_t(b)], n = std::min(kKeyTile, L - t0);
+    const CMap K(keys[size_t(b)].data() + t0 * Di, n, Di, Stride(Di));
+    const CMap Q(q_idx + b * Hi * Di, Hi, Di, Stride(Di));
+    thread_local RowMat S;
+    S.noalias() = Q * K.transpose();  // [Hi, n]
+    Eigen::Map<Eigen::ArrayXf> I(score[size_t(b)].data() + t0, n);
+    const float* w = w_idx + b * Hi;
+    I = S.row(0).transpose().array().max(0.0f) * float(double(w[0]) * index_scale);
+    for (int64_t j = 1; j < Hi; ++j) {
+      I += S.row(j).transpose().array().max(0.0f) * float(double(w[j]) * index_scale);
+    }
+    key_norm[size_t(b)][size_t(t0 / kKeyTile)] = K.rowwise().norm().maxCoeff();
+  });
+
+  // 2. Selection per sequence: the top_k keys, ascending. Every fp32 score is within band / 2 of
+  // the float64 one (the full run's bound, dsa/cpu.cpp), so only the keys within band of the fp32
+  // cut are re-scored in float64.
+  IndexTensor selection({B, 1, top_k}, -1);
+  pool.parallel_for(B, threads, [&](int64_t b, int) {
+    const int64_t L = lengths[size_t(b)];
+    int32_t* out = selection.data() + b * top_k;
+    if (L <= top_k) {
+      std::iota(out, out + L, 0);
+      return;
+    }
+    const float* I = score[size_t(b)].data();
+    const float* qb = q_idx + b * Hi * Di;
+    const float* w = w_idx + b * Hi;
+    const double ulps = double(Di + Hi + 4) * std::ldexp(1.0, -24) * 4.0;
+    double bound = 0;
+    for (int64_t j = 0; j < Hi; ++j) {
+      bound += std::fabs(double(w[j])) *
+               Eigen::Map<const Eigen::VectorXf>(qb + j * Di, Di).cast<double>().norm();
+    }
+    const float k_max = *std::max_element(key_norm[size_t(b)].begin(), key_norm[size_t(b)].end());
+    // The key norms are fp32: a few ulps more.
+    const float band = float(2.0 * ulps * bound * index_scale * double(k_max) * (1.0 + 1e-4));
+    std::vector<int32_t> order(static_cast<size_t>(L));
+    std::iota(order.begin(), order.end(), 0);
+    std::nth_element(order.begin(), order.begin() + (top_k - 1), order.end(),
+                     [&](int32_t a, int32_t c) { return I[a] > I[c]; });
+    const float cut = I[order[size_t(top_k - 1)]];
+    int64_t count = 0;
+    std::vector<std::pair<double, int32_t>> tied;
+    for (int64_t s = 0; s < L; ++s) {
+      if (I[s] > cut + band) {
+        out[count++] = int32_t(s);
+      } else if (I[s] >= cut - band) {
+        tied.push_back({0.0, int32_t(s)});
+      }
+    }
+    const int64_t rest = top_k - count;
+    if (int64_t(tied.size()) > rest) {
+      const float* kb = keys[size_t(b)].data();
+      for (auto& [sc, key] : tied)
+        sc = exact_score(qb, w, kb + int64_t(key) * Di, Hi, Di, index_scale);
+      std::nth_element(tied.begin(), tied.begin() + (rest - 1), tied.end(),
+                       [](const auto& a, const auto& c) {
+                         return a.first > c.first || (a.first == c.first && a.second < c.second);
+                       });
+    }
+    for (int64_t t = 0; t < rest; ++t) out[count++] = tied[size_t(t)].second;
+    std::sort(out, out + top_k);
+  });
+
+  // 3. Absorbed queries [B, H, Dc + Dr], pre-scaled: q̃ = w_ukᵀ q_nope, then the rotary part.
+  const float scale = float(p.effective_scale());
+  std::vector<float> qa(size_t(B * H * Dl));
+  pool.parallel_for(B * H, threads, [&](int64_t bh, int) {
+    const int64_t h = bh % H;
+    const float* qn = q + bh * Dq;
+    Eigen::Map<Eigen::RowVectorXf> out(qa.data() + bh * Dl, Dl);
+    out.head(Dc).noalias() = (Eigen::Map<const Eigen::RowVectorXf>(qn, Dn) *
+                              CMap(w_uk + h * Dn * Dc, Dn, Dc, Stride(Dc))) *
+                             scale;
+    out.tail(Dr) = Eigen::Map<const Eigen::RowVectorXf>(qn + Dn, Dr) * scale;
+  });
+
+  // 4. Attention over the selected latent rows: per (sequence, chunk of selected keys) a partial
+  // x [H, Dc] and lse [H] by online softmax over gathered rows; partials merge by log-sum-exp.
+  struct Part {
+    int64_t b, t0, t1;
+    std::vector<float> x, lse;
+  };
+  std::vector<Part> parts;
+  std::vector<int64_t> count(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t* sel = selection.data() + b * top_k;
+    int64_t n = 0;
+    while (n < top_k && sel[n] >= 0) ++n;
+    count[size_t(b)] = n;
+    for (int64_t t0 = 0; t0 < n; t0 += kAttendChunk)
+      parts.push_back({b, t0, std::min(n, t0 + kAttendChunk), {}, {}});
+  }
+  const int64_t ps = cache.page_size();
+  pool.parallel_for(int64_t(parts.size()), threads, [&](int64_t t, int) {
+    cancel.throw_if_cancelled();
+    Part& part = parts[size_t(t)];
+    const int64_t b = part.b;
+    const int32_t* sel = selection.data() + b * top_k;
+    const std::span<const int32_t> table = pages[size_t(b)];
+    const CMap Qa(qa.data() + b * H * Dl, H, Dl, Stride(Dl));
+    part.x.assign(size_t(H * Dc), 0.0f);
+    part.lse.assign(size_t(H), kNegInf);
+    Eigen::Map<RowMat> X(part.x.data(), H, Dc);
+    std::vector<float> m(size_t(H), kNegInf), l(size_t(H), 0.0f);
+    thread_local RowMat Gk, S;
+    for (int64_t c0 = part.t0; c0 < part.t1; c0 += kGatherKeys) {
+      const int64_t w = std::min(part.t1 - c0, kGatherKeys);
+      Gk.resize(w, Dl);
+      for (int64_t i = 0; i < w; ++i) {
+        const int64_t j = sel[c0 + i], phys = table[size_t(j / ps)];
+        std::copy_n(cache.rows(int32_t(phys), 0, 0) + (j % ps) * Dc, Dc, Gk.data() + i * Dl);
+        std::copy_n(cache.rows(int32_t(phys), 1, 0) + (j % ps) * Dr, Dr, Gk.data() + i * Dl + Dc);
+      }
+      S.noalias() = Qa * Gk.transpose();  // [H, w]
+      for (int64_t h = 0; h < H; ++h) {
+        const float m_new = std::max(m[size_t(h)], S.row(h).maxCoeff());
+        const float alpha = std::exp(m[size_t(h)] - m_new);  // 0 on the first chunk
+        S.row(h) = (S.row(h).array() - m_new).exp().matrix();
+        l[size_t(h)] = l[size_t(h)] * alpha + S.row(h).sum();
+        if (c0 > part.t0) X.row(h) *= alpha;
+        m[size_t(h)] = m_new;
+      }
+      X.noalias() += S * Gk.leftCols(Dc);
+    }
+    for (int64_t h = 0; h < H; ++h) {
+      X.row(h) /= l[size_t(h)];
+      part.lse[size_t(h)] = m[size_t(h)] + std::log(l[size_t(h)]);
+    }
+  });
+  std::vector<float> x(size_t(B * H * Dc), 0.0f);
+  RunResult r;
+  r.lse = Tensor({B, H, 1});
+  std::fill(r.lse.data(), r.lse.data() + r.lse.numel(), kNegInf);
+  for (const Part& part : parts) {  // chunks in ascending key order: a fixed merge order
+    for (int64_t h = 0; h < H; ++h) {
+      merge_row({x.data() + (part.b * H + h) * Dc, size_t(Dc)}, r.lse.data()[part.b * H + h],
+                {part.x.data() + h * Dc, size_t(Dc)}, part.lse[size_t(h)]);
+    }
+  }
+
+  // 5. o_h = w_uv_h x_h.
+  r.o = Tensor({B, H, 1, Dv});
+  pool.parallel_for(B * H, threads, [&](int64_t bh, int) {
+    const int64_t h = bh % H;
+    Eigen::Map<Eigen::VectorXf>(r.o.data() + bh * Dv, Dv).noalias() =
+        CMap(w_uv + h * Dv * Dc, Dv, Dc, Stride(Dc)) *
+        Eigen::Map<const Eigen::VectorXf>(x.data() + bh * Dc, Dc);
+  });
+  r.extra_index.emplace("selection", std::move(selection));
+  return r;
+}
+
+}  // namespace attnscope::cpu
