@@ -331,7 +331,53 @@ Inputs meanPoolKv(const Inputs& mha, int64_t heads, int64_t kvHeads) {
   return out;
 }
 
+void compareRuns(const AnalysisContext& ctx, const AttentionProblem& a,
+                 const std::shared_ptr<const Inputs>& inA, const AttentionProblem& b,
+                 const std::shared_ptr<const Inputs>& inB, ViewResult& out);
+
+// A sparse variant against its dense counterpart (VariantInfo::sparse_of): both at the workload's
+// shape and knobs, on the sparse side's inputs (the workload's own when it is that variant); the
+// counterpart reads the subset of them its tensor specs name.
+void analyzeSparseCompare(const AnalysisContext& ctx, const VariantInfo& v, ViewResult& out) {
+  const AttentionProblem& w = ctx.problem;
+  AttentionProblem b = w;
+  if (w.variant != v.id) {
+    b = AttentionProblem::defaults(v.id);
+    b.shape = w.shape;
+    b.scale = w.scale;
+    for (const ParamSpec& spec : v.params) spec.set(b, spec.get(w));
+    normalize_shape(b);
+  }
+  b.shape.batch = 1;
+  b.causal = true;
+  AttentionProblem a = b;
+  a.variant = *v.sparse_of;
+  normalize_shape(a);
+  const std::shared_ptr<const Inputs> inB =
+      w.variant == v.id && w.shape.batch == 1 ? ctx.inputsPtr : ctx.inputsFor(b);
+  Inputs sideA;
+  for (const TensorSpec& t : variant_info(a.variant).inputs(a)) sideA.set(t.name, inB->at(t.name));
+  const auto inA = std::make_shared<const Inputs>(std::move(sideA));
+  const VariantInfo& dense = variant_info(a.variant);
+  out.labelA = QObject::tr("%1 causal").arg(midSentence(dense.short_title));
+  out.labelB = QString::fromUtf8(v.short_title.data(), qsizetype(v.short_title.size())) +
+               QString::fromStdString(describe_params(b));
+  compareRuns(ctx, a, inA, b, inB, out);
+  out.note = v.map_kind == MapKind::mixture
+                 ? QObject::tr(
+                       "B's map is its implicit attention, a gated sum of branches whose rows sum "
+                       "to the gates' total; the overlap Σ_j min(P_A, B) is the share of A's "
+                       "attention mass B's mixture also puts on the same keys.")
+                 : QObject::tr(
+                       "B attends to a subset of the keys A sees, so the overlap Σ_j min(P_A, "
+                       "P_B) is the share of A's attention mass B's selection keeps (recall).");
+}
+
 void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
+  if (const VariantInfo* v = sparsePairVariant(ctx.request.pair)) {
+    analyzeSparseCompare(ctx, *v, out);
+    return;
+  }
   const AttentionProblem& w = ctx.problem;
   // Side A is dense multi-head attention at the workload's shape; side B changes one thing.
   AttentionProblem a = AttentionProblem::defaults(VariantId::dense);
@@ -390,6 +436,23 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
   if (b.shape.kv_heads != a.shape.kv_heads) {
     inB = std::make_shared<const Inputs>(meanPoolKv(*inA, heads, b.shape.kv_heads));
   }
+  compareRuns(ctx, a, inA, b, inB, out);
+  out.note = ctx.request.pair == QLatin1String("mha_vs_gqa")
+                 ? QObject::tr(
+                       "GQA/MQA keys and values are the mean of each group's MHA heads, so "
+                       "both sides see the same tokens; overlap = mean over queries of "
+                       "Σ_j min(P_A, P_B).")
+                 : QObject::tr(
+                       "B masks keys that A sees, so the overlap Σ_j min(P_A, P_B) is "
+                       "the share of A's attention mass B keeps (recall).");
+}
+
+// Runs both sides on their inputs and fills the maps (A, B, B - A on the probe's bins), the
+// relative output error and the attention-mass overlap Σ_j min(A_ij, B_ij) of the shown head.
+void compareRuns(const AnalysisContext& ctx, const AttentionProblem& a,
+                 const std::shared_ptr<const Inputs>& inA, const AttentionProblem& b,
+                 const std::shared_ptr<const Inputs>& inB, ViewResult& out) {
+  const AttentionProblem& w = ctx.problem;
   ctx.phase(QObject::tr("run %1").arg(out.labelA), 0.0, 0.35);
   const auto runA = ctx.runProblem(a, inA, true);
   ctx.phase(QObject::tr("run %1").arg(out.labelB), 0.35, 0.7);
@@ -438,14 +501,6 @@ void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {
     }
   }
   out.massRecall = overlap / double(lq);
-  out.note = ctx.request.pair == QLatin1String("mha_vs_gqa")
-                 ? QObject::tr(
-                       "GQA/MQA keys and values are the mean of each group's MHA heads, so "
-                       "both sides see the same tokens; overlap = mean over queries of "
-                       "Σ_j min(P_A, P_B).")
-                 : QObject::tr(
-                       "B masks keys that A sees, so the overlap Σ_j min(P_A, P_B) is "
-                       "the share of A's attention mass B keeps (recall).");
 }
 
 void analyze(const AnalysisContext& ctx, ViewResult& out) {

@@ -3,6 +3,7 @@
 #include "view_result.hpp"
 
 #include <QObject>
+#include <algorithm>
 
 #include "attnscope/registry.hpp"
 #include "views/state_view.hpp"
@@ -98,6 +99,9 @@ const QVector<ComparePair>& comparePairs() {
   static const QVector<ComparePair> pairs = [] {
     QVector<ComparePair> out;
     for (const VariantInfo* v : keySubsetVariants()) out << kDenseVs + qs(v->name);
+    for (const VariantInfo& v : variants()) {
+      if (v.sparse_of) out << qs(variant_info(*v.sparse_of).name) + "_vs_" + qs(v.name);
+    }
     out << QStringLiteral("mha_vs_gqa") << QStringLiteral("causal_vs_bidirectional");
     return out;
   }();
@@ -106,12 +110,26 @@ const QVector<ComparePair>& comparePairs() {
 
 const VariantInfo* comparePairVariant(const ComparePair& p) {
   if (!p.startsWith(kDenseVs) || !comparePairs().contains(p)) return nullptr;
-  return find_variant(p.mid(kDenseVs.size()).toStdString());
+  const VariantInfo* v = find_variant(p.mid(kDenseVs.size()).toStdString());
+  const auto subset = keySubsetVariants();  // not a sparse variant's own pair ("dense_vs_nsa")
+  return std::find(subset.begin(), subset.end(), v) != subset.end() ? v : nullptr;
+}
+
+const VariantInfo* sparsePairVariant(const ComparePair& p) {
+  if (!comparePairs().contains(p)) return nullptr;
+  for (const VariantInfo& v : variants()) {
+    if (v.sparse_of && p == qs(variant_info(*v.sparse_of).name) + "_vs_" + qs(v.name)) return &v;
+  }
+  return nullptr;
 }
 
 QString comparePairTitle(const ComparePair& p) {
   if (const VariantInfo* v = comparePairVariant(p)) {
     return QObject::tr("dense vs %1").arg(midSentence(v->short_title));
+  }
+  if (const VariantInfo* v = sparsePairVariant(p)) {
+    return QObject::tr("%1 vs %2")
+        .arg(midSentence(variant_info(*v->sparse_of).short_title), midSentence(v->short_title));
   }
   if (p == QLatin1String("mha_vs_gqa")) return QObject::tr("MHA vs GQA/MQA");
   if (p == QLatin1String("causal_vs_bidirectional")) return QObject::tr("bidirectional vs causal");

@@ -39,13 +39,17 @@ enum class HeadMode { single, mean, max, group };
 
 // A comparison of the compare view, by the id presets and exports use: side A is dense attention at
 // the workload's shape and side B changes one thing. "dense_vs_<variant>" for every variant that
-// only hides keys of dense attention (a block selection or a window), then "mha_vs_gqa" and
-// "causal_vs_bidirectional".
+// only hides keys of dense attention (a block selection or a window), "<counterpart>_vs_<variant>"
+// for every sparse variant with its own dense counterpart (VariantInfo::sparse_of), then
+// "mha_vs_gqa" and "causal_vs_bidirectional".
 using ComparePair = QString;
 const QVector<ComparePair>& comparePairs();  // in menu order; the first is the default
 QString comparePairTitle(const ComparePair& p);
 // Side B's variant of a "dense_vs_<variant>" pair; nullptr for the other pairs and unknown ids.
 const VariantInfo* comparePairVariant(const ComparePair& p);
+// Side B's variant of a "<dense counterpart>_vs_<sparse variant>" pair (VariantInfo::sparse_of:
+// "dense_vs_nsa", "mla_vs_dsa"); nullptr for the other pairs.
+const VariantInfo* sparsePairVariant(const ComparePair& p);
 
 // A region of the full [q_len x kv_len] map, half-open.
 struct Region {

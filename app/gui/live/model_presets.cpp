@@ -99,6 +99,24 @@ QVector<ModelPreset> buildPresets() {
   }
   {
     ModelPreset m;
+    m.name = QStringLiteral("nsa-27b-paper");
+    m.title = QStringLiteral("NSA paper's 27B model");
+    m.source = QStringLiteral(
+        "Yuan et al. 2025 (arXiv 2502.11089), section 4.1: 30 layers, 64 attention heads in 4 GQA "
+        "groups, d_k 192, d_v 128; selection blocks of 64, 16 selected blocks, window 512 "
+        "(compression blocks of 32 with stride 16 in the paper; attnscope ties them to 64)");
+    m.notes = QStringLiteral(
+        "NSA keeps every key and value (the selection may pick any past block) plus one mean key "
+        "and one mean value per complete block of 64 and KV head.");
+    AttentionProblem p = layer(VariantId::nsa, 64, 4, 192, 128);
+    p.nsa.block_size = 64;
+    p.nsa.block_count = 16;
+    p.nsa.window = 512;
+    m.groups = {{QStringLiteral("native sparse attention (GQA)"), 30, p}};
+    out.append(m);
+  }
+  {
+    ModelPreset m;
     m.name = QStringLiteral("llama-8b-1m-moba");
     m.title = QStringLiteral("Llama-8B-1M-MoBA");
     m.source = QStringLiteral(
