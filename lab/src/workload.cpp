@@ -769,19 +769,21 @@ Inputs make_inputs(const AttentionProblem& problem, std::string_view pattern, ui
 
   Inputs out;
   const double scale = problem.effective_scale();
-  switch (variant_info(problem.variant).input_family) {
-    case InputFamily::qkv: {
-      require_positive(s.kv_heads, "kv_heads");
-      require_positive(s.head_dim, "head_dim");
-      if (s.heads % s.kv_heads != 0) {
-        throw Error("workload: heads (" + std::to_string(s.heads) +
-                    ") must be a multiple of kv_heads (" + std::to_string(s.kv_heads) + ")");
-      }
-      make_qkv(pat, seed,
-               {s.batch, s.heads, s.kv_heads, s.q_len, s.kv_len, s.head_dim, s.v_head_dim}, scale,
-               false, out);
-      break;
+  // q, k, v in the GQA layout, for the families that start with them.
+  const auto qkv = [&] {
+    require_positive(s.kv_heads, "kv_heads");
+    require_positive(s.head_dim, "head_dim");
+    if (s.heads % s.kv_heads != 0) {
+      throw Error("workload: heads (" + std::to_string(s.heads) +
+                  ") must be a multiple of kv_heads (" + std::to_string(s.kv_heads) + ")");
     }
+    make_qkv(pat, seed, {s.batch, s.heads, s.kv_heads, s.q_len, s.kv_len, s.head_dim, s.v_head_dim},
+             scale, false, out);
+  };
+  switch (variant_info(problem.variant).input_family) {
+    case InputFamily::qkv:
+      qkv();
+      break;
     case InputFamily::latent:
       make_latent(pat, seed, problem, scale, out);
       break;
@@ -801,19 +803,10 @@ Inputs make_inputs(const AttentionProblem& problem, std::string_view pattern, ui
       make_gates(seed, s.batch, s.heads, s.q_len, out);
       break;
     }
-    case InputFamily::qkv_branch_gates: {
-      require_positive(s.kv_heads, "kv_heads");
-      require_positive(s.head_dim, "head_dim");
-      if (s.heads % s.kv_heads != 0) {
-        throw Error("workload: heads (" + std::to_string(s.heads) +
-                    ") must be a multiple of kv_heads (" + std::to_string(s.kv_heads) + ")");
-      }
-      make_qkv(pat, seed,
-               {s.batch, s.heads, s.kv_heads, s.q_len, s.kv_len, s.head_dim, s.v_head_dim}, scale,
-               false, out);
+    case InputFamily::qkv_branch_gates:
+      qkv();
       make_branch_gates(seed, problem, out);
       break;
-    }
   }
   return out;
 }

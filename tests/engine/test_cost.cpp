@@ -11,6 +11,8 @@
 #include "attnscope/cost.hpp"
 #include "attnscope/mask.hpp"
 #include "attnscope/problem.hpp"
+#include "attnscope/registry.hpp"
+#include "attnscope/workload.hpp"
 
 namespace attnscope {
 namespace {
@@ -339,4 +341,57 @@ TEST(Cost, SwaDecodeReadsOnlyWindowAndSinks) {
 }
 
 }  // namespace
+}  // namespace attnscope
+
+namespace attnscope {
+namespace {
+
+// Pairs counted from what a run actually selected, for the cost model's closed forms.
+int64_t nsa_pairs_from_run(const AttentionProblem& p, const RunResult& r) {
+  const int64_t bs = p.nsa.block_size, S = p.nsa.block_count, Lk = p.shape.kv_len;
+  const IndexTensor& sel = r.extra_index.at("selection");  // [B, Hkv, Lq, S]
+  int64_t n = 0;
+  for (int64_t i = 0; i < p.shape.q_len; ++i) {
+    const int64_t pos = p.query_position(i);
+    if (pos < 0) continue;
+    n += (pos + 1) / bs;                                         // complete blocks (compressed)
+    if (p.nsa.window > 0) n += std::min(p.nsa.window, pos + 1);  // window
+    for (int64_t t = 0; t < S; ++t) {                            // selected keys j <= pos
+      const int32_t c = sel.data()[i * S + t];
+      if (c >= 0) n += std::min({(c + 1) * bs, pos + 1, Lk}) - c * bs;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST(Cost, NsaAndDsaCountWhatTheirRunsSelect) {
+  std::mt19937_64 rng(1234);
+  auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  auto ref = make_backend("reference");
+  for (int trial = 0; trial < 40; ++trial) {
+    AttentionProblem p = AttentionProblem::defaults(VariantId::nsa);
+    p.shape = {1, 1, 1, uniform(1, 70), uniform(1, 70), 4, 4};
+    p.nsa = {uniform(1, 9), uniform(3, 7), uniform(0, 20)};
+    const RunResult r = ref->run(p, make_inputs(p, "random", uint64_t(trial)), {}, {});
+    ASSERT_EQ(visible_pairs(p), nsa_pairs_from_run(p, r))
+        << "Lq=" << p.shape.q_len << " Lk=" << p.shape.kv_len << " bs=" << p.nsa.block_size
+        << " S=" << p.nsa.block_count << " W=" << p.nsa.window;
+  }
+  for (int trial = 0; trial < 40; ++trial) {
+    AttentionProblem p = AttentionProblem::defaults(VariantId::dsa);
+    p.shape = {1, 1, 1, uniform(1, 70), uniform(1, 70), 6, 4};
+    p.mla = {8, 2, 4, true};
+    p.dsa = {uniform(1, 80), 2, 4, false};
+    const RunResult r = ref->run(p, make_inputs(p, "random", uint64_t(trial)), {}, {});
+    int64_t attended = 0;
+    for (int32_t s : r.extra_index.at("selection").span()) attended += s >= 0;
+    ASSERT_EQ(visible_pairs(p), attended)
+        << "Lq=" << p.shape.q_len << " Lk=" << p.shape.kv_len << " top_k=" << p.dsa.top_k;
+  }
+}
+
 }  // namespace attnscope

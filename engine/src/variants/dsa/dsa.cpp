@@ -29,14 +29,9 @@ const VariantInfo& base() {
   return variant_info(VariantId::mla);
 }
 
-// Σ_{p=lo}^{hi-1} min(cap, p + 1) for 0 <= lo <= hi.
+// Σ_{p=lo}^{hi-1} min(cap, p + 1) for 0 <= lo <= hi: a difference of two capped ramps.
 i128 capped_count_sum(i128 lo, i128 hi, i128 cap) {
-  auto upto = [cap](i128 n) {
-    if (n <= 0) return i128{0};
-    if (n <= cap) return n * (n + 1) / 2;
-    return cap * (cap + 1) / 2 + (n - cap) * cap;
-  };
-  return upto(hi) - upto(lo);
+  return module::capped_ramp_sum(hi, cap) - module::capped_ramp_sum(lo, cap);
 }
 
 std::optional<std::string> dsa_validate(const AttentionProblem& p) {
