@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include <Eigen/Core>
+
 #include "attnscope/error.hpp"
 #include "attnscope/parallel.hpp"
 #include "attnscope/variant.hpp"
@@ -575,41 +577,71 @@ void make_branch_gates(uint64_t seed, const AttentionProblem& pr, Inputs& out) {
   }
 }
 
-// A lightning indexer's tensors: index queries and keys N(0, 1), head weights N(0, 1/Hi). They
-// are drawn independently of the attention's q and latent, so the generated indexer ranks keys
-// without knowing what the attention would pick (docs/variants/dsa.md). Widths from the specs.
+// A lightning indexer as training would make it: DeepSeek trains the indexer to reproduce the
+// attention's own distribution, so here its keys and queries are the attention's, through one
+// random projection R [Di, Dc + Dr] (entries N(0, 1/Di)): k_idx_t = R [c_kv_t ; k_rope_t] and, for
+// index head j, q_idx = R [w_ukᵀ q_nope ; q_rope] of attention head j·H/Hi, with positive
+// weights near 1/Hi. Then q_idx · k_idx ≈ the head's raw score (Johnson–Lindenstrauss: the
+// projection's noise shrinks as Di grows), and the top-k by the indexer approximates the top-k by
+// the attention averaged over those heads — a good but imperfect indexer, as a trained one is.
+// Widths from the specs; the latent tensors must already be in `out`.
 void make_indexer(uint64_t seed, const AttentionProblem& pr, Inputs& out) {
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Strided = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
   int64_t Hi = 0, Di = 0;
   for (const TensorSpec& t : variant_info(pr.variant).inputs(pr)) {
     if (t.name == "q_idx") Hi = t.shape[1], Di = t.shape[3];
   }
   require_positive(Hi, "the indexer's heads (index_heads)");
   require_positive(Di, "the indexer's width (index_head_dim)");
-  const int64_t B = pr.shape.batch, Lq = pr.shape.q_len, Lk = pr.shape.kv_len;
+  const Tensor& q = out.at("q");            // [B, H, Lq, Dn + Dr]
+  const Tensor& c_kv = out.at("c_kv");      // [B, Lk, Dc]
+  const Tensor& k_rope = out.at("k_rope");  // [B, Lk, Dr]
+  const Tensor& w_uk = out.at("w_uk");      // [H, Dn, Dc]
+  const int64_t B = pr.shape.batch, H = pr.shape.heads, Lq = pr.shape.q_len, Lk = pr.shape.kv_len;
+  const int64_t Dc = c_kv.dim(2), Dr = k_rope.dim(2), Dn = w_uk.dim(1), Dl = Dc + Dr;
+
+  RowMajor R(Di, Dl);  // [Di, Dc + Dr]
+  {
+    std::vector<double> row(static_cast<size_t>(Dl));
+    RowNoise rn(seed, "index_projection", 0, 0, Dl);
+    const double f = 1.0 / std::sqrt(static_cast<double>(Di));
+    for (int64_t d = 0; d < Di; ++d) {
+      rn.row(d, row.data());
+      for (int64_t e = 0; e < Dl; ++e) R(d, e) = static_cast<float>(f * row[size_t(e)]);
+    }
+  }
   Tensor q_idx({B, Hi, Lq, Di});
   Tensor k_idx({B, Lk, Di});
+  // Weights near 1/Hi, positive, a little uneven per token and head (as learned ones are).
   Tensor w_idx({B, Lq, Hi});
-  const double w_sigma = 1.0 / std::sqrt(static_cast<double>(Hi));
-  parallel_for(B, [&](int64_t b) {
-    std::vector<double> row(static_cast<size_t>(std::max(Di, Hi)));
-    RowNoise kn(seed, "k_idx", b, 0, Di);
-    for (int64_t t = 0; t < Lk; ++t) {
-      kn.row(t, row.data());
-      store(row.data(), Di, k_idx.data() + (b * Lk + t) * Di);
-    }
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<double> row(static_cast<size_t>(Hi));
     RowNoise wn(seed, "w_idx", b, 0, Hi);
     for (int64_t i = 0; i < Lq; ++i) {
       wn.row(i + Lk - Lq, row.data());
-      for (int64_t j = 0; j < Hi; ++j) row[size_t(j)] *= w_sigma;
-      store(row.data(), Hi, w_idx.data() + (b * Lq + i) * Hi);
-    }
-    for (int64_t j = 0; j < Hi; ++j) {
-      RowNoise qn(seed, "q_idx", b, j, Di);
-      for (int64_t i = 0; i < Lq; ++i) {
-        qn.row(i + Lk - Lq, row.data());
-        store(row.data(), Di, q_idx.data() + ((b * Hi + j) * Lq + i) * Di);
+      for (int64_t j = 0; j < Hi; ++j) {
+        const double w = (1.0 + 0.1 * std::clamp(row[size_t(j)], -3.0, 3.0)) / double(Hi);
+        w_idx.data()[(b * Lq + i) * Hi + j] = static_cast<float>(w);
       }
     }
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    RowMajor latent(Lk, Dl);  // [c_kv | k_rope]
+    latent.leftCols(Dc) = Eigen::Map<const RowMajor>(c_kv.data() + b * Lk * Dc, Lk, Dc);
+    latent.rightCols(Dr) = Eigen::Map<const RowMajor>(k_rope.data() + b * Lk * Dr, Lk, Dr);
+    Eigen::Map<RowMajor>(k_idx.data() + b * Lk * Di, Lk, Di).noalias() = latent * R.transpose();
+  }
+  parallel_for(B * Hi, [&](int64_t bj) {
+    const int64_t b = bj / Hi, j = bj % Hi, h = j * H / Hi;
+    const float* qh = q.data() + (b * H + h) * Lq * (Dn + Dr);
+    const Strided q_nope(qh, Lq, Dn, Eigen::OuterStride<>(Dn + Dr));
+    const Strided q_rope(qh + Dn, Lq, Dr, Eigen::OuterStride<>(Dn + Dr));
+    RowMajor absorbed(Lq, Dl);  // [w_ukᵀ q_nope | q_rope]
+    absorbed.leftCols(Dc).noalias() =
+        q_nope * Eigen::Map<const RowMajor>(w_uk.data() + h * Dn * Dc, Dn, Dc);
+    absorbed.rightCols(Dr) = q_rope;
+    Eigen::Map<RowMajor>(q_idx.data() + bj * Lq * Di, Lq, Di).noalias() = absorbed * R.transpose();
   });
   out.set("q_idx", std::move(q_idx));
   out.set("k_idx", std::move(k_idx));
