@@ -14,9 +14,12 @@
 #include <numeric>
 #include <sstream>
 
+#include "attnscope/decode.hpp"
 #include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
+#include "attnscope/kv_cache.hpp"
 #include "attnscope/registry.hpp"
+#include "attnscope/slicing.hpp"
 #include "attnscope/variant.hpp"
 #include "oracle.hpp"
 
@@ -342,6 +345,56 @@ TEST(DsaOracle, ManyExactZeroTiesBreakToTheLowerKey) {
       DsaCase c;
       c.Hi = 1, c.Lq = 20, c.Lk = 40, c.top_k = 13, c.fp8 = fp8;
       check_case(c, seed);
+    }
+  }
+}
+
+TEST(DsaOracle, IndexScoresBeyondFp32RangeStillSelectLikeTheOracle) {
+  // Finite index tensors near 1e18 pass every input check, but their fp32 dot products overflow:
+  // the fast paths must rank such rows in float64 (they once read past an empty buffer here),
+  // in the full run and in decode alike.
+  for (double sign : {1.0, -1.0}) {
+    DsaCase c;
+    c.B = 1, c.Lq = 40, c.Lk = 40, c.top_k = 8;
+    const AttentionProblem p = make_problem(c);
+    Inputs in = make_dsa_inputs(p, 17);
+    Rng rng(5);
+    for (const char* name : {"q_idx", "k_idx"}) {
+      Tensor t = in.at(name);
+      for (float& x : t.span()) x = float(sign * (std::fabs(rng.normal()) + 1.0) * 1e18);
+      in.set(name, t);
+    }
+    Tensor w = in.at("w_idx");
+    for (float& x : w.span()) x = float((std::fabs(rng.normal()) + 1.0) * 1e10);
+    in.set("w_idx", w);
+    const Want want = dsa_oracle(p, in);
+    for (const char* backend : {"reference", "cpu"}) {
+      SCOPED_TRACE(std::string(backend) + (sign > 0 ? " positive" : " negative"));
+      const RunResult r = make_backend(backend)->run(p, in, {}, {});
+      EXPECT_TRUE(same_indices("selection", selection_of(r), want.sel));
+      EXPECT_TRUE(all_close("o", r.o, want.o));
+    }
+    // Decode: the last row through the paged cache, from a prefill of the first Lk - 1 tokens.
+    auto cpu = make_backend("cpu");
+    PagedKvCache cache(KvCacheConfig{p, 0, 0});
+    AttentionProblem prompt = p;
+    prompt.shape.q_len = prompt.shape.kv_len = c.Lk - 1;
+    Inputs head, step;
+    for (const auto& [name, t] : in.tensors) {
+      const int axis = token_axis(VariantId::dsa, name);
+      if (axis < 0) {
+        head.set(name, t);
+        step.set(name, t);
+      } else {
+        head.set(name, slice_axis(t, axis, 0, c.Lk - 1));
+        step.set(name, slice_axis(t, axis, c.Lk - 1, c.Lk));
+      }
+    }
+    const PrefillResult pre = prefill(*cpu, cache, prompt, head);
+    const RunResult last = decode_step(*cpu, cache, DecodeStep{{pre.sequence}, step});
+    const IndexTensor& got = last.extra_index.at("selection");
+    for (int64_t t = 0; t < c.top_k; ++t) {
+      EXPECT_EQ(got.data()[t], want.sel.data()[(c.Lq - 1) * c.top_k + t]) << t;
     }
   }
 }

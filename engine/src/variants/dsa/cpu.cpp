@@ -100,6 +100,22 @@ void finish_row(std::vector<Candidate>& buf, int64_t n, float band, const Dims& 
   std::sort(out, out + n);
 }
 
+// The best `n` of the keys [0, seen) by the float64 score alone, ascending: for rows whose index
+// scores could leave fp32's range (finite inputs near 1e19 do), where the fp32 pass cannot rank.
+void exact_row(int64_t n, int64_t seen, const Dims& d, const float* qi, const float* wi,
+               const float* kb, double index_scale, std::vector<std::pair<double, int32_t>>& all,
+               int32_t* out) {
+  all.resize(static_cast<size_t>(seen));
+  for (int64_t s = 0; s < seen; ++s) {
+    all[size_t(s)] = {exact_score(d, qi, wi, kb + s * d.Di, index_scale), int32_t(s)};
+  }
+  std::nth_element(all.begin(), all.begin() + (n - 1), all.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  for (int64_t t = 0; t < n; ++t) out[t] = all[size_t(t)].second;
+  std::sort(out, out + n);
+}
+
 // Pass 1: selection [B, Lq, top_k] of every row.
 void select_keys(const Context& c, const Dims& d, const float* q_idx, const float* k_idx,
                  IndexTensor& selection) {
@@ -144,17 +160,24 @@ void select_keys(const Context& c, const Dims& d, const float* q_idx, const floa
     Eigen::Map<MatrixR> Q(grow(q_buf, rows * d.Hi * d.Di), rows * d.Hi, d.Di);
     MatrixR W(rows, d.Hi);
     std::vector<float> band(static_cast<size_t>(rows)), thr(static_cast<size_t>(rows), kNegInf);
+    std::vector<char> exact(static_cast<size_t>(rows), 0);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = first + r;
-      double bound = 0;
+      double bound = 0, q_max = 0;
       for (int64_t j = 0; j < d.Hi; ++j) {
         const float* qj = q_idx + ((b * d.Hi + j) * d.Lq + i) * d.Di;
         Q.row(r * d.Hi + j) = view(qj, 1, d.Di, d.Di);
         const float w = w_idx[(b * d.Lq + i) * d.Hi + j];
         W(r, j) = static_cast<float>(double(w) * index_scale);
-        bound += std::fabs(double(w)) * view(qj, 1, d.Di, d.Di).cast<double>().norm();
+        const double q_norm = view(qj, 1, d.Di, d.Di).cast<double>().norm();
+        bound += std::fabs(double(w)) * q_norm;
+        q_max = std::max(q_max, q_norm);
       }
       band[size_t(r)] = static_cast<float>(2.0 * ulps * bound * index_scale * k_max[size_t(b)]);
+      // A dot product or a weighted sum that could overflow fp32 (or turn inf · 0 into NaN)
+      // leaves the row to float64, which finite fp32 inputs cannot overflow.
+      const double reach = std::max(bound * index_scale, q_max) * k_max[size_t(b)];
+      exact[size_t(r)] = !(reach < 1e30);
     }
     if (static_cast<int64_t>(bufs.size()) < rows) bufs.resize(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) bufs[size_t(r)].clear();
@@ -167,7 +190,7 @@ void select_keys(const Context& c, const Dims& d, const float* q_idx, const floa
       S.noalias() = Q * view(k_idx + (b * d.Lk + t0) * d.Di, w, d.Di, d.Di).transpose();
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t pos = first + r + d.off, n = std::min(w, pos + 1 - t0);
-        if (n <= 0) continue;
+        if (n <= 0 || exact[size_t(r)]) continue;
         Eigen::Map<Eigen::ArrayXf> score(I, n);
         score = S.row(r * d.Hi).head(n).array().max(0.0f) * W(r, 0);
         for (int64_t j = 1; j < d.Hi; ++j) {
@@ -188,9 +211,16 @@ void select_keys(const Context& c, const Dims& d, const float* q_idx, const floa
     }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = first + r;
-      finish_row(bufs[size_t(r)], d.top_k, band[size_t(r)], d, q_idx + (b * d.Hi * d.Lq + i) * d.Di,
-                 w_idx + (b * d.Lq + i) * d.Hi, k_idx + b * d.Lk * d.Di, index_scale, tied,
-                 selection.data() + (b * d.Lq + i) * d.top_k);
+      const float* qi = q_idx + (b * d.Hi * d.Lq + i) * d.Di;
+      const float* wi = w_idx + (b * d.Lq + i) * d.Hi;
+      int32_t* out = selection.data() + (b * d.Lq + i) * d.top_k;
+      if (exact[size_t(r)]) {
+        exact_row(d.top_k, i + d.off + 1, d, qi, wi, k_idx + b * d.Lk * d.Di, index_scale, tied,
+                  out);
+      } else {
+        finish_row(bufs[size_t(r)], d.top_k, band[size_t(r)], d, qi, wi, k_idx + b * d.Lk * d.Di,
+                   index_scale, tied, out);
+      }
     }
   });
 }

@@ -133,6 +133,27 @@ RunResult decode_dsa(PagedKvCache& cache, const DecodeStep& step, int threads,
     const float k_max = *std::max_element(key_norm[size_t(b)].begin(), key_norm[size_t(b)].end());
     // The key norms are fp32: a few ulps more.
     const float band = float(2.0 * ulps * bound * index_scale * double(k_max) * (1.0 + 1e-4));
+    double q_max = 0;
+    for (int64_t j = 0; j < Hi; ++j) {
+      q_max =
+          std::max(q_max, Eigen::Map<const Eigen::VectorXf>(qb + j * Di, Di).cast<double>().norm());
+    }
+    // Scores that could leave fp32's range (or make inf · 0 = NaN): rank every key in float64,
+    // which finite fp32 inputs cannot overflow.
+    if (!(std::max(bound * index_scale, q_max) * double(k_max) < 1e30) || !std::isfinite(k_max)) {
+      const float* kb = keys[size_t(b)].data();
+      std::vector<std::pair<double, int32_t>> all(static_cast<size_t>(L));
+      for (int64_t s = 0; s < L; ++s) {
+        all[size_t(s)] = {exact_score(qb, w, kb + s * Di, Hi, Di, index_scale), int32_t(s)};
+      }
+      std::nth_element(all.begin(), all.begin() + (top_k - 1), all.end(),
+                       [](const auto& a, const auto& c) {
+                         return a.first > c.first || (a.first == c.first && a.second < c.second);
+                       });
+      for (int64_t t = 0; t < top_k; ++t) out[t] = all[size_t(t)].second;
+      std::sort(out, out + top_k);
+      return;
+    }
     std::vector<int32_t> order(static_cast<size_t>(L));
     std::iota(order.begin(), order.end(), 0);
     std::nth_element(order.begin(), order.begin() + (top_k - 1), order.end(),
