@@ -159,8 +159,11 @@ struct VariantInfo {
   // Which input tensors carry the token axis, and where (q/k/v: 2); -1 for weights.
   int (*token_axis)(std::string_view tensor) = nullptr;
   // Names of the variant's outputs beyond o, lse, selection and final_state
-  // (RunResult::extra/extra_index), for --out's help and the GUI's export.
+  // (RunResult::extra/extra_index): what a map needs from a run besides lse (probes.cpp checks).
   std::vector<std::string_view> extra_outputs;
+  // Bytes those outputs take, for validate()'s memory check (throws Error on overflow); nullptr
+  // when there are none.
+  int64_t (*extra_output_bytes)(const AttentionProblem&) = nullptr;
 
   // Cost model (docs/cost-model.md): fills flops, bytes, visible_pairs and the cache sizes.
   void (*cost)(const AttentionProblem&, double element_bytes, Cost&) = nullptr;

@@ -128,6 +128,10 @@ std::optional<std::string> AttentionProblem::validate() const {
           total, checked_mul(checked_mul(rows, top_k, "block selection"), 4, "block selection"),
           "the total size of the inputs and outputs");
     }
+    if (info.extra_output_bytes) {
+      total = checked_add(total, info.extra_output_bytes(*this),
+                          "the total size of the inputs and outputs");
+    }
     const int64_t budget = memory_budget_bytes();
     if (total > budget) {
       return "problem needs at least " + gib(total) +

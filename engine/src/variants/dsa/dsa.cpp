@@ -48,15 +48,6 @@ std::optional<std::string> dsa_validate(const AttentionProblem& p) {
     return "DSA's selection stores key positions as 32-bit integers: kv_len must be at most " +
            std::to_string(INT32_MAX) + " (got " + std::to_string(p.shape.kv_len) + ")";
   }
-  try {
-    const ProblemShape& s = p.shape;
-    checked_mul(checked_mul(s.batch, s.q_len, "selection"), checked_mul(d.top_k, 4, "selection"),
-                "the key selection");
-    checked_mul(checked_mul(checked_mul(s.batch, d.index_heads, "q_idx"), s.q_len, "q_idx"),
-                checked_mul(d.index_head_dim, 4, "q_idx"), "the index queries");
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
   return std::nullopt;
 }
 
@@ -234,6 +225,10 @@ VariantInfo dsa() {
   };
   v.input_family = InputFamily::latent_indexed;
   v.extra_outputs = {"selection"};
+  v.extra_output_bytes = [](const AttentionProblem& p) {
+    return checked_mul(checked_mul(p.shape.batch, p.shape.q_len, "selection"),
+                       checked_mul(p.dsa.top_k, 4, "selection"), "the key selection");
+  };
   v.cost = dsa_cost;
   v.decode_cost = dsa_decode_cost;
   // MLA's latent pages, plus one index key per token beside them (rounded to e4m3 as stored with

@@ -36,7 +36,7 @@ struct Dims {
         Dv(p.shape.v_head_dim),
         bs(p.moba.block_size),
         top_k(p.moba.top_k),
-        nb((p.shape.kv_len + p.moba.block_size - 1) / p.moba.block_size),
+        nb((p.shape.kv_len - 1) / p.moba.block_size + 1),
         off(p.shape.kv_len - p.shape.q_len) {}
 };
 

@@ -59,10 +59,9 @@ void moba_cost(const AttentionProblem& problem, double e, Cost& c) {
   const Counts n = counts(problem);
   const double pairs = static_cast<double>(n.pairs);
   const double gate_scores = static_cast<double>(n.gate_scores);
-  const double blocks =
-      problem.moba.block_size > 0
-          ? static_cast<double>((s.kv_len + problem.moba.block_size - 1) / problem.moba.block_size)
-          : 0.0;
+  const double blocks = problem.moba.block_size > 0
+                            ? static_cast<double>((s.kv_len - 1) / problem.moba.block_size + 1)
+                            : 0.0;
   c.visible_pairs = module::saturate(n.pairs * (i128{s.batch} * s.heads));
   c.flops = B * H * pairs * 2 * (Dk + Dv)   // attention over the selected keys
             + B * H * gate_scores * 2 * Dk  // gate q · k̄_c for every complete past block

@@ -25,7 +25,7 @@ struct MobaDims {
         group(p.shape.heads / p.shape.kv_heads),
         block(p.moba.block_size),
         top_k(p.moba.top_k),
-        blocks((p.shape.kv_len + p.moba.block_size - 1) / p.moba.block_size) {}
+        blocks((p.shape.kv_len - 1) / p.moba.block_size + 1) {}
 };
 
 // Mean key of every block over its real length (the last block may be short): [blocks, Dk].

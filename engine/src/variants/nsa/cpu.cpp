@@ -41,9 +41,16 @@ struct Dims {
         bs(p.nsa.block_size),
         S(p.nsa.block_count),
         W(p.nsa.window),
-        nb((p.shape.kv_len + p.nsa.block_size - 1) / p.nsa.block_size),
+        nb((p.shape.kv_len - 1) / p.nsa.block_size + 1),
         off(p.shape.kv_len - p.shape.q_len) {}
 };
+
+// Where block `blk` sits in a row's selection (ascending ids, -1 padding at the end): a binary
+// search, as thousands of selected blocks make a linear one per (row, head, block) quadratic.
+int64_t slot_of(const int32_t* row, int64_t S, int64_t blk) {
+  return std::lower_bound(row, row + S, blk, [](int32_t a, int64_t b) { return a >= 0 && a < b; }) -
+         row;
+}
 
 // The group's block scores in float64 with the reference's arithmetic: each dot product adds
 // q_e·k̄_ce in ascending e (here for all blocks at once, over the transposed means kmean_t
@@ -158,8 +165,10 @@ RunResult run_nsa(const Context& c) {
   // within the budget.
   const int64_t slots = std::min(d.S, d.nb);
   const int64_t per_row = d.G * slots * (d.Dv + 1) * int64_t(sizeof(float));
-  const int64_t chunk =
-      std::min(d.Lq, std::max(kRowTile, kPartialBudget / per_row / kRowTile * kRowTile));
+  // Whole row tiles when they fit; fewer rows (down to one) when a row's partials are large
+  // (thousands of selected blocks), so the budget holds for any block_count.
+  const int64_t fit = std::max<int64_t>(1, kPartialBudget / per_row);
+  const int64_t chunk = std::min(d.Lq, fit >= kRowTile ? fit / kRowTile * kRowTile : fit);
   std::vector<float> part_o(static_cast<size_t>(chunk * d.G * slots * d.Dv));  // [row, g, slot, Dv]
   std::vector<float> part_lse(static_cast<size_t>(chunk * d.G * slots));
   const int64_t tile_rows = std::max<int64_t>(1, kTileQueries / d.G);  // positions per block tile
@@ -342,15 +351,13 @@ RunResult run_nsa(const Context& c) {
             x /= l;
             if (see < w) Sm.row(rr).tail(w - see).setZero();
             const int64_t i = rows[rr / d.G], g = rr % d.G;
-            const int32_t* srow = sel + i * d.S;
-            const int64_t slot = std::find(srow, srow + d.S, int32_t(blk)) - srow;
+            const int64_t slot = slot_of(sel + i * d.S, d.S, blk);
             part_lse[static_cast<size_t>(((i - i0) * d.G + g) * slots + slot)] = m + std::log(l);
           }
           O.noalias() = Sm * view(vb + j0 * d.Dv, w, d.Dv, d.Dv);
           for (int64_t rr = 0; rr < n; ++rr) {
             const int64_t i = rows[rr / d.G], g = rr % d.G;
-            const int32_t* srow = sel + i * d.S;
-            const int64_t slot = std::find(srow, srow + d.S, int32_t(blk)) - srow;
+            const int64_t slot = slot_of(sel + i * d.S, d.S, blk);
             std::copy(O.data() + rr * d.Dv, O.data() + (rr + 1) * d.Dv,
                       part_o.data() + (((i - i0) * d.G + g) * slots + slot) * d.Dv);
           }

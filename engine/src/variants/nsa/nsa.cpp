@@ -109,14 +109,6 @@ std::optional<std::string> nsa_validate(const AttentionProblem& p) {
   if (n.window < 0) {
     return "window must be 0 (no window branch) or more (got " + std::to_string(n.window) + ")";
   }
-  // The selection tensor [B, Hkv, Lq, block_count] is the one output that grows with a knob.
-  try {
-    const ProblemShape& s = p.shape;
-    checked_mul(checked_mul(checked_mul(s.batch, s.kv_heads, "selection"), s.q_len, "selection"),
-                checked_mul(n.block_count, 4, "selection"), "the block selection");
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
   return std::nullopt;
 }
 
@@ -215,6 +207,15 @@ VariantInfo nsa() {
   v.check_values = nsa_check_values;
   v.input_family = InputFamily::qkv_branch_gates;
   v.extra_outputs = {"lse_cmp", "lse_slc", "lse_swa", "selection"};
+  v.extra_output_bytes = [](const AttentionProblem& p) {
+    const ProblemShape& s = p.shape;
+    const int64_t rows = checked_mul(checked_mul(s.batch, s.heads, "lse"), s.q_len, "lse");
+    const int64_t sel =
+        checked_mul(checked_mul(s.batch, s.kv_heads, "selection"),
+                    checked_mul(s.q_len, p.nsa.block_count, "selection"), "selection");
+    return checked_add(checked_mul(rows, 12, "lse"), checked_mul(sel, 4, "selection"),
+                       "NSA's outputs");
+  };
   v.cost = nsa_cost;
   v.decode_cost = nsa_decode_cost;
   v.cache = [](const AttentionProblem& p) {

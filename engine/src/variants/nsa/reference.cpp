@@ -30,7 +30,7 @@ struct NsaDims {
         bs(p.nsa.block_size),
         S(p.nsa.block_count),
         W(p.nsa.window),
-        nb((p.shape.kv_len + p.nsa.block_size - 1) / p.nsa.block_size) {}
+        nb((p.shape.kv_len - 1) / p.nsa.block_size + 1) {}
 };
 
 // Mean of each block's rows over its real length (the last block may be short): [nb, D].
