@@ -64,10 +64,20 @@ std::string lower_first(std::string_view text) {
 }
 
 void add_knob(CLI::App& cmd, KnobFlag& knob) {
-  std::vector<std::string> owners;
-  for (const auto& [info, spec] : knob.owners) owners.emplace_back(info->short_title);
+  // Owners that describe the knob alike share one sentence ("MoBA and NSA: ..."); a key that
+  // means different things (MoBA's top_k counts blocks, DSA's keys) gets each owner's own.
+  std::vector<std::pair<std::vector<std::string>, std::string_view>> groups;
+  for (const auto& [info, spec] : knob.owners) {
+    auto same = std::find_if(groups.begin(), groups.end(),
+                             [&](const auto& g) { return g.second == spec->help; });
+    if (same == groups.end()) same = groups.insert(groups.end(), {{}, spec->help});
+    same->first.emplace_back(info->short_title);
+  }
   const ParamSpec& spec = knob.spec();
-  const std::string help = join_and(owners) + ": " + lower_first(spec.help);
+  std::string help;
+  for (const auto& [owners, text] : groups) {
+    help += (help.empty() ? "" : " ") + join_and(owners) + ": " + lower_first(text);
+  }
   if (spec.type == ParamSpec::Type::boolean) {
     cmd.add_flag(spec.flag(), knob.on, help);
   } else {

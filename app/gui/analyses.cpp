@@ -353,8 +353,9 @@ void analyzeSparseCompare(const AnalysisContext& ctx, const VariantInfo& v, View
   AttentionProblem a = b;
   a.variant = *v.sparse_of;
   normalize_shape(a);
-  const std::shared_ptr<const Inputs> inB =
-      w.variant == v.id && w.shape.batch == 1 ? ctx.inputsPtr : ctx.inputsFor(b);
+  // The workload's own inputs when they fit (this variant, batch 1); else the pattern's, said so.
+  const bool own = w.variant == v.id && w.shape.batch == 1;
+  const std::shared_ptr<const Inputs> inB = own ? ctx.inputsPtr : ctx.inputsFor(b);
   Inputs sideA;
   for (const TensorSpec& t : variant_info(a.variant).inputs(a)) sideA.set(t.name, inB->at(t.name));
   const auto inA = std::make_shared<const Inputs>(std::move(sideA));
@@ -371,6 +372,12 @@ void analyzeSparseCompare(const AnalysisContext& ctx, const VariantInfo& v, View
                  : QObject::tr(
                        "B attends to a subset of the keys A sees, so the overlap Σ_j min(P_A, "
                        "P_B) is the share of A's attention mass B's selection keeps (recall).");
+  if (!own) {
+    out.note += QObject::tr(
+                    " The workload's inputs are not %1's at batch 1, so both sides ran on "
+                    "inputs generated from its pattern and seed.")
+                    .arg(QString::fromUtf8(v.short_title.data(), qsizetype(v.short_title.size())));
+  }
 }
 
 void analyzeCompare(const AnalysisContext& ctx, ViewResult& out) {

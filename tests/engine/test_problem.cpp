@@ -14,8 +14,8 @@
 #include "attnscope/error.hpp"
 #include "attnscope/large_alloc.hpp"
 #include "attnscope/mask.hpp"
-#include "attnscope/problem_json.hpp"
 #include "attnscope/problem.hpp"
+#include "attnscope/problem_json.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/tensor.hpp"
 #include "attnscope/workload.hpp"
@@ -279,7 +279,16 @@ TEST(ProblemJson, SharedKnobsLiveInTheirOwnersGroupAndOldFilesStillRead) {
   back = AttentionProblem{};
   read_problem_json(j, back, "", true);
   EXPECT_EQ(back.nsa.block_count, NsaParams{}.block_count);
-  // ...but a problem whose own group is missing is malformed.
+  // A DSA problem needs MLA's group too: its latent widths live there.
+  j = problem_to_json(AttentionProblem::defaults(VariantId::dsa));
+  j.erase("mla");
+  try {
+    read_problem_json(j, back, "", true);
+    ADD_FAILURE() << "no error for DSA without MLA's group";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mla"), std::string::npos) << e.what();
+  }
+  // ...and a problem whose own group is missing is malformed.
   j = problem_to_json(AttentionProblem::defaults(VariantId::nsa));
   j.erase("nsa");
   try {

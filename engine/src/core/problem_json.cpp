@@ -95,6 +95,22 @@ nlohmann::ordered_json problem_to_json(const AttentionProblem& p) {
   return j;
 }
 
+namespace {
+
+// Whether `owner`'s group holds a knob that `variant` lists as shared (ParamSpec::shared).
+bool holds_shared_knobs(const VariantInfo& owner, VariantId variant) {
+  if (owner.id == variant) return false;
+  for (const ParamSpec& knob : variant_info(variant).params) {
+    if (!knob.shared) continue;
+    for (const ParamSpec& own : owner.params) {
+      if (!own.shared && own.key == knob.key) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void read_problem_json(const nlohmann::json& j, AttentionProblem& p, std::string_view path,
                        bool require_all, bool quote_paths) {
   const Reader r(path, require_all, quote_paths);
@@ -149,9 +165,12 @@ void read_problem_json(const nlohmann::json& j, AttentionProblem& p, std::string
       it = j.find(key);
     }
     if (it == j.end()) {
-      // The problem's own knobs must be there; another variant's group may be absent (a file
-      // written before that variant existed): its defaults stand.
-      if (require_all && info.id == p.variant) r.fail(info.name, "is missing");
+      // The problem's own knobs must be there, and the groups that hold the knobs it shares
+      // (DSA's latent widths sit in MLA's); another variant's group may be absent (a file written
+      // before that variant existed): its defaults stand.
+      if (require_all && (info.id == p.variant || holds_shared_knobs(info, p.variant))) {
+        r.fail(info.name, "is missing");
+      }
       continue;
     }
     if (!it->is_object()) r.fail(key, "must be an object, got " + it->dump());

@@ -564,6 +564,21 @@ std::optional<std::string> PagedKvCache::audit() const {
              " page-table entries for " + str(s->length) + " tokens (expected " + str(logical) +
              ")";
     }
+    // The side stores keep pace with the tokens: a block mean per complete block, a side row per
+    // token.
+    if (spec_.mean_block > 0) {
+      const int64_t blocks = s->length / spec_.mean_block;
+      const auto per_block = [&](int64_t width) { return blocks * heads_ * width; };
+      if (s->blocks != blocks || int64_t(s->means.size()) != per_block(width0_) ||
+          (spec_.mean_values && int64_t(s->vmeans.size()) != per_block(width1_))) {
+        return "sequence " + str(id) + " holds block means for " + str(s->blocks) +
+               " blocks but has " + str(blocks) + " complete ones";
+      }
+    }
+    if (spec_.side_width > 0 && int64_t(s->side.size()) != s->length * spec_.side_width) {
+      return "sequence " + str(id) + " holds " + str(int64_t(s->side.size())) +
+             " side values for " + str(s->length) + " tokens of " + str(spec_.side_width);
+    }
     for (size_t lp = 0; lp < s->pages.size(); ++lp) {
       const int32_t p = s->pages[lp];
       if (p < -1 || p >= pages_allocated_) {
