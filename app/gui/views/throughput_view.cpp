@@ -396,6 +396,12 @@ QString ThroughputView::runLabel() const {
 void ThroughputView::start() {
   if (runner_.running()) return;
   const ThroughputConfig c = config();
+  // A workload that cannot run says so at once, before a calibration it would wait behind.
+  if (const auto why = c.workload.problem.validate()) {
+    error_->setText(QString::fromStdString(*why));
+    updateButtons();
+    return;
+  }
   if (!runner_.peak(c.backend) && !runner_.calibrating()) runner_.calibrate(c.backend);
   if (current_) history_.append(*current_);  // the previous run fades into the history
   current_.reset();
