@@ -18,6 +18,7 @@
 #include "attnscope/error.hpp"
 #include "attnscope/io.hpp"
 #include "attnscope/kv_cache.hpp"
+#include "attnscope/probes.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/slicing.hpp"
 #include "attnscope/variant.hpp"
@@ -551,6 +552,42 @@ TEST(DsaMap, TileIsTheOracleProbabilityOnTheSelection) {
       }
     }
   }
+}
+
+TEST(DsaMap, IndexScoreTileIsTheOracleIndexScore) {
+  Rng rng(14);
+  for (bool fp8 : {false, true}) {
+    for (auto [Lq, Lk] : {std::pair<int64_t, int64_t>{15, 15}, {7, 23}, {19, 6}}) {
+      const DsaCase c = random_case(rng, Lq, Lk, fp8);
+      SCOPED_TRACE(describe(c));
+      const AttentionProblem p = make_problem(c);
+      const Inputs in = make_dsa_inputs(p, 15);
+      const Want want = dsa_oracle(p, in);
+      const int64_t i0 = Lq / 4, j0 = Lk / 3;
+      for (int64_t b = 0; b < c.B; ++b) {
+        Tensor got({Lq - i0, Lk - j0});
+        index_score_tile(p, in, b, i0, Lq, j0, Lk, got.data());
+        DTensor expect({Lq - i0, Lk - j0});
+        for (int64_t i = i0; i < Lq; ++i) {
+          for (int64_t s = j0; s < Lk; ++s) {
+            const double v = want.index.at({b, i, s});
+            const float g = got.data()[(i - i0) * (Lk - j0) + (s - j0)];
+            if (v == kNegInf) {  // after the query: not eligible
+              EXPECT_TRUE(std::isnan(g)) << "b=" << b << " i=" << i << " s=" << s;
+              got.data()[(i - i0) * (Lk - j0) + (s - j0)] = 0.0f;
+              expect.at({i - i0, s - j0}) = 0.0;
+            } else {
+              expect.at({i - i0, s - j0}) = v;
+            }
+          }
+        }
+        EXPECT_TRUE(all_close("index scores", got, expect)) << "b=" << b;
+      }
+    }
+  }
+  AttentionProblem mla = AttentionProblem::defaults(VariantId::mla);
+  float x = 0;
+  EXPECT_THROW(index_score_tile(mla, Inputs{}, 0, 0, 1, 0, 1, &x), Error);
 }
 
 // --- Bad inputs ----------------------------------------------------------------------------------

@@ -33,4 +33,11 @@ void attention_tile(const AttentionProblem& problem, const Inputs& inputs, const
                     int64_t batch, int64_t head, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                     float* out);
 
+// DSA's lightning-indexer scores I[i, s] = Di^-1/2 sum_j w_idx[i, j] ReLU(q_idx[i, j] . k_idx[s])
+// for rows [i0, i1) and keys [j0, j1) of one sequence, row-major; NaN for keys after the row's
+// position (not eligible). Rounded to e4m3 first with index_fp8, as the run's indexer is. fp32
+// (what the explorer draws; the run ranks near ties in float64). Throws Error for other variants.
+void index_score_tile(const AttentionProblem& problem, const Inputs& inputs, int64_t batch,
+                      int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* out);
+
 }  // namespace attnscope

@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "attnscope/error.hpp"
+#include "attnscope/probes.hpp"
 #include "backends/reference/reference.hpp"
 #include "variants/dsa/dsa.hpp"
 
@@ -204,3 +205,42 @@ void dsa_map_tile(const AttentionProblem& p, const Inputs& in, const RunResult& 
 }
 
 }  // namespace attnscope::reference
+
+namespace attnscope {
+
+void index_score_tile(const AttentionProblem& p, const Inputs& in, int64_t b, int64_t i0,
+                      int64_t i1, int64_t j0, int64_t j1, float* out) {
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  if (p.variant != VariantId::dsa) throw Error("index scores exist only for DSA's indexer");
+  const reference::DsaDims d(p);
+  if (b < 0 || b >= d.B || i0 < 0 || i1 > d.Lq || i0 > i1 || j0 < 0 || j1 > d.Lk || j0 > j1) {
+    throw Error("index_score_tile: rows or keys outside the problem");
+  }
+  const int64_t rows = i1 - i0, cols = j1 - j0;
+  if (rows == 0 || cols == 0) return;
+  // Only the tile's own rows of q_idx and k_idx: e4m3 rounding works row by row (runs of 128
+  // values along Di), so rounding them alone equals rounding the whole tensors.
+  RowMajor keys(cols, d.Di);
+  std::copy_n(in.at("k_idx").data() + (b * d.Lk + j0) * d.Di, cols * d.Di, keys.data());
+  if (p.dsa.index_fp8) dsa::fake_quantize_e4m3(keys.data(), cols, d.Di);
+  const float* q_idx = in.at("q_idx").data();
+  const float* w_idx = in.at("w_idx").data();
+  const float index_scale = static_cast<float>(1.0 / std::sqrt(double(d.Di)));
+  RowMajor q(d.Hi, d.Di);
+  Eigen::Map<RowMajor> tile(out, rows, cols);
+  for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t j = 0; j < d.Hi; ++j) {
+      std::copy_n(q_idx + ((b * d.Hi + j) * d.Lq + i) * d.Di, d.Di, q.data() + j * d.Di);
+    }
+    if (p.dsa.index_fp8) dsa::fake_quantize_e4m3(q.data(), d.Hi, d.Di);
+    const RowMajor dots = (q * keys.transpose()).cwiseMax(0.0f);  // [Hi, cols]
+    Eigen::Map<const Eigen::RowVectorXf> w(w_idx + (b * d.Lq + i) * d.Hi, d.Hi);
+    tile.row(i - i0) = (w * dots) * index_scale;
+    const int64_t pos = p.query_position(i);
+    for (int64_t s = std::max(j0, pos + 1); s < j1; ++s) {
+      tile(i - i0, s - j0) = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+}
+
+}  // namespace attnscope
