@@ -7,6 +7,8 @@ to the sparse run's (both from the runs' own counters); the measured speed-up is
 median times. The target (docs/benchmarks.md, "Sparse variants") is measured >= 70% of predicted.
 
 Usage: bench/sparse_speedup.py [--cli PATH] [--rounds 3] [--repeat 3] [--quick] [--out F.json]
+(--repeat 0: one cold run each, for cases that take minutes.) Where the sparse run reports its
+stages (DSA: indexer, attention), the last run's split is printed and kept in the JSON.
 """
 import argparse
 import json
@@ -63,21 +65,26 @@ def main():
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "threads": os.environ.get("ATTNSCOPE_THREADS", "all"), "cases": []}
     for name, sparse, dense in cases:
-        ts, td = [], []
+        ts, td, phases = [], [], []
         for _ in range(a.rounds):
             s = run(a.cli, sparse, a.repeat)
             d = run(a.cli, dense, a.repeat)
             ts.append(s["median_ms"])
             td.append(d["median_ms"])
+            phases.append(s.get("phases_ms", {}))
         predicted = d["flops"] / s["flops"]
         measured = statistics.median(td) / statistics.median(ts)
         row = {"case": name, "sparse_ms": ts, "dense_ms": td, "sparse_gflop": s["flops"] / 1e9,
                "dense_gflop": d["flops"] / 1e9, "predicted": predicted, "measured": measured,
-               "fraction": measured / predicted, "sparse_device": s["device"]}
+               "fraction": measured / predicted, "sparse_device": s["device"],
+               "sparse_phases_ms": phases}
         report["cases"].append(row)
         print(f"{name:14s} dense {statistics.median(td):9.1f} ms  sparse {statistics.median(ts):9.1f} ms"
               f"  predicted {predicted:5.2f}x  measured {measured:5.2f}x  ({100 * measured / predicted:3.0f}%"
               f" of predicted)", flush=True)
+        if phases[-1]:
+            print("  last sparse run: " + ", ".join(f"{k} {v:.1f} ms" for k, v in phases[-1].items()),
+                  flush=True)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(report, f, indent=1)

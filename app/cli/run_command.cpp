@@ -198,6 +198,12 @@ int run(const RunOptions& o) {
       {"kv_bytes_per_token", cost.kv_bytes_per_token},
       {"o", tensor_stats(result.o)},
   };
+  // The last run's stages (DSA: indexer and attention), where the variant reports them.
+  if (!result.phases.empty()) {
+    nlohmann::json phases = nlohmann::json::object();
+    for (const auto& [name, s] : result.phases) phases[name] = s * 1e3;
+    j["phases_ms"] = phases;
+  }
   if (result.selection) {
     int64_t chosen = 0;
     for (int32_t b : result.selection->span()) chosen += b >= 0;

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "attnscope/cancel.hpp"
 #include "attnscope/inputs.hpp"
@@ -34,7 +36,10 @@ struct RunResult {
   TensorMap extra;
   std::map<std::string, IndexTensor, std::less<>> extra_index;
   Counters counters;
-  double seconds = 0;   // wall time of run() itself
+  double seconds = 0;  // wall time of run() itself
+  // Where the time of run() went, for a variant with distinct stages (DSA: "indexer",
+  // "attention"), in seconds; empty otherwise.
+  std::vector<std::pair<std::string, double>> phases;
   std::string backend;  // which backend produced it
   // The map overview pooled during the run (Probes::pyramid), when the backend's path makes one
   // (the CPU flash tiles); null otherwise. Shared: a RunResult is copied around the GUI.

@@ -5,6 +5,7 @@
 // the reference scores them. 2. Absorbed MLA over the selected latent rows: per query row, its
 // keys' [c_kv | k_rope] rows are gathered once and shared by all H heads (one selection per query).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -245,6 +246,7 @@ RunResult run_dsa(const Context& c) {
   IndexTensor selection({d.B, d.Lq, d.top_k}, -1);
 
   // 1. The indexer, on e4m3-rounded copies with index_fp8 (as the reference).
+  const auto t0 = std::chrono::steady_clock::now();
   {
     Tensor q_fp8, k_fp8;
     const float* q_idx = c.inputs.at("q_idx").data();
@@ -259,6 +261,7 @@ RunResult run_dsa(const Context& c) {
     }
     select_keys(c, d, q_idx, k_idx, selection);
   }
+  const auto t1 = std::chrono::steady_clock::now();
 
   // 2. The latent keys [c_kv | k_rope] in one row per token, so a gather copies one run per key.
   Tensor kv({d.B, d.Lk, Dl});
@@ -335,6 +338,9 @@ RunResult run_dsa(const Context& c) {
     }
   });
   result.extra_index.insert_or_assign("selection", std::move(selection));
+  const auto t2 = std::chrono::steady_clock::now();
+  result.phases = {{"indexer", std::chrono::duration<double>(t1 - t0).count()},
+                   {"attention", std::chrono::duration<double>(t2 - t1).count()}};
   return result;
 }
 
