@@ -39,9 +39,18 @@ DecodeSession::DecodeSession(DecodeSessionConfig config, Backend& backend)
   config_.problem.shape.batch = 1;
   config_.problem.shape.q_len = config_.problem.shape.kv_len = config_.max_length;
   if (auto why = config_.problem.validate()) throw Error("decode session: " + *why);
-  // The session keeps every sequence's whole input (what decode must reproduce): bound it.
+  // A prompt that is only cached (not computed) needs its keys but not its queries: the inputs
+  // are then made for the queries of the tokens decode adds (bottom-right aligned), which keeps a
+  // 128K-token DeepSeek-V3 context from holding 128K x 128 heads of queries it never reads.
+  AttentionProblem made = config_.problem;
+  if (!config_.compute_prefill && !variant_info(made.variant).has_state) {
+    query_offset_ = *std::min_element(config_.prompt_lengths.begin(), config_.prompt_lengths.end());
+    made.shape.q_len = config_.max_length - query_offset_;
+    if (made.shape.q_len < 1) query_offset_ = 0, made.shape.q_len = config_.max_length;
+  }
+  // The session keeps every sequence's input (what decode must reproduce): bound it.
   double floats = 0;
-  for (const TensorSpec& spec : variant_info(config_.problem.variant).inputs(config_.problem)) {
+  for (const TensorSpec& spec : variant_info(made.variant).inputs(made)) {
     if (spec.optional) continue;
     double n = 1;
     for (int64_t d : spec.shape) n *= double(d);
@@ -58,7 +67,7 @@ DecodeSession::DecodeSession(DecodeSessionConfig config, Backend& backend)
   cache_ = std::make_unique<PagedKvCache>(
       KvCacheConfig{config_.problem, config_.page_size, config_.max_pages});
   for (size_t row = 0; row < config_.prompt_lengths.size(); ++row) {
-    full_.push_back(make_inputs(config_.problem, config_.pattern, config_.seed + 7919 * row));
+    full_.push_back(make_inputs(made, config_.pattern, config_.seed + 7919 * row));
     // Weights belong to the model, not to a sequence: every row uses the first row's.
     for (const char* w : {"w_uk", "w_uv"}) {
       if (row > 0 && full_[0].has(w)) full_[row].set(w, full_[0].at(w));
@@ -78,6 +87,7 @@ void DecodeSession::prefill(const CancelToken& cancel) {
     Inputs prompt;
     for (const auto& [name, t] : full_[row].tensors) {
       const int axis = token_axis(p.variant, name);
+      if (axis >= 0 && !key_side(t, axis)) continue;  // queries of decoded tokens only
       prompt.set(name, axis < 0 ? t : slice_axis(t, axis, 0, P));
     }
     // A state can only come from running the prompt; pages can be filled from the prompt's keys.
@@ -91,6 +101,10 @@ void DecodeSession::prefill(const CancelToken& cancel) {
     }
     cancel.report(double(row + 1) / double(rows));
   }
+}
+
+bool DecodeSession::key_side(const Tensor& t, int axis) const {
+  return query_offset_ == 0 || t.dim(axis) == config_.max_length;
 }
 
 int64_t DecodeSession::length(int64_t row) const {
@@ -136,8 +150,9 @@ RunResult DecodeSession::step(const CancelToken& cancel) {
     const int64_t per_row = batch.numel() / B;
     for (int64_t b = 0; b < B; ++b) {
       const size_t row = rows[size_t(b)];
-      const int64_t t = cache_->length(ids_[row]);
-      const Tensor tok = slice_axis(full_[row].at(name), axis, t, t + 1);
+      const Tensor& all = full_[row].at(name);
+      const int64_t t = cache_->length(ids_[row]) - (key_side(all, axis) ? 0 : query_offset_);
+      const Tensor tok = slice_axis(all, axis, t, t + 1);
       std::memcpy(batch.data() + b * per_row, tok.data(), size_t(per_row) * sizeof(float));
     }
     s.inputs.set(name, std::move(batch));

@@ -14,6 +14,7 @@
 #include "attnscope/error.hpp"
 #include "attnscope/kv_cache.hpp"
 #include "attnscope/registry.hpp"
+#include "attnscope/slicing.hpp"
 #include "oracle.hpp"
 
 namespace attnscope_tests {
@@ -359,6 +360,48 @@ TEST(PagedDecode, LongContextSplitsAgreeWithTheReference) {
       ASSERT_TRUE(ra.extra_index.count(name)) << name;
       EXPECT_TRUE(same_indices(name, ra.extra_index.at(name), t))
           << attnscope::variant_info(v).name;
+    }
+  }
+}
+
+// A session that only caches its prompts (a benchmark's) makes queries for the decoded tokens
+// alone: a 128K-token context with 128 heads cannot hold a query per prompt token. Each step is
+// still the exact last row of the full problem built from the session's own tensors.
+TEST(DecodeSession, ACachedPromptKeepsOnlyTheDecodedQueries) {
+  for (VariantId v : {VariantId::dense, VariantId::mla, VariantId::nsa, VariantId::dsa}) {
+    SCOPED_TRACE(attnscope::variant_info(v).name);
+    auto cpu = attnscope::make_backend("cpu");
+    auto ref = attnscope::make_backend("reference");
+    DecodeSessionConfig cfg;
+    cfg.problem = small(v);
+    cfg.prompt_lengths = {40, 25};
+    cfg.max_length = 43;
+    cfg.compute_prefill = false;
+    DecodeSession s(cfg, *cpu);
+    EXPECT_EQ(s.query_offset(), 25);
+    EXPECT_EQ(s.full_inputs(0).at("q").dim(2), 43 - 25);  // not 43
+    EXPECT_EQ(s.full_inputs(1).at("q").dim(2), 43 - 25);
+    s.prefill();
+    const RunResult r = s.step();  // row 0 at position 40, row 1 at position 25
+    for (int64_t row : {0, 1}) {
+      const int64_t pos = row == 0 ? 40 : 25;
+      AttentionProblem p = cfg.problem;
+      p.shape.q_len = 1;
+      p.shape.kv_len = pos + 1;
+      attnscope::Inputs in;
+      for (const auto& [name, t] : s.full_inputs(row).tensors) {
+        const int axis = attnscope::token_axis(v, name);
+        if (axis < 0) {
+          in.set(name, t);
+        } else if (t.dim(axis) == cfg.max_length) {
+          in.set(name, attnscope::slice_axis(t, axis, 0, pos + 1));  // keys up to the position
+        } else {
+          in.set(name, attnscope::slice_axis(t, axis, pos - 25, pos - 24));  // its query
+        }
+      }
+      const RunResult want = ref->run(p, in, {}, {});
+      const Tensor got = attnscope::slice_axis(r.o, 0, row, row + 1);
+      EXPECT_TRUE(all_close("o", got, want.o)) << "row " << row;
     }
   }
 }

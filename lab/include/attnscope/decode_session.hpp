@@ -46,7 +46,10 @@ class DecodeSession {
   PagedKvCache& cache() { return *cache_; }
   const DecodeSessionConfig& config() const { return config_; }
   // The whole sequence b as full inputs (B = 1, L = max_length): what decode must reproduce.
+  // Without compute_prefill its query-side tensors cover only the tokens after the shortest
+  // prompt (query_offset() of them are left out, bottom-right aligned).
   const Inputs& full_inputs(int64_t row) const { return full_[size_t(row)]; }
+  int64_t query_offset() const { return query_offset_; }
   int64_t sequence_id(int64_t row) const { return ids_[size_t(row)]; }
   int64_t length(int64_t row) const;
 
@@ -54,7 +57,12 @@ class DecodeSession {
   DecodeSessionConfig config_;
   Backend& backend_;
   std::unique_ptr<PagedKvCache> cache_;
+  // Whether `t` (token axis `axis`) has a row per token of the sequence (keys, values, latents)
+  // rather than per decoded token (queries, with the lean inputs).
+  bool key_side(const Tensor& t, int axis) const;
+
   std::vector<Inputs> full_;
+  int64_t query_offset_ = 0;
   std::vector<int64_t> ids_;
   std::vector<bool> released_;
   std::vector<int64_t> last_rows_;
