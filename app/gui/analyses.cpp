@@ -155,7 +155,10 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
     const int32_t* first = sel.data() + (b * p.shape.heads + h) * lq * k;
     out.topK = static_cast<int>(k);
     out.selection = QVector<qint32>(first, first + lq * k);
+    out.selectionBlock = block_selection(p)->block_size;
   }
+  // A mixture's blocks are chosen per kv group: the shown head's group's.
+  if (variant_info(p.variant).map_kind == MapKind::mixture) branchSelectionOverlay(ctx, out);
   if (ctx.request.grid) {
     // Small multiples: every head (up to 16) over the full map at thumbnail resolution.
     if (p.shape.heads > 16) out.note = QObject::tr("first 16 of %1 heads").arg(p.shape.heads);
@@ -189,16 +192,21 @@ void analyzeMap(const AnalysisContext& ctx, ViewResult& out) {
 
 void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out) {
   const AttentionProblem& p = ctx.problem;
+  const VariantInfo& info = variant_info(p.variant);
+  if (ctx.run.extra_index.count("selection") > 0) {
+    if (info.map_kind == MapKind::mixture) return analyzeBranchSelection(ctx, out);
+    if (info.input_family == InputFamily::latent_indexed) return analyzeIndexerSelection(ctx, out);
+  }
   const std::optional<BlockSelection> routing = block_selection(p);
   if (!routing || !ctx.run.selection) {
     QStringList sparse;
     for (const VariantInfo& v : variants()) {
-      if (v.has_selection()) sparse << QString::fromUtf8(v.name.data(), qsizetype(v.name.size()));
+      if (showsSelection(v)) sparse << QString::fromUtf8(v.name.data(), qsizetype(v.name.size()));
     }
     out.note = QObject::tr(
-                   "Block selection shows how a sparse variant routes each query to key blocks: "
-                   "choose %1 (or its demo in the Learn tab) to see it.")
-                   .arg(sparse.join(QObject::tr(" or ")));
+                   "The selection view shows how a sparse variant chooses the keys each query "
+                   "reads: choose %1 (or its demo in the Learn tab) to see it.")
+                   .arg(sparse.join(QObject::tr(", ")));
     return;
   }
   const int64_t lq = p.shape.q_len, lk = p.shape.kv_len, dk = p.shape.head_dim;

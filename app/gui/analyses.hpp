@@ -61,6 +61,13 @@ void analyze(const AnalysisContext& ctx, ViewResult& out);
 void analyzeMap(const AnalysisContext& ctx, ViewResult& out);
 void analyzeBlocks(const AnalysisContext& ctx, ViewResult& out);
 void analyzeCompare(const AnalysisContext& ctx, ViewResult& out);
+// The selection view of the variants whose selection is an output of their own (extra_index):
+// a gated mixture of branches (MapKind::mixture; NSA, nsa_analysis.cpp), with the map view's
+// overlay of its kv group's blocks; a lightning indexer's key choice (InputFamily::latent_indexed;
+// DSA, dsa_analysis.cpp).
+void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out);
+void branchSelectionOverlay(const AnalysisContext& ctx, ViewResult& out);
+void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out);
 // The state view (ViewKind::state), defined by the variant that has one (gated_delta_analysis.cpp).
 void analyzeState(const AnalysisContext& ctx, ViewResult& out);
 

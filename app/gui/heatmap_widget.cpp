@@ -747,7 +747,7 @@ void HeatmapWidget::drawOverlays(QPainter& p, const QRectF& plot) const {
     const qint64 step = std::max<qint64>(1, (last - first) / 400);
     const double colEnd = o.kvLen > 0 ? double(o.kvLen) : 1e300;
     const QColor red(255, 40, 40, 230);
-    const QBrush tint(QColor(255, 40, 40, 45));
+    const QBrush tint(QColor(255, 40, 40, std::clamp(o.tint, 0, 255)));
     std::map<qint32, qint64> open;  // block -> first row of its current run
     auto close = [&](qint32 b, qint64 start, qint64 end) {
       const double c0 = double(b) * o.blockSize;

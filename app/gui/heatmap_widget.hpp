@@ -21,6 +21,7 @@ struct MapOverlays {
   qint64 blockSize = 0;        // MoBA block width in columns (1 for block-unit maps)
   QVector<qint32> selection;   // [qLen x topK] selected block ids per query
   int topK = 0;
+  int tint = 45;  // alpha of the selection's fill
 };
 
 // Whether the colour scale follows each view or stays at the full map's range while zooming.

@@ -90,14 +90,14 @@ MainWindow::MainWindow(const Options& options) : options_(options) {
   QStringList sparse, stateful;
   for (const VariantInfo& v : variants()) {
     const QString title = QString::fromUtf8(v.short_title.data(), qsizetype(v.short_title.size()));
-    if (v.has_selection()) sparse << title;
+    if (showsSelection(v)) sparse << title;
     if (v.has_state) stateful << title;
   }
   const QStringList titles = {tr("Attention map"),
                               tr("Text"),
                               tr("Head atlas"),
                               tr("What-if"),
-                              tr("Block selection (%1)").arg(sparse.join(QStringLiteral(", "))),
+                              tr("Selection (%1)").arg(sparse.join(QStringLiteral(", "))),
                               tr("Compare"),
                               stateful.join(QStringLiteral(", ")),
                               tr("Learn"),

@@ -10,6 +10,11 @@
 
 namespace attnscope::gui {
 
+bool showsSelection(const VariantInfo& v) {
+  return v.has_selection() || std::find(v.extra_outputs.begin(), v.extra_outputs.end(),
+                                        "selection") != v.extra_outputs.end();
+}
+
 const QVector<ViewKind>& allViews() {
   // Tab order: the map, then the views of a model on a text, then the rest.
   static const QVector<ViewKind> views = {

@@ -51,6 +51,10 @@ const VariantInfo* comparePairVariant(const ComparePair& p);
 // "dense_vs_nsa", "mla_vs_dsa"); nullptr for the other pairs.
 const VariantInfo* sparsePairVariant(const ComparePair& p);
 
+// Whether the selection view has something to show for a variant: MoBA's routing
+// (VariantInfo::selection) or a selection of its own among its outputs (NSA, DSA).
+bool showsSelection(const VariantInfo& v);
+
 // A region of the full [q_len x kv_len] map, half-open.
 struct Region {
   qint64 row0 = 0, row1 = 0, col0 = 0, col1 = 0;
@@ -83,6 +87,8 @@ struct ViewRequest {
   AttentionProblem whatIf;  // the What-if view always sets it
   QString sweepKey;
   QVector<qint64> sweepValues;
+  // Selection view, a lightning indexer: the top_k its slider asks for (0: the workload's own).
+  qint64 topK = 0;
 };
 
 // A pooled map: rows x cols values covering `region` of the full map. Each value pools (`pool`:
@@ -133,9 +139,11 @@ struct ViewResult {
 
   // Attention map view (also: compare's two sides, Gated DeltaNet's two matrices).
   QVector<MapImage> maps;
-  // MoBA selection of the shown head: [q_len x topK] ascending block ids, -1 pad.
+  // The shown head's selection: [q_len x topK] ascending ids, -1 pad, of units selectionBlock keys
+  // wide (a block selection's blocks; the indexer overlay bins its selected keys).
   QVector<qint32> selection;
   int topK = 0;
+  qint64 selectionBlock = 0;
 
   // Block selection view.
   int qBlocks = 0, kBlocks = 0;
@@ -143,6 +151,21 @@ struct ViewResult {
   QVector<float> gateScores;      // [q_len x kBlocks]: q_i . mean(k over block), -inf where masked
   QVector<float> recallPerQuery;  // dense mass captured by the selection, per query
   double recall = 0, sparsity = 0;
+  // A mixture of branches (NSA): maps = {implicit map, each branch alone, block importance};
+  // each branch's gate of the shown head per query (branchNames: the gate inputs' names), and the
+  // dense mass on every key read at full resolution (selected blocks and window).
+  QStringList branchNames;
+  QVector<QVector<float>> branchGates;
+  double recallWithWindow = 0;
+  // A lightning indexer's selection (DSA): maps = {index scores, dense MLA attention}; the
+  // selection's recall and its overlap with the true top-k (the keys holding the most dense
+  // attention) at the run's top_k, and both as curves over top_k: the indexer's top-k and the true
+  // top-k (an upper bound on recall).
+  qint64 keyTopK = 0;
+  double topKOverlap = 0;
+  QVector<qint64> curveTopK;
+  QVector<double> curveRecall, curveBestRecall, curveOverlap, curveSparsity;
+  qint64 curveRows = 0;  // query rows behind the curves (all, or an even sample of long maps)
 
   // Compare view.
   QString labelA, labelB;

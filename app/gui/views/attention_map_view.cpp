@@ -224,9 +224,8 @@ MapOverlays AttentionMapView::overlaysFor(const ViewResult& r) const {
     o.window = mask.window;
     o.sinks = mask.sinks;
   }
-  const VariantInfo& info = variant_info(p.variant);
-  if (info.has_selection()) {
-    o.blockSize = info.selection(p).block_size;
+  if (r.selectionBlock > 0) {
+    o.blockSize = r.selectionBlock;
     o.selection = r.selection;
     o.topK = r.topK;
   }

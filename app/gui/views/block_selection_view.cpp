@@ -5,15 +5,66 @@
 
 #include <QGridLayout>
 #include <QHBoxLayout>
+#include <QJsonArray>
 #include <QVBoxLayout>
 #include <QtCharts/QChart>
 #include <QtCharts/QChartView>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QValueAxis>
+#include <cmath>
 
 #include "attnscope/registry.hpp"
 
 namespace attnscope::gui {
+namespace {
+
+// Which page shows a problem's selection (the stack's order).
+enum class Page { routing, branches, indexer };
+Page pageFor(const AttentionProblem& p) {
+  const VariantInfo& info = variant_info(p.variant);
+  if (info.map_kind == MapKind::mixture) return Page::branches;
+  if (info.input_family == InputFamily::latent_indexed) return Page::indexer;
+  return Page::routing;
+}
+
+QJsonArray toJson(const QVector<double>& values) {
+  QJsonArray a;
+  for (double v : values) a.append(v);
+  return a;
+}
+
+// NSA's and DSA's numbers (their maps are the analysis's; recall per query with NaN for rows a
+// long DSA map did not measure is written as null).
+QJsonObject exportOwn(const ViewResult& r, QJsonObject o) {
+  o["recall"] = r.recall;
+  o["sparsity"] = r.sparsity;
+  QJsonArray recall;
+  for (float v : r.recallPerQuery) recall.append(std::isnan(v) ? QJsonValue() : QJsonValue(v));
+  o["recall_per_query"] = recall;
+  if (!r.branchNames.isEmpty()) {
+    o["recall_with_window"] = r.recallWithWindow;
+    o["kv_head_selection_row_major"] = [&] {
+      QJsonArray a;
+      for (qint32 v : r.selection) a.append(v);
+      return a;
+    }();
+    o["block_count"] = r.topK;
+    return o;
+  }
+  o["top_k"] = r.keyTopK;
+  o["top_k_overlap"] = r.topKOverlap;
+  o["rows_measured"] = r.curveRows;
+  QJsonArray ks;
+  for (qint64 k : r.curveTopK) ks.append(k);
+  o["curve_top_k"] = ks;
+  o["curve_recall"] = toJson(r.curveRecall);
+  o["curve_best_recall"] = toJson(r.curveBestRecall);
+  o["curve_overlap"] = toJson(r.curveOverlap);
+  o["curve_sparsity"] = toJson(r.curveSparsity);
+  return o;
+}
+
+}  // namespace
 
 BlockSelectionView::BlockSelectionView(QWidget* parent) : ResultView(parent) {
   auto* layout = new QVBoxLayout(this);
@@ -30,7 +81,10 @@ BlockSelectionView::BlockSelectionView(QWidget* parent) : ResultView(parent) {
   bar->addWidget(summary_, 1);
   layout->addLayout(bar);
 
-  auto* grid = new QGridLayout;
+  pages_ = new QStackedWidget;
+  auto* routing = new QWidget;
+  auto* grid = new QGridLayout(routing);
+  grid->setContentsMargins(0, 0, 0, 0);
   counts_ = new HeatmapWidget;
   counts_->setAxisTitles(tr("query block"), tr("key block"), tr("share"));
   counts_->setInteractive(false);
@@ -65,16 +119,44 @@ BlockSelectionView::BlockSelectionView(QWidget* parent) : ResultView(parent) {
   grid->addWidget(chartView_, 1, 0, 1, 2);
   grid->setRowStretch(0, 3);
   grid->setRowStretch(1, 2);
-  layout->addLayout(grid, 1);
+  branches_ = new BranchSelectionPage;
+  indexer_ = new IndexerSelectionPage;
+  pages_->addWidget(routing);  // in the order of Page
+  pages_->addWidget(branches_);
+  pages_->addWidget(indexer_);
+  layout->addWidget(pages_, 1);
 
   connect(headCombo_, &QComboBox::currentIndexChanged, this, [this] { emit requestChanged(); });
+  connect(indexer_, &IndexerSelectionPage::topKChanged, this, [this] { emit requestChanged(); });
+  connect(branches_, &BranchSelectionPage::hoverText, this, &ViewBase::hoverText);
+  connect(indexer_, &IndexerSelectionPage::hoverText, this, &ViewBase::hoverText);
   connect(counts_, &HeatmapWidget::hoverText, this, &ViewBase::hoverText);
   connect(gates_, &HeatmapWidget::hoverText, this, &ViewBase::hoverText);
   stale_ = new StaleOverlay(this);
 }
 
 void BlockSelectionView::setWorkload(const Workload& w) {
-  refillHeads(headCombo_, w.problem.shape.heads, tr("all heads (counts)"));
+  const Page page = pageFor(w.problem);
+  // A router's counts cover every head; an indexer's one selection serves all heads, measured
+  // against their mean attention; a mixture's is per kv group, so a head picks its group.
+  const QString extra = page == Page::indexer    ? tr("mean over heads")
+                        : page == Page::branches ? QString()
+                                                 : tr("all heads (counts)");
+  const int want = int(w.problem.shape.heads) + (extra.isEmpty() ? 0 : 1);
+  const bool hasExtra = headCombo_->findData(-1) >= 0;
+  const bool fresh = headCombo_->count() != want || hasExtra == extra.isEmpty() ||
+                     (hasExtra && headCombo_->itemText(want - 1) != extra);
+  if (fresh) {
+    const int head = headCombo_->currentData().toInt();
+    const QSignalBlocker block(headCombo_);
+    headCombo_->clear();
+    refillHeads(headCombo_, w.problem.shape.heads, extra);
+    // An indexer's target is the heads' mean (DSA's is trained on their summed attention).
+    const int keep = page == Page::indexer ? -1 : head;
+    headCombo_->setCurrentIndex(std::max(0, headCombo_->findData(keep)));
+  }
+  pages_->setCurrentIndex(int(page));
+  if (page == Page::indexer) indexer_->setWorkload(w.problem);
   ViewBase::setWorkload(w);
 }
 
@@ -84,16 +166,43 @@ void BlockSelectionView::fillRequest(ViewRequest& r) const {
   r.headMode = h < 0 ? HeadMode::mean : HeadMode::single;
   r.head = std::max(0, h);
   r.region = {};
+  r.topK = indexer_->requestedTopK();
+  if (pages_->currentWidget() == indexer_) {
+    const QSize px = indexer_->plotPixels();
+    r.outRows = std::max(96, px.height());
+    r.outCols = std::max(96, px.width());
+  }
 }
 
 void BlockSelectionView::setColormap(ColormapId id) {
   counts_->setColormap(id);
   gates_->setColormap(id);
+  branches_->setColormap(id);
+  indexer_->setColormap(id);
 }
 
 void BlockSelectionView::showResult(const ViewResultPtr& result) {
   ViewBase::showResult(result);
   stale_->setLabel({});
+  const Page page = result->maps.size() >= 2 ? pageFor(result->workload.problem) : Page::routing;
+  pages_->setCurrentIndex(int(page));
+  switch (page) {
+    case Page::branches:
+      branches_->showResult(*result);
+      summary_->setText(BranchSelectionPage::summary(*result));
+      return;
+    case Page::indexer:
+      indexer_->showResult(*result);
+      summary_->setText(IndexerSelectionPage::summary(*result));
+      return;
+    case Page::routing:
+      showRouting(*result);
+      return;
+  }
+}
+
+void BlockSelectionView::showRouting(const ViewResult& r) {
+  const ViewResult* result = &r;
   recallSeries_->clear();
   if (result->maps.size() < 2) {
     counts_->clearMap(result->note);
@@ -142,11 +251,13 @@ void BlockSelectionView::applySettings(const QJsonObject& s) {
     const int idx = headCombo_->findData(s.value("head").toInt());
     if (idx >= 0) headCombo_->setCurrentIndex(idx);
   }
+  if (s.contains("top_k")) indexer_->setRequestedTopK(s.value("top_k").toInteger());
 }
 
 QJsonObject BlockSelectionView::exportData() const {
   QJsonObject o{{"view", "blocks"}};
   if (!last_ || last_->maps.size() < 2) return o;
+  if (pageFor(last_->workload.problem) != Page::routing) return exportOwn(*last_, o);
   o["recall"] = last_->recall;
   o["sparsity"] = last_->sparsity;
   o["query_blocks"] = last_->qBlocks;
@@ -166,6 +277,40 @@ QJsonObject BlockSelectionView::exportData() const {
 
 QString BlockSelectionView::exportCsv() const {
   if (!last_ || last_->maps.size() < 2) return {};
+  const Page page = pageFor(last_->workload.problem);
+  if (page == Page::indexer) {
+    QString s = QStringLiteral("# recall=%1 overlap=%2 sparsity=%3 top_k=%4 rows=%5\n")
+                    .arg(last_->recall)
+                    .arg(last_->topKOverlap)
+                    .arg(last_->sparsity)
+                    .arg(last_->keyTopK)
+                    .arg(last_->curveRows);
+    s += QStringLiteral("top_k,recall,best_recall,overlap,sparsity\n");
+    for (qsizetype n = 0; n < last_->curveTopK.size(); ++n) {
+      s += QStringLiteral("%1,%2,%3,%4,%5\n")
+               .arg(last_->curveTopK[n])
+               .arg(last_->curveRecall[n], 0, 'g', 8)
+               .arg(last_->curveBestRecall[n], 0, 'g', 8)
+               .arg(last_->curveOverlap[n], 0, 'g', 8)
+               .arg(last_->curveSparsity[n], 0, 'g', 8);
+    }
+    return s;
+  }
+  if (page == Page::branches) {
+    QString s = QStringLiteral("# recall=%1 recall_with_window=%2 sparsity=%3\nquery,recall")
+                    .arg(last_->recall)
+                    .arg(last_->recallWithWindow)
+                    .arg(last_->sparsity);
+    for (const QString& name : last_->branchNames) s += ',' + name;
+    s += '\n';
+    for (qsizetype i = 0; i < last_->recallPerQuery.size(); ++i) {
+      s += QStringLiteral("%1,%2").arg(i).arg(double(last_->recallPerQuery[i]), 0, 'g', 8);
+      for (const QVector<float>& g : last_->branchGates)
+        s += QStringLiteral(",%1").arg(double(g[i]), 0, 'g', 8);
+      s += '\n';
+    }
+    return s;
+  }
   QString s = QStringLiteral("# recall=%1 sparsity=%2\nquery,recall")
                   .arg(last_->recall)
                   .arg(last_->sparsity);

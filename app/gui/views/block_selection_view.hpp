@@ -1,12 +1,18 @@
-// BlockSelectionView: MoBA's routing made visible: how often each key block is chosen per query
-// block, the gate scores with the chosen top-k, and how much dense attention mass routing keeps.
+// BlockSelectionView ("Selection"): what a sparse variant chooses for each query to read. A block
+// router's routing (VariantInfo::selection: how often each key block is chosen per query block,
+// the gate scores with the chosen top-k, the dense mass routing keeps) on the view's own page; a
+// mixture of branches and a lightning indexer on theirs (branch_selection_page.hpp,
+// indexer_selection_page.hpp).
 #pragma once
 
 #include <QComboBox>
 #include <QLabel>
+#include <QStackedWidget>
 
 #include "heatmap_widget.hpp"
 #include "view_base.hpp"
+#include "views/branch_selection_page.hpp"
+#include "views/indexer_selection_page.hpp"
 #include "views/stale_overlay.hpp"
 
 class QChartView;
@@ -32,7 +38,12 @@ class BlockSelectionView : public ResultView {
   void showStale(const QString& label) override { stale_->setLabel(label); }
 
  private:
+  void showRouting(const ViewResult& r);
+
   StaleOverlay* stale_;
+  QStackedWidget* pages_;
+  BranchSelectionPage* branches_;
+  IndexerSelectionPage* indexer_;
   QComboBox* headCombo_;
   QLabel* summary_;
   HeatmapWidget* counts_;
