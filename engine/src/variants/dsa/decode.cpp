@@ -15,6 +15,7 @@
 #include "attnscope/kv_cache.hpp"
 #include "attnscope/merge.hpp"
 #include "attnscope/parallel.hpp"
+#include "backends/cpu/microkernel.hpp"
 #include "backends/cpu/paged_decode.hpp"
 #include "variants/dsa/dsa.hpp"
 
@@ -46,6 +47,43 @@ double exact_score(const float* q, const float* w, const float* k, int64_t Hi, i
   }
   return total * index_scale;
 }
+
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+// I[s] = Σ_j w_j max(0, k_s · q_j) for R keys at once, all Hi <= 16 V heads in registers (R x V
+// accumulators): each key value is broadcast once and meets every head, no operand is packed, and
+// the ReLU-weighted head sum happens before anything is stored. qt is Qᵀ [Di, 16 V] and w [16 V],
+// zero past Hi.
+template <int R, int V>
+inline void index_keys(const float* k, int64_t Di, const float* qt, const float* w, float* out) {
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t e = 0; e < Di; ++e) {
+    __m512 q[V];
+    for (int v = 0; v < V; ++v) q[v] = _mm512_loadu_ps(qt + e * 16 * V + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(k[r * Di + e]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, q[v], acc[r][v]);
+    }
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    __m512 sum = zero;
+    for (int v = 0; v < V; ++v)
+      sum = _mm512_fmadd_ps(_mm512_max_ps(acc[r][v], zero), _mm512_loadu_ps(w + 16 * v), sum);
+    out[r] = _mm512_reduce_add_ps(sum);
+  }
+}
+
+template <int V>
+void index_tile(const float* k, int64_t n, int64_t Di, const float* qt, const float* w,
+                float* out) {
+  constexpr int R = 6;  // 6 x 4 accumulators, 4 query vectors and a broadcast: 29 of 32 registers
+  int64_t s = 0;
+  for (; s + R <= n; s += R) index_keys<R, V>(k + s * Di, Di, qt, w, out + s);
+  for (; s < n; ++s) index_keys<1, V>(k + s * Di, Di, qt, w, out + s);
+}
+#endif
 
 }  // namespace
 
@@ -93,21 +131,55 @@ RunResult decode_dsa(PagedKvCache& cache, const DecodeStep& step, int threads,
     key_norm[size_t(b)].resize(size_t((L + kKeyTile - 1) / kKeyTile));
     for (int64_t t0 = 0; t0 < L; t0 += kKeyTile) tasks.push_back({b, t0});
   }
+  // The head weights with the index scale folded in, [B, Hi].
+  std::vector<float> weight(size_t(B * Hi));
+  for (int64_t x = 0; x < B * Hi; ++x) weight[size_t(x)] = float(double(w_idx[x]) * index_scale);
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+  // Up to 64 index heads stay in registers (index_keys); more take the Eigen path.
+  const int64_t V = (Hi + 15) / 16, Hp = 16 * V;
+  std::vector<float> q_t, w_pad;
+  if (V <= 4) {
+    q_t.assign(size_t(B * Di * Hp), 0.0f);
+    w_pad.assign(size_t(B * Hp), 0.0f);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t j = 0; j < Hi; ++j) {
+        w_pad[size_t(b * Hp + j)] = weight[size_t(b * Hi + j)];
+        for (int64_t e = 0; e < Di; ++e)
+          q_t[size_t((b * Di + e) * Hp + j)] = q_idx[(b * Hi + j) * Di + e];
+      }
+    }
+  }
+#endif
   pool.parallel_for(int64_t(tasks.size()), threads, [&](int64_t t, int) {
     cancel.throw_if_cancelled();
     const auto [b, t0] = tasks[size_t(t)];
     const int64_t L = lengths[size_t(b)], n = std::min(kKeyTile, L - t0);
-    const CMap K(keys[size_t(b)].data() + t0 * Di, n, Di, Stride(Di));
+    const float* kb = keys[size_t(b)].data() + t0 * Di;
+    const CMap K(kb, n, Di, Stride(Di));
+    key_norm[size_t(b)][size_t(t0 / kKeyTile)] = K.rowwise().norm().maxCoeff();
+    float* I = score[size_t(b)].data() + t0;
+#ifdef ATTNSCOPE_HAVE_MICROKERNEL
+    if (V <= 4) {
+      const float* qt = q_t.data() + b * Di * Hp;
+      const float* w = w_pad.data() + b * Hp;
+      switch (V) {
+        case 1:
+          return index_tile<1>(kb, n, Di, qt, w, I);
+        case 2:
+          return index_tile<2>(kb, n, Di, qt, w, I);
+        case 3:
+          return index_tile<3>(kb, n, Di, qt, w, I);
+        default:
+          return index_tile<4>(kb, n, Di, qt, w, I);
+      }
+    }
+#endif
     const CMap Q(q_idx + b * Hi * Di, Hi, Di, Stride(Di));
     thread_local RowMat S;
     S.noalias() = Q * K.transpose();  // [Hi, n]
-    Eigen::Map<Eigen::ArrayXf> I(score[size_t(b)].data() + t0, n);
-    const float* w = w_idx + b * Hi;
-    I = S.row(0).transpose().array().max(0.0f) * float(double(w[0]) * index_scale);
-    for (int64_t j = 1; j < Hi; ++j) {
-      I += S.row(j).transpose().array().max(0.0f) * float(double(w[j]) * index_scale);
-    }
-    key_norm[size_t(b)][size_t(t0 / kKeyTile)] = K.rowwise().norm().maxCoeff();
+    S = S.cwiseMax(0.0f);
+    Eigen::Map<Eigen::VectorXf>(I, n).noalias() =
+        S.transpose() * Eigen::Map<const Eigen::VectorXf>(weight.data() + b * Hi, Hi);
   });
 
   // 2. Selection per sequence: the top_k keys, ascending. Every fp32 score is within band / 2 of
