@@ -22,6 +22,7 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // attention entries (head, query, key) and indexer multiply-adds (query, key, index head, dim).
 constexpr int64_t kDenseBudget = int64_t(48) << 20;
 constexpr int64_t kIndexBudget = int64_t(8) << 30;
+constexpr int64_t kBandRows = 32;  // query rows per index_score_tile call where rows run together
 // The dense attention row of query i (batch 0) for one head, or the mean over all heads.
 void denseRow(const AttentionProblem& p, const Inputs& in, const RunResult& run, int64_t head,
               int64_t i, std::vector<float>& row, std::vector<float>& tmp) {
@@ -67,21 +68,21 @@ void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out) {
     own = ctx.runProblem(p, ctx.inputsPtr, false);
   }
   const RunResult& run = own ? *own : ctx.run;
-  const int64_t K = p.dsa.top_k;
-  out.keyTopK = K;
+  const int64_t K = p.dsa.top_k;  // the selection's stride; a query keeps at most lk keys
+  out.keyTopK = std::min(K, lk);
   const IndexTensor& sel = run.extra_index.at("selection");  // [B, Lq, top_k]
   const bool allHeads = ctx.request.headMode != HeadMode::single;
   const int64_t h = allHeads ? -1 : clampHead(ctx.request.head, p);
 
-  // 1. Dense MLA on the same latent: the attention DSA stands in for.
-  AttentionProblem dense = p;
+  // 1. Dense MLA on the same latent: the attention DSA stands in for (from the workload's problem,
+  // so a slider's top_k does not make it another run).
+  AttentionProblem dense = w;
   dense.variant = *variant_info(p.variant).sparse_of;
   dense.causal = true;
   normalize_shape(dense);
-  Inputs denseIn;
-  for (const TensorSpec& t : variant_info(dense.variant).inputs(dense))
-    denseIn.set(t.name, ctx.inputs.at(t.name));
-  const auto denseInPtr = std::make_shared<const Inputs>(std::move(denseIn));
+  // On the workload's own inputs (the counterpart reads its subset of them), so the worker's run
+  // cache finds this run again for the next head or top_k.
+  const InputsPtr& denseInPtr = ctx.inputsPtr;
   const VariantInfo& counterpart = variant_info(dense.variant);
   const QString denseTitle = QObject::tr("dense %1")
                                  .arg(QString::fromUtf8(counterpart.short_title.data(),
@@ -116,17 +117,28 @@ void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out) {
   }
   index.values.fill(kNaN, index.rows * index.cols);
   {
-    std::vector<float> scores(static_cast<size_t>(lk)), pooled(static_cast<size_t>(index.cols));
-    for (int64_t x = 0; x < rowsOut; ++x) {
+    // Rows in bands (one index_score_tile call each), or the sampled rows one by one; each row is
+    // max-pooled into its bin (the probe's rule: row i is in bin floor(i * rows / lq)).
+    const int64_t band = everyRow ? kBandRows : 1;
+    std::vector<float> tile(static_cast<size_t>(band * lk)), pooled(size_t(index.cols));
+    for (int64_t x = 0; x < (everyRow ? lq : rowsOut); x += band) {
       ctx.cancel.throw_if_cancelled();
-      const int64_t a = everyRow ? (x * lq + rowsOut - 1) / rowsOut : x * lq / rowsOut;
-      const int64_t e = everyRow ? ((x + 1) * lq + rowsOut - 1) / rowsOut : a + 1;
-      for (int64_t i = a; i < e; ++i) {
-        const int64_t n = std::clamp<int64_t>(p.query_position(i) + 1, 0, lk);
-        if (n > 0) index_score_tile(p, ctx.inputs, 0, i, i + 1, 0, n, scores.data());
-        std::fill(scores.begin() + n, scores.end(), kNaN);  // after the query
-        poolColumns(scores.data(), lk, index.cols, pooled.data());
-        float* dst = index.values.data() + x * index.cols;
+      const int64_t i0 = everyRow ? x : x * lq / rowsOut;
+      const int64_t i1 = everyRow ? std::min(lq, x + band) : i0 + 1;
+      const int64_t n = std::clamp<int64_t>(p.query_position(i1 - 1) + 1, 0, lk);
+      std::fill(tile.begin(), tile.end(), kNaN);  // keys after every row of the band
+      if (n > 0) {
+        index_score_tile(p, ctx.inputs, 0, i0, i1, 0, n, tile.data());
+        // The tile is [rows, n]: spread it to rows of lk.
+        for (int64_t i = i1 - 1; i >= i0; --i) {
+          std::copy_backward(tile.begin() + (i - i0) * n, tile.begin() + (i - i0 + 1) * n,
+                             tile.begin() + (i - i0) * lk + n);
+          std::fill(tile.begin() + (i - i0) * lk + n, tile.begin() + (i - i0 + 1) * lk, kNaN);
+        }
+      }
+      for (int64_t i = i0; i < i1; ++i) {
+        poolColumns(tile.data() + (i - i0) * lk, lk, index.cols, pooled.data());
+        float* dst = index.values.data() + (everyRow ? i * rowsOut / lq : x) * index.cols;
         for (int c = 0; c < index.cols; ++c) {
           if (!std::isnan(pooled[size_t(c)]))
             dst[c] = std::isnan(dst[c]) ? pooled[size_t(c)] : std::max(dst[c], pooled[size_t(c)]);
@@ -160,19 +172,23 @@ void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out) {
   const int64_t headsRead = allHeads ? p.shape.heads : 1;
   const int64_t affordable = std::min(kDenseBudget / std::max<int64_t>(1, headsRead * lk),
                                       kIndexBudget / std::max<int64_t>(1, indexWork * lk / 2));
-  const int64_t rows = std::clamp<int64_t>(affordable, std::min<int64_t>(lq, 64), lq);
+  // Rows before the first key's (q_len > kv_len, bottom-right aligned) see nothing: left out.
+  const int64_t first = std::clamp<int64_t>(lq - lk, 0, lq), valid = lq - first;
+  const int64_t rows = std::clamp<int64_t>(affordable, std::min<int64_t>(valid, 64), valid);
   out.curveRows = rows;
+  const int64_t Kc = out.keyTopK;
   for (int64_t k = 1;; k *= 2) {
     out.curveTopK.push_back(std::min(k, lk));
     if (k >= lk) break;
   }
-  if (!out.curveTopK.contains(K)) {
-    out.curveTopK.insert(std::lower_bound(out.curveTopK.begin(), out.curveTopK.end(), K), K);
+  if (!out.curveTopK.contains(Kc)) {
+    out.curveTopK.insert(std::lower_bound(out.curveTopK.begin(), out.curveTopK.end(), Kc), Kc);
   }
   const int64_t points = out.curveTopK.size();
   std::vector<double> recallAt(size_t(points), 0.0), bestAt(size_t(points), 0.0),
       overlapAt(size_t(points), 0.0);
-  std::vector<float> mass, tmp, scores(static_cast<size_t>(lk));
+  std::vector<float> mass, tmp, scores(static_cast<size_t>(kBandRows * lk));
+  int64_t band0 = 0, band1 = 0, bandWidth = 0;  // `scores` holds rows [band0, band1) x bandWidth
   std::vector<int64_t> byIndex, byMass;
   std::vector<int64_t> rankOfMass(static_cast<size_t>(lk)), rankOfIndex(static_cast<size_t>(lk));
   out.recallPerQuery.fill(kNaN, lq);
@@ -182,16 +198,23 @@ void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out) {
   for (int64_t x = 0; x < rows; ++x) {
     ctx.cancel.throw_if_cancelled();
     ctx.cancel.report(double(x) / double(rows));
-    const int64_t i = rows == lq ? x : x * lq / rows;
+    const int64_t i = first + (rows == valid ? x : x * valid / rows);
     const int64_t pos = p.query_position(i), n = std::min(pos + 1, lk);
-    if (n <= 0) continue;
-    denseRow(dense, *denseInPtr, *denseRun, h, i, mass, tmp);
-    index_score_tile(p, ctx.inputs, 0, i, i + 1, 0, n, scores.data());
+    denseRow(dense, ctx.inputs, *denseRun, h, i, mass, tmp);
+    if (i < band0 || i >= band1) {  // every row: a band at once; a sample: its row
+      band0 = i;
+      band1 = rows == valid ? std::min(lq, i + kBandRows) : i + 1;
+      const int64_t width = std::min(p.query_position(band1 - 1) + 1, lk);
+      index_score_tile(p, ctx.inputs, 0, band0, band1, 0, width, scores.data());
+      // Rows of `width` values; row r starts at r * width.
+      bandWidth = width;
+    }
+    const float* I = scores.data() + (i - band0) * bandWidth;
     byIndex.resize(size_t(n));
     std::iota(byIndex.begin(), byIndex.end(), 0);
     byMass = byIndex;
     std::stable_sort(byIndex.begin(), byIndex.end(),
-                     [&](int64_t a, int64_t b) { return scores[size_t(a)] > scores[size_t(b)]; });
+                     [&](int64_t a, int64_t b) { return I[a] > I[b]; });
     std::stable_sort(byMass.begin(), byMass.end(),
                      [&](int64_t a, int64_t b) { return mass[size_t(a)] > mass[size_t(b)]; });
     for (int64_t t = 0; t < n; ++t) {
@@ -223,9 +246,13 @@ void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out) {
       if (rankOfMass[size_t(a)] <= t) ++inBoth;
       if (b != a && rankOfIndex[size_t(b)] < t) ++inBoth;
       while (done < points && (out.curveTopK[done] == t + 1 || t + 1 == n)) {
-        recallAt[size_t(done)] += cumIndex;
+        // At the run's top_k, its own selection (whose near ties the run broke in float64, and
+        // in e4m3 with index_fp8): the curve passes through the numbers the summary reports.
+        const bool own = out.curveTopK[done] == Kc;
+        recallAt[size_t(done)] += own ? captured : cumIndex;
         bestAt[size_t(done)] += cumMass;
-        overlapAt[size_t(done)] += double(inBoth) / double(t + 1);
+        overlapAt[size_t(done)] +=
+            own ? double(common) / double(kept) : double(inBoth) / double(t + 1);
         ++done;
       }
     }
@@ -246,7 +273,7 @@ void analyzeIndexerSelection(const AnalysisContext& ctx, ViewResult& out) {
       kept += double(
           std::clamp<int64_t>(p.query_position(i) + 1, 0, std::min<int64_t>(lk, out.curveTopK[n])));
     out.curveSparsity.push_back(causal > 0 ? 1.0 - kept / causal : 0.0);
-    if (out.curveTopK[n] == K) out.sparsity = out.curveSparsity.back();
+    if (out.curveTopK[n] == Kc) out.sparsity = out.curveSparsity.back();
   }
 }
 

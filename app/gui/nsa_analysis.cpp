@@ -20,6 +20,8 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr int64_t kScoreRows = 512;  // sampled query rows of the block-importance map
+// Multiply-adds of dense rows (key x head dim) the recall may compute before it samples rows.
+constexpr int64_t kDenseBudget = int64_t(1) << 31;
 
 // The branches in the order the variant's specs list their gates (NSA: g_cmp, g_slc, g_swa).
 const char* const kBranchTitles[] = {QT_TR_NOOP("compressed"), QT_TR_NOOP("selected"),
@@ -36,15 +38,13 @@ std::vector<std::string> gateNames(const AttentionProblem& p) {
   return names;
 }
 
-// Inputs whose gates keep one branch at weight 1 and silence the others.
-Inputs oneBranch(const Inputs& in, const std::vector<std::string>& gates, size_t keep) {
-  Inputs out = in;
+// Sets the gates of `in` (a copy of the workload's inputs) to keep one branch at weight 1 and
+// silence the others.
+void keepOneBranch(Inputs& in, const std::vector<std::string>& gates, size_t keep) {
   for (size_t n = 0; n < gates.size(); ++n) {
-    Tensor g(in.at(gates[n]).shape());
+    Tensor& g = in.tensors.at(gates[n]);
     std::fill(g.data(), g.data() + g.numel(), n == keep ? 1.0f : 0.0f);
-    out.set(gates[n], std::move(g));
   }
-  return out;
 }
 
 double mean(const QVector<float>& v) {
@@ -89,13 +89,14 @@ void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out) {
                                 MapDetail::probeOnly));
   out.maps.back().title = QObject::tr("implicit attention (gated sum), head %1").arg(h);
   const std::vector<std::string> gates = gateNames(p);
+  Inputs only = ctx.inputs;  // one copy; its gates are rewritten per branch
   for (size_t n = 0; n < gates.size() && n < std::size(kBranchTitles); ++n) {
     const QString title = QObject::tr(kBranchTitles[n]);
     ctx.phase(QObject::tr("%1 branch").arg(title), 0.1 + 0.1 * double(n), 0.2 + 0.1 * double(n));
     const float* g = ctx.inputs.at(gates[n]).data() + h * lq;  // batch 0: [B, H, Lq]
     out.branchNames << QString::fromStdString(gates[n]);
     out.branchGates.push_back(QVector<float>(g, g + lq));
-    const Inputs only = oneBranch(ctx.inputs, gates, n);
+    keepOneBranch(only, gates, n);
     out.maps.push_back(
         computeMap(ctx.backend, p, only, ctx.run, r, ctx.cancel, Pool::max, MapDetail::probeOnly));
     out.maps.back().title = QObject::tr("%1 branch, mean gate %2")
@@ -131,6 +132,7 @@ void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out) {
                   .arg(S);
   const double scale = p.effective_scale();
   for (int64_t x = 0; x < rowsOut; ++x) {
+    if (x % 16 == 0) ctx.cancel.throw_if_cancelled();
     const int64_t i = x * lq / rowsOut, pos = p.query_position(i);
     const int64_t visible = pos < 0 ? 0 : (pos + 1) / bs;
     for (int64_t c = 0; c < nb; ++c) {
@@ -157,26 +159,32 @@ void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out) {
   out.kBlocks = int(nb);
 
   // 3. Recall: the dense causal attention mass of the shown head on the selected blocks, and on
-  // everything NSA reads at full resolution (those blocks and the window).
+  // everything NSA reads at full resolution (those blocks and the window), over the rows that see
+  // a key: every one, or an even sample when the rows' dense maps exceed the budget.
   AttentionProblem dense = AttentionProblem::defaults(VariantId::dense);
   dense.shape = p.shape;
   dense.scale = p.scale;
   dense.causal = true;
   ctx.phase(QObject::tr("dense reference for recall"), 0.5, 0.8);
-  const auto denseIn = std::make_shared<const Inputs>(subset(ctx.inputs, {"q", "k", "v"}));
-  const auto denseRun = ctx.runProblem(dense, denseIn, true);
+  // The workload's own inputs (dense reads q, k, v of them): the worker's run cache knows them.
+  const auto denseRun = ctx.runProblem(dense, ctx.inputsPtr, true);
   ctx.phase(QObject::tr("recall over the dense map"), 0.8, 1.0);
-  out.recallPerQuery.resize(lq);
+  const int64_t first = std::clamp<int64_t>(lq - lk, 0, lq);  // rows before it see no key
+  const int64_t valid = lq - first;
+  const int64_t rows = std::clamp<int64_t>(kDenseBudget / std::max<int64_t>(1, lk * dk),
+                                           std::min<int64_t>(valid, 64), valid);
+  out.recallPerQuery.fill(kNaN, lq);
   std::vector<float> row(static_cast<size_t>(lk));
   std::vector<char> full(static_cast<size_t>(lk));
   double total = 0, totalWindow = 0;
-  for (int64_t i = 0; i < lq; ++i) {
-    if (i % 32 == 0) {
+  for (int64_t x = 0; x < rows; ++x) {
+    if (x % 16 == 0) {
       ctx.cancel.throw_if_cancelled();
-      ctx.cancel.report(double(i) / double(lq));
+      ctx.cancel.report(double(x) / double(rows));
     }
+    const int64_t i = first + (rows == valid ? x : x * valid / rows);
     const int64_t pos = p.query_position(i);
-    attention_tile(dense, *denseIn, *denseRun, 0, h, i, i + 1, 0, lk, row.data());
+    attention_tile(dense, ctx.inputs, *denseRun, 0, h, i, i + 1, 0, lk, row.data());
     std::fill(full.begin(), full.end(), 0);
     double captured = 0, withWindow = 0;
     for (int64_t t = 0; t < S; ++t) {
@@ -187,7 +195,7 @@ void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out) {
         full[size_t(j)] = 1;
       }
     }
-    if (p.nsa.window > 0 && pos >= 0) {
+    if (p.nsa.window > 0) {
       for (int64_t j = std::max<int64_t>(0, pos - p.nsa.window + 1); j <= pos && j < lk; ++j)
         full[size_t(j)] = 1;
     }
@@ -196,10 +204,27 @@ void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out) {
     total += captured;
     totalWindow += withWindow;
   }
-  out.recall = total / double(lq);
-  out.recallWithWindow = totalWindow / double(lq);
-  const double densePairs = double(visible_pairs_dense(dense));
-  out.sparsity = densePairs > 0 ? 1.0 - double(visible_pairs(p)) / densePairs : 0.0;
+  out.curveRows = rows;
+  out.recall = rows > 0 ? total / double(rows) : 0.0;
+  out.recallWithWindow = rows > 0 ? totalWindow / double(rows) : 0.0;
+  // Sparsity: the share of causal pairs NSA does not read at full resolution (the selected
+  // blocks and the window; the compressed branch reads block means), exactly, over every row.
+  double read = 0, causal = 0;
+  for (int64_t i = first; i < lq; ++i) {
+    const int64_t pos = p.query_position(i);
+    const int64_t w0 = p.nsa.window > 0 ? std::max<int64_t>(0, pos - p.nsa.window + 1) : pos + 1;
+    double n = double(pos + 1 - w0);  // the window, then each block's part outside it
+    for (int64_t t = 0; t < S; ++t) {
+      const int32_t c = groupSel[i * S + t];
+      if (c < 0) continue;
+      const int64_t a = c * bs, e = std::min({lk, (c + 1) * bs, pos + 1});
+      n += double(std::max<int64_t>(0, e - a) -
+                  std::max<int64_t>(0, std::min(e, pos + 1) - std::max(a, w0)));
+    }
+    read += n;
+    causal += double(pos + 1);
+  }
+  out.sparsity = causal > 0 ? 1.0 - read / causal : 0.0;
 }
 
 }  // namespace attnscope::gui

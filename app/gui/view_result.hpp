@@ -165,7 +165,9 @@ struct ViewResult {
   double topKOverlap = 0;
   QVector<qint64> curveTopK;
   QVector<double> curveRecall, curveBestRecall, curveOverlap, curveSparsity;
-  qint64 curveRows = 0;  // query rows behind the curves (all, or an even sample of long maps)
+  // Query rows behind recall (both pages) and the curves: those that see a key, or an even sample
+  // of them on long maps.
+  qint64 curveRows = 0;
 
   // Compare view.
   QString labelA, labelB;

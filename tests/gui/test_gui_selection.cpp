@@ -67,11 +67,12 @@ bool near(double a, double b, double tol) {
 // The dense row of query i for head h (or the mean of all heads, h < 0), from a run of `p`.
 std::vector<float> denseRow(const AttentionProblem& p, const Inputs& in, const RunResult& r, int h,
                             int64_t i) {
-  std::vector<float> row(static_cast<size_t>(L), 0.0f), tmp(static_cast<size_t>(L));
+  const int64_t lk = p.shape.kv_len;
+  std::vector<float> row(static_cast<size_t>(lk), 0.0f), tmp(static_cast<size_t>(lk));
   for (int64_t hh = 0; hh < p.shape.heads; ++hh) {
     if (h >= 0 && hh != h) continue;
-    attention_tile(p, in, r, 0, hh, i, i + 1, 0, L, tmp.data());
-    for (int64_t j = 0; j < L; ++j) row[size_t(j)] += tmp[size_t(j)];
+    attention_tile(p, in, r, 0, hh, i, i + 1, 0, lk, tmp.data());
+    for (int64_t j = 0; j < lk; ++j) row[size_t(j)] += tmp[size_t(j)];
   }
   if (h < 0)
     for (float& x : row) x /= float(p.shape.heads);
@@ -164,27 +165,56 @@ class TestGuiSelection : public QObject {
     }
     QVERIFY(near(res->recall, total / double(L), 1e-6));
     QVERIFY(res->recallWithWindow >= res->recall - 1e-9 && res->recallWithWindow <= 1 + 1e-6);
+    // Sparsity: the causal pairs read neither in a selected block nor in the window.
+    double read = 0, causal = 0;
+    for (int64_t i = 0; i < L; ++i) {
+      for (int64_t j = 0; j <= i; ++j) {
+        bool in = j > i - w.problem.nsa.window;
+        for (int64_t t = 0; t < S; ++t) in = in || sel.data()[(L + i) * S + t] == j / bs;
+        read += in;
+      }
+      causal += double(i + 1);
+    }
+    QVERIFY2(near(res->sparsity, 1.0 - read / causal, 1e-12),
+             qPrintable(QStringLiteral("%1 vs %2").arg(res->sparsity).arg(1.0 - read / causal)));
+    QVERIFY(res->sparsity > 0.1 && res->sparsity < 0.9);
     QVERIFY(res->recall > 0.2 && res->recall < 1.0);
   }
 
+  void dsaNumbersComeFromTheRunAndTheDenseMla_data() {
+    QTest::addColumn<qint64>("lq");
+    QTest::addColumn<qint64>("lk");
+    QTest::addColumn<int>("head");
+    QTest::newRow("square, mean of heads") << qint64(L) << qint64(L) << -1;
+    QTest::newRow("fewer queries (a chunk at the end)") << qint64(40) << qint64(L) << 1;
+    QTest::newRow("more queries than keys") << qint64(L + 20) << qint64(L) << -1;
+  }
+
   void dsaNumbersComeFromTheRunAndTheDenseMla() {
-    const Workload w = dsaWorkload(9);
-    const ViewResultPtr res = selection(w, -1);  // the heads' mean, DSA's default
+    QFETCH(qint64, lq);
+    QFETCH(qint64, lk);
+    QFETCH(int, head);
+    Workload w = dsaWorkload(9);
+    w.problem.shape.q_len = lq;
+    w.problem.shape.kv_len = lk;
+    const int64_t off = lk - lq;  // query i sits at position i + off
+    const ViewResultPtr res = selection(w, head);
     QVERIFY(res);
     QCOMPARE(res->maps.size(), 2);
     QCOMPARE(res->keyTopK, qint64(9));
-    QCOMPARE(res->curveRows, qint64(L));
+    const int64_t first = std::max<int64_t>(0, -off);  // rows before it see no key
+    QCOMPARE(res->curveRows, lq - first);
     const Inputs in = make_inputs(w.problem, "random", 13);
     // The index map is index_score_tile, NaN after each query.
-    std::vector<float> scores(static_cast<size_t>(L));
-    for (int64_t i : {int64_t(0), int64_t(31), L - 1}) {
-      index_score_tile(w.problem, in, 0, i, i + 1, 0, L, scores.data());
-      for (int64_t j = 0; j < L; ++j) {
+    std::vector<float> scores(static_cast<size_t>(lk));
+    for (int64_t i : {qint64(0), lq / 2, lq - 1}) {
+      index_score_tile(w.problem, in, 0, i, i + 1, 0, lk, scores.data());
+      for (int64_t j = 0; j < lk; ++j) {
         const float got = res->maps[0].at(int(i), int(j));
-        QVERIFY(j > i ? std::isnan(got) : near(got, scores[size_t(j)], 1e-6));
+        QVERIFY(j > i + off ? std::isnan(got) : near(got, scores[size_t(j)], 1e-6));
       }
     }
-    // Recall and overlap of the run's own selection, against dense MLA's head mean.
+    // Recall and overlap of the run's own selection, against dense MLA (head or heads' mean).
     auto cpu = make_backend("cpu");
     const RunResult run = cpu->run(w.problem, in, Probes{}, CancelToken{});
     const IndexTensor& sel = run.extra_index.at("selection");
@@ -195,10 +225,10 @@ class TestGuiSelection : public QObject {
       latent.set(t.name, in.at(t.name));
     const RunResult dense = cpu->run(mla, latent, Probes{}, CancelToken{});
     double recall = 0, overlap = 0;
-    for (int64_t i = 0; i < L; ++i) {
-      const std::vector<float> row = denseRow(mla, latent, dense, -1, i);
-      const int64_t kept = std::min<int64_t>(9, i + 1);
-      std::vector<int64_t> order(size_t(i + 1));
+    for (int64_t i = first; i < lq; ++i) {
+      const std::vector<float> row = denseRow(mla, latent, dense, head, i);
+      const int64_t seen = std::min<int64_t>(i + off + 1, lk), kept = std::min<int64_t>(9, seen);
+      std::vector<int64_t> order(static_cast<size_t>(seen));
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(),
                        [&](int64_t a, int64_t b) { return row[size_t(a)] > row[size_t(b)]; });
@@ -209,25 +239,30 @@ class TestGuiSelection : public QObject {
         captured += row[size_t(s)];
         common += std::find(order.begin(), order.begin() + kept, s) != order.begin() + kept;
       }
+      QVERIFY(near(res->recallPerQuery[i], captured, 1e-5));
       recall += captured;
       overlap += double(common) / double(kept);
     }
-    QVERIFY2(near(res->recall, recall / double(L), 1e-5),
-             qPrintable(QStringLiteral("%1 vs %2").arg(res->recall).arg(recall / double(L))));
-    QVERIFY(near(res->topKOverlap, overlap / double(L), 1e-9));
-    // The curves: each recall rises with top_k, the true top-k's bounds the indexer's, all reach 1.
+    const double rows = double(lq - first);
+    QVERIFY2(near(res->recall, recall / rows, 1e-5),
+             qPrintable(QStringLiteral("%1 vs %2").arg(res->recall).arg(recall / rows)));
+    QVERIFY(near(res->topKOverlap, overlap / rows, 1e-9));
+    // The curves: each recall rises with top_k, the true top-k's bounds the indexer's, all reach
+    // 1, and at the run's top_k the curves pass through the run's own numbers.
     const qsizetype n = res->curveTopK.size();
     QVERIFY(res->curveTopK.contains(qint64(9)));
-    QCOMPARE(res->curveTopK.back(), qint64(L));
+    QCOMPARE(res->curveTopK.back(), lk);
     for (qsizetype x = 0; x < n; ++x) {
-      QVERIFY(res->curveBestRecall[x] >= res->curveRecall[x] - 1e-6);
-      if (x > 0) QVERIFY(res->curveRecall[x] >= res->curveRecall[x - 1] - 1e-6);
-      if (res->curveTopK[x] == 9) QVERIFY(near(res->curveRecall[x], res->recall, 1e-5));
+      QVERIFY(res->curveBestRecall[x] >= res->curveRecall[x] - 1e-5);
+      if (x > 0) QVERIFY(res->curveRecall[x] >= res->curveRecall[x - 1] - 1e-5);
+      if (res->curveTopK[x] == 9) {
+        QCOMPARE(res->curveRecall[x], res->recall);
+        QCOMPARE(res->curveOverlap[x], res->topKOverlap);
+      }
     }
     QVERIFY(near(res->curveRecall.back(), 1.0, 1e-5) && near(res->curveOverlap.back(), 1.0, 1e-9));
     // Sparsity is the cost model's: the share of causal pairs top_k skips.
-    AttentionProblem causal = mla;
-    const double pairs = double(visible_pairs(w.problem)), all = double(visible_pairs(causal));
+    const double pairs = double(visible_pairs(w.problem)), all = double(visible_pairs(mla));
     QVERIFY(near(res->sparsity, 1.0 - pairs / all, 1e-9));
   }
 
@@ -243,6 +278,13 @@ class TestGuiSelection : public QObject {
     QVERIFY(near(all->recall, 1.0, 1e-5));
     QVERIFY(near(all->topKOverlap, 1.0, 1e-12));
     QCOMPARE(all->sparsity, 0.0);
+    // So is a workload whose own top_k exceeds its keys (the default 2048 at short lengths): the
+    // view speaks of the keys a query can keep.
+    const ViewResultPtr big = selection(dsaWorkload(2048), -1);
+    QVERIFY(big);
+    QCOMPARE(big->keyTopK, qint64(L));
+    QCOMPARE(big->curveTopK.back(), qint64(L));
+    QVERIFY(near(big->recall, 1.0, 1e-5));
   }
 
   void theViewShowsEachVariantsPage() {

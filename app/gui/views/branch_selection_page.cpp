@@ -161,13 +161,17 @@ void BranchSelectionPage::showResult(const ViewResult& r) {
 }
 
 QString BranchSelectionPage::summary(const ViewResult& r) {
+  QString rows;
+  if (r.curveRows < r.workload.problem.shape.q_len)
+    rows = tr(" (recall over %1 evenly spaced queries)").arg(r.curveRows);
   return tr("<b>recall</b> %1% of the dense causal attention mass in the selected blocks "
             "(%2% with the window) &nbsp; <b>sparsity</b> %3% of causal pairs not read at full "
-            "resolution &nbsp; %4")
+            "resolution &nbsp; %4%5")
       .arg(100 * r.recall, 0, 'f', 1)
       .arg(100 * r.recallWithWindow, 0, 'f', 1)
       .arg(100 * r.sparsity, 0, 'f', 1)
-      .arg(QString::fromStdString(describe_params(r.workload.problem)).trimmed());
+      .arg(QString::fromStdString(describe_params(r.workload.problem)).trimmed())
+      .arg(rows);
 }
 
 }  // namespace attnscope::gui

@@ -220,9 +220,14 @@ void index_score_tile(const AttentionProblem& p, const Inputs& in, int64_t b, in
   if (rows == 0 || cols == 0) return;
   // Only the tile's own rows of q_idx and k_idx: e4m3 rounding works row by row (runs of 128
   // values along Di), so rounding them alone equals rounding the whole tensors.
-  RowMajor keys(cols, d.Di);
-  std::copy_n(in.at("k_idx").data() + (b * d.Lk + j0) * d.Di, cols * d.Di, keys.data());
-  if (p.dsa.index_fp8) dsa::fake_quantize_e4m3(keys.data(), cols, d.Di);
+  const float* k_tile = in.at("k_idx").data() + (b * d.Lk + j0) * d.Di;
+  RowMajor rounded;
+  if (p.dsa.index_fp8) {
+    rounded = Eigen::Map<const RowMajor>(k_tile, cols, d.Di);
+    dsa::fake_quantize_e4m3(rounded.data(), cols, d.Di);
+    k_tile = rounded.data();
+  }
+  const Eigen::Map<const RowMajor> keys(k_tile, cols, d.Di);
   const float* q_idx = in.at("q_idx").data();
   const float* w_idx = in.at("w_idx").data();
   const float index_scale = static_cast<float>(1.0 / std::sqrt(double(d.Di)));
