@@ -116,7 +116,9 @@ void analyzeBranchSelection(const AnalysisContext& ctx, ViewResult& out) {
       for (int64_t e = 0; e < dk; ++e) kmean[size_t(c * dk + e)] += kb[j * dk + e] / double(bs);
     }
   }
-  const int64_t rowsOut = std::min(lq, kScoreRows);
+  // Fewer sampled rows when blocks are many (small blocks at long context): at most ~4M cells.
+  const int64_t rowsOut = std::min(
+      {lq, kScoreRows, std::max<int64_t>(16, (int64_t(4) << 20) / std::max<int64_t>(1, nb))});
   MapImage imp;
   imp.rows = int(rowsOut);
   imp.cols = int(nb);

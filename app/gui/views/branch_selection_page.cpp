@@ -13,64 +13,22 @@
 #include <cmath>
 
 #include "attnscope/registry.hpp"
+#include "selection_parts.hpp"
 
 namespace attnscope::gui {
-namespace {
-
-HeatmapWidget* mapWidget(const QString& rows, const QString& cols, const QString& value) {
-  auto* w = new HeatmapWidget;
-  w->setAxisTitles(rows, cols, value);
-  w->setInteractive(false);
-  return w;
-}
-
-// Attention weights span decades (a window's few keys against a long tail): a log colour scale.
-HeatmapWidget* weightsWidget(const QString& value) {
-  HeatmapWidget* w = mapWidget(QObject::tr("query i"), QObject::tr("key j"), value);
-  w->setScaleMode(ScaleMode::log);
-  return w;
-}
-
-QChartView* chartView(QChart* chart) {
-  chart->legend()->setAlignment(Qt::AlignTop);
-  chart->setMargins(QMargins(4, 4, 4, 4));
-  auto* view = new QChartView(chart);
-  view->setRenderHint(QPainter::Antialiasing);
-  view->setMinimumHeight(170);
-  return view;
-}
-
-// At most ~1024 points of a per-query series, every n-th (NaN: a row that was not measured);
-// with `smooth` > 1 each point is the mean of that many queries centred on it.
-QList<QPointF> perQuery(const QVector<float>& values, qsizetype smooth = 1) {
-  QList<QPointF> points;
-  const qsizetype n = values.size(), step = std::max<qsizetype>(1, n / 1024);
-  for (qsizetype i = 0; i < n; i += step) {
-    double sum = 0;
-    qsizetype count = 0;
-    for (qsizetype j = std::max<qsizetype>(0, i - smooth / 2);
-         j < std::min(n, i - smooth / 2 + smooth); ++j) {
-      if (!std::isnan(values[j])) sum += values[j], ++count;
-    }
-    if (count > 0) points.append(QPointF(double(i), sum / double(count)));
-  }
-  return points;
-}
-
-}  // namespace
 
 BranchSelectionPage::BranchSelectionPage(QWidget* parent) : QWidget(parent) {
   auto* grid = new QGridLayout(this);
   grid->setContentsMargins(0, 0, 0, 0);
   const QString names[3] = {tr("compressed"), tr("selected"), tr("window")};
   for (int n = 0; n < 3; ++n) {
-    branches_[n] = weightsWidget(tr("P"));
+    branches_[n] = weightsMap(tr("P"));
     branches_[n]->setCompact(true);
     branches_[n]->setTitle(tr("%1 branch").arg(names[n]));
     grid->addWidget(branches_[n], 0, n);
   }
-  implicit_ = weightsWidget(tr("weight"));
-  importance_ = mapWidget(tr("query i"), tr("key block"), tr("importance"));
+  implicit_ = weightsMap(tr("weight"));
+  importance_ = selectionMap(tr("query i"), tr("key block"), tr("importance"));
   importance_->setKeepAspect(false);  // hundreds of queries by a few blocks
   grid->addWidget(implicit_, 1, 0);
   grid->addWidget(importance_, 1, 1, 1, 2);
@@ -100,7 +58,7 @@ BranchSelectionPage::BranchSelectionPage(QWidget* parent) : QWidget(parent) {
     s->attachAxis(axisX_);
     s->attachAxis(axisY);
   }
-  grid->addWidget(chartView(chart), 2, 0, 1, 3);
+  grid->addWidget(selectionChart(chart), 2, 0, 1, 3);
   grid->setRowStretch(0, 2);
   grid->setRowStretch(1, 3);
   grid->setRowStretch(2, 2);

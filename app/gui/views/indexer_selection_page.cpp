@@ -13,51 +13,9 @@
 #include <cmath>
 
 #include "attnscope/registry.hpp"
+#include "selection_parts.hpp"
 
 namespace attnscope::gui {
-namespace {
-
-HeatmapWidget* mapWidget(const QString& rows, const QString& cols, const QString& value) {
-  auto* w = new HeatmapWidget;
-  w->setAxisTitles(rows, cols, value);
-  w->setInteractive(false);
-  return w;
-}
-
-// Attention weights span decades (a window's few keys against a long tail): a log colour scale.
-HeatmapWidget* weightsWidget(const QString& value) {
-  HeatmapWidget* w = mapWidget(QObject::tr("query i"), QObject::tr("key j"), value);
-  w->setScaleMode(ScaleMode::log);
-  return w;
-}
-
-QChartView* chartView(QChart* chart) {
-  chart->legend()->setAlignment(Qt::AlignTop);
-  chart->setMargins(QMargins(4, 4, 4, 4));
-  auto* view = new QChartView(chart);
-  view->setRenderHint(QPainter::Antialiasing);
-  view->setMinimumHeight(170);
-  return view;
-}
-
-// At most ~1024 points of a per-query series, every n-th (NaN: a row that was not measured);
-// with `smooth` > 1 each point is the mean of that many queries centred on it.
-QList<QPointF> perQuery(const QVector<float>& values, qsizetype smooth = 1) {
-  QList<QPointF> points;
-  const qsizetype n = values.size(), step = std::max<qsizetype>(1, n / 1024);
-  for (qsizetype i = 0; i < n; i += step) {
-    double sum = 0;
-    qsizetype count = 0;
-    for (qsizetype j = std::max<qsizetype>(0, i - smooth / 2);
-         j < std::min(n, i - smooth / 2 + smooth); ++j) {
-      if (!std::isnan(values[j])) sum += values[j], ++count;
-    }
-    if (count > 0) points.append(QPointF(double(i), sum / double(count)));
-  }
-  return points;
-}
-
-}  // namespace
 
 IndexerSelectionPage::IndexerSelectionPage(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
@@ -77,10 +35,10 @@ IndexerSelectionPage::IndexerSelectionPage(QWidget* parent) : QWidget(parent) {
   layout->addLayout(bar);
 
   auto* grid = new QGridLayout;
-  index_ = mapWidget(tr("query i"), tr("key j"), tr("I"));
+  index_ = selectionMap(tr("query i"), tr("key j"), tr("I"));
   index_->setMaskZeros(false);  // ReLU's exact zeros are scores, not masked entries
-  attention_ = weightsWidget(tr("P"));
-  selected_ = weightsWidget(tr("P"));
+  attention_ = weightsMap(tr("P"));
+  selected_ = weightsMap(tr("P"));
   selected_->setToolTip(
       tr("Red: every bin of keys the query selected a key in (a key is narrower than a pixel)."));
   grid->addWidget(index_, 0, 0);
@@ -113,7 +71,7 @@ IndexerSelectionPage::IndexerSelectionPage(QWidget* parent) : QWidget(parent) {
     s->attachAxis(axisX_);
     s->attachAxis(axisY);
   }
-  grid->addWidget(chartView(chart), 1, 0, 1, 3);
+  grid->addWidget(selectionChart(chart), 1, 0, 1, 3);
   grid->setRowStretch(0, 3);
   grid->setRowStretch(1, 2);
   layout->addLayout(grid, 1);
@@ -219,7 +177,7 @@ QString IndexerSelectionPage::summary(const ViewResult& r) {
   QString rows;
   if (r.curveRows < r.workload.problem.shape.q_len)
     rows = tr(" (over %1 evenly spaced queries)").arg(r.curveRows);
-  return tr("<b>recall</b> %1% of the dense MLA attention mass on the selected keys &nbsp; "
+  return tr("<b>recall</b> %1% of the dense attention mass on the selected keys &nbsp; "
             "<b>overlap</b> %2% of them among the true top-%3 &nbsp; <b>sparsity</b> %4% of "
             "causal pairs skipped%5")
       .arg(100 * r.recall, 0, 'f', 1)
