@@ -202,48 +202,45 @@ void BlockSelectionView::showResult(const ViewResultPtr& result) {
 }
 
 void BlockSelectionView::showRouting(const ViewResult& r) {
-  const ViewResult* result = &r;
   recallSeries_->clear();
-  if (result->maps.size() < 2) {
-    counts_->clearMap(result->note);
-    gates_->clearMap(result->note);
-    summary_->setText(result->note);
+  if (r.maps.size() < 2) {
+    counts_->clearMap(r.note);
+    gates_->clearMap(r.note);
+    summary_->setText(r.note);
     return;
   }
-  const AttentionProblem& p = result->workload.problem;
-  counts_->setExtent(result->qBlocks, result->kBlocks);
-  counts_->setTitle(result->maps[0].title);
-  counts_->setMap(result->maps[0]);
-  gates_->setExtent(p.shape.q_len, result->kBlocks);
-  gates_->setTitle(tr("gate scores and chosen top-%1 (red), head %2")
-                       .arg(result->topK)
-                       .arg(result->request.head));
-  gates_->setMap(result->maps[1]);
+  const AttentionProblem& p = r.workload.problem;
+  counts_->setExtent(r.qBlocks, r.kBlocks);
+  counts_->setTitle(r.maps[0].title);
+  counts_->setMap(r.maps[0]);
+  gates_->setExtent(p.shape.q_len, r.kBlocks);
+  gates_->setTitle(
+      tr("gate scores and chosen top-%1 (red), head %2").arg(r.topK).arg(r.request.head));
+  gates_->setMap(r.maps[1]);
   MapOverlays o;
   o.blockSize = 1;
   o.qLen = p.shape.q_len;
-  o.kvLen = result->kBlocks;
-  o.selection = result->selection;
-  o.topK = result->topK;
+  o.kvLen = r.kBlocks;
+  o.selection = r.selection;
+  o.topK = r.topK;
   gates_->setOverlays(o);
 
   QList<QPointF> points;
-  const qsizetype n = result->recallPerQuery.size();
+  const qsizetype n = r.recallPerQuery.size();
   const qsizetype step = std::max<qsizetype>(1, n / 1024);
-  for (qsizetype i = 0; i < n; i += step)
-    points.append(QPointF(double(i), result->recallPerQuery[i]));
+  for (qsizetype i = 0; i < n; i += step) points.append(QPointF(double(i), r.recallPerQuery[i]));
   recallSeries_->replace(points);
   axisX_->setRange(0, double(std::max<qsizetype>(1, n - 1)));
   const BlockSelection routing = variant_info(p.variant).selection(p);
   summary_->setText(tr("<b>recall</b> %1% of the dense causal attention mass (head %2) &nbsp; "
                        "<b>sparsity</b> %3% of causal (query, key) pairs skipped &nbsp; "
                        "block %4, top-%5, %6 key blocks")
-                        .arg(100 * result->recall, 0, 'f', 1)
-                        .arg(result->request.head)
-                        .arg(100 * result->sparsity, 0, 'f', 1)
+                        .arg(100 * r.recall, 0, 'f', 1)
+                        .arg(r.request.head)
+                        .arg(100 * r.sparsity, 0, 'f', 1)
                         .arg(routing.block_size)
                         .arg(routing.top_k)
-                        .arg(result->kBlocks));
+                        .arg(r.kBlocks));
 }
 
 void BlockSelectionView::applySettings(const QJsonObject& s) {
