@@ -83,26 +83,30 @@ void add(const std::string& name, const AttentionProblem& p) {
       ->Unit(benchmark::kMillisecond);
 }
 
-// Decode through the paged KV cache: a cache holding `ctx` tokens of one sequence, then one step
-// per iteration (each appends a token, so the context grows by the iteration count, a rounding
-// error next to ctx). Side by side with the flat decode of the same shape, it prices the page walk.
+// Decode through the paged KV cache: a cache holding `ctx` tokens of each of the problem's batch
+// sequences, then one step per iteration (each appends a token, so the context grows by the
+// iteration count, a rounding error next to ctx). Side by side with the flat decode of the same
+// shape, it prices the page walk.
 void run_paged(benchmark::State& state, AttentionProblem p, int64_t ctx) {
   CpuOptions options;
   options.threads = g_threads;
   auto backend = make_cpu_backend(options);
   PagedKvCache cache(KvCacheConfig{p, g_page_size, 0});
-  const int64_t seq = cache.add_sequence();
   AttentionProblem full = p;
   full.shape.batch = 1;
   full.shape.q_len = 1;
   full.shape.kv_len = ctx;
-  const Inputs prompt = make_inputs(full, "random", 1);
+  const Inputs prompt = make_inputs(full, "random", 1);  // every sequence holds the same tokens
   const bool mla = p.variant == VariantId::mla;
-  cache.append(seq, prompt.at(mla ? "c_kv" : "k"), prompt.at(mla ? "k_rope" : "v"));
-  AttentionProblem one = full;
-  one.shape.kv_len = 1;
   DecodeStep step;
-  step.sequences = {seq};
+  for (int64_t b = 0; b < p.shape.batch; ++b) {
+    step.sequences.push_back(cache.add_sequence());
+    cache.append(step.sequences.back(), prompt.at(mla ? "c_kv" : "k"),
+                 prompt.at(mla ? "k_rope" : "v"));
+  }
+  AttentionProblem one = full;
+  one.shape.batch = p.shape.batch;
+  one.shape.kv_len = 1;
   step.inputs = make_inputs(one, "random", 2);
   const Counters c = decode_step(*backend, cache, step).counters;  // warm-up
   for (auto _ : state) {
@@ -113,7 +117,8 @@ void run_paged(benchmark::State& state, AttentionProblem p, int64_t ctx) {
       benchmark::Counter(c.flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GBps"] =
       benchmark::Counter(c.bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(full.describe() + " page=" + std::to_string(cache.page_size()));
+  state.SetLabel(one.describe() + " ctx=" + std::to_string(ctx) +
+                 " page=" + std::to_string(cache.page_size()));
 }
 
 void add_paged(const std::string& name, const AttentionProblem& p, int64_t ctx) {
@@ -159,10 +164,24 @@ void register_all(bool smoke) {
       }
     }
   }
-  for (int64_t ctx : {4096, 32768}) {
-    add("decode/H32kv8/D128/ctx" + std::to_string(ctx), dense(32, 8, 1, ctx, 128, true));
-    add_paged("paged_decode/H32kv8/D128/ctx" + std::to_string(ctx), dense(32, 8, 1, ctx, 128, true),
-              ctx);
+  // GQA prefill at a Llama-style group (the issue #18 shapes).
+  for (bool causal : {false, true}) {
+    for (int64_t L : {2048, 4096, 8192}) {
+      add(std::string("dense/H32kv8/D128/") + (causal ? "causal" : "full") + "/L" +
+              std::to_string(L),
+          dense(32, 8, L, L, 128, causal));
+    }
+  }
+  // Decode: batch 1 (no B in the name, as in earlier runs) and batch 8, flat and paged.
+  for (int64_t batch : {1, 8}) {
+    const std::string b = batch == 1 ? "" : "B" + std::to_string(batch) + "/";
+    for (int64_t ctx : {4096, 32768, 131072}) {
+      if (batch > 1 && ctx == 4096) continue;
+      AttentionProblem p = dense(32, 8, 1, ctx, 128, true);
+      p.shape.batch = batch;
+      add("decode/" + b + "H32kv8/D128/ctx" + std::to_string(ctx), p);
+      add_paged("paged_decode/" + b + "H32kv8/D128/ctx" + std::to_string(ctx), p, ctx);
+    }
   }
   for (int64_t L : {8192, 16384}) {
     AttentionProblem p = AttentionProblem::defaults(VariantId::swa);

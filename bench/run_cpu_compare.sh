@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Side-by-side CPU comparison: attnscope's cpu backend and the PyTorch peer, alternating rounds
-# (A B A B ...) so drift hits both; every peer at its best (docs/benchmarks.md). Needs python3-torch
-# and libtcmalloc-minimal4 for the peer. Usage: bench/run_cpu_compare.sh [ROUNDS] [FILTER_REGEX]
+# (A B A B ...) so drift hits both; every peer at its best (docs/benchmarks.md). The peer is
+# PyTorch 2 from a Debian 13 root (bench/peers/torch2_root.sh, made on first use; needs root), or
+# with PEER=host the machine's own python3-torch. Usage:
+#   bench/run_cpu_compare.sh [ROUNDS] [FILTER_REGEX]       (CPU_BENCH=path picks the binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 filter=${2:-'dense/Hkv(8|2)/D128/(full|causal)/L(1024|4096)/|decode/.*|gdn/.*|moba/B64/k4/D128/L8192/'}
-bin=build/release/bench/attnscope_cpu_bench
+bin=${CPU_BENCH:-build/release/bench/attnscope_cpu_bench}
 [ -x "$bin" ] || { cmake --preset release >/dev/null && cmake --build --preset release --target attnscope_cpu_bench; }
+peer=${PEER:-torch2}
+if [ "$peer" = torch2 ] && ! bench/peers/torch2_root.sh make; then
+  echo "run_cpu_compare: no PyTorch 2 root; falling back to the host's python3-torch" >&2
+  peer=host
+fi
 out=build/bench-$(date +%Y%m%d-%H%M%S); mkdir -p "$out"
 threads=2
 py=${PYTHON:-/usr/bin/python3}  # Debian's python, where python3-torch lives
@@ -20,8 +27,12 @@ for r in $(seq 1 "$rounds"); do
   roof=--no-roofline; [ "$r" = 1 ] && roof=
   "$bin" $roof --threads=$threads --benchmark_filter="$filter" --benchmark_min_time=0.3 \
     --benchmark_out="$out/ours-$r.json" --benchmark_out_format=json >/dev/null
-  if "$py" -c "import torch" 2>/dev/null; then
-    LD_PRELOAD=$tcmalloc "$py" bench/peers/torch_cpu.py --threads $threads --reps 3 \
+  if [ "$peer" = torch2 ]; then
+    bench/peers/torch2_root.sh run bench/peers/torch_cpu.py --threads $threads --reps 5 \
+      --out /out/peer-$r.json --cases $cases 2>/dev/null
+    mv build/peers/out/peer-$r.json "$out/peer-$r.json"
+  elif "$py" -c "import torch" 2>/dev/null; then
+    LD_PRELOAD=$tcmalloc "$py" bench/peers/torch_cpu.py --threads $threads --reps 5 \
       --out "$out/peer-$r.json" --cases $cases 2>/dev/null
   fi
 done

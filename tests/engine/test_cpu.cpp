@@ -198,3 +198,21 @@ TEST(CpuBackend, MobaBlockLargerThanTheSequenceIsCausalDense) {
     expect_close(got.lse, want.lse, "lse");
   }
 }
+
+// Decode's few-rows kernels have a separate path per value width (whole 16-float vectors or a
+// masked last one, up to 128 columns at a time) and per group size (rows in fours, then 3, 2, 1):
+// every combination against the reference, past one key tile so the online softmax rescales.
+TEST(CpuBackend, DecodeMatchesTheReferenceForEveryValueWidthAndGroup) {
+  for (const int64_t dv : {8, 16, 40, 128, 136, 200}) {
+    for (const int64_t group : {1, 2, 3, 4, 6, 7}) {
+      AttentionProblem p = AttentionProblem::defaults(VariantId::dense);
+      p.shape = {2, 2 * group, 2, 1, 700, 24, dv};
+      p.causal = true;
+      const Inputs in = make_inputs(p, "random", 7 + dv + group);
+      const RunResult want = make_backend("reference")->run(p, in, {}, {});
+      const RunResult got = make_cpu_backend({})->run(p, in, {}, {});
+      SCOPED_TRACE(p.describe());
+      expect_close(got.o, want.o, "o");
+    }
+  }
+}

@@ -81,28 +81,37 @@ inline void dots_rows(const float* Q, int64_t q_ld, const float* K, int64_t k_ld
   for (int64_t c = 0; c < n; ++c) dots_key<RB, ACC>(Q, q_ld, K + c * k_ld, d, S + c, s_ld);
 }
 
-// O[RB × cols] += P[RB × n] V[n × cols], cols ≤ 64 (CB vectors of 16, the last one masked).
-template <int RB, int CB>
+// O[RB × cols] += P[RB × n] V[n × cols], cols ≤ 16 CB (CB vectors of 16; unless FULL, the last
+// one masked). FULL (cols == 16 CB, as for D = 128) has no masks at all: with a mask per vector
+// GCC ran out of mask registers, reloading masks and spilling accumulators on every key.
+template <int RB, int CB, bool FULL>
 inline void pv_block(const float* P, int64_t p_ld, const float* V, int64_t v_ld, int64_t n,
                      float* O, int64_t o_ld, int64_t cols) {
-  __mmask16 m[CB];
-  for (int b = 0; b < CB; ++b) {
-    const int64_t left = cols - 16 * b;
-    m[b] = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-  }
+  const int64_t left = cols - 16 * (CB - 1);  // only the last vector can be partial
+  const __mmask16 last = FULL || left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  auto load = [&](const float* p, int b) {
+    return FULL || b < CB - 1 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(last, p);
+  };
   __m512 acc[RB][CB];
   for (int r = 0; r < RB; ++r)
-    for (int b = 0; b < CB; ++b) acc[r][b] = _mm512_maskz_loadu_ps(m[b], O + r * o_ld + 16 * b);
+    for (int b = 0; b < CB; ++b) acc[r][b] = load(O + r * o_ld + 16 * b, b);
   for (int64_t c = 0; c < n; ++c) {
     __m512 vv[CB];
-    for (int b = 0; b < CB; ++b) vv[b] = _mm512_maskz_loadu_ps(m[b], V + c * v_ld + 16 * b);
+    for (int b = 0; b < CB; ++b) vv[b] = load(V + c * v_ld + 16 * b, b);
     for (int r = 0; r < RB; ++r) {
       const __m512 p = _mm512_set1_ps(P[r * p_ld + c]);
       for (int b = 0; b < CB; ++b) acc[r][b] = _mm512_fmadd_ps(p, vv[b], acc[r][b]);
     }
   }
-  for (int r = 0; r < RB; ++r)
-    for (int b = 0; b < CB; ++b) _mm512_mask_storeu_ps(O + r * o_ld + 16 * b, m[b], acc[r][b]);
+  for (int r = 0; r < RB; ++r) {
+    for (int b = 0; b < CB; ++b) {
+      if (FULL || b < CB - 1) {
+        _mm512_storeu_ps(O + r * o_ld + 16 * b, acc[r][b]);
+      } else {
+        _mm512_mask_storeu_ps(O + r * o_ld + 16 * b, last, acc[r][b]);
+      }
+    }
+  }
 }
 
 // pv_block with as many 16-column vectors as `cols` needs (at most CB), picked at run time.
@@ -112,7 +121,8 @@ inline void pv_block_fit(const float* P, int64_t p_ld, const float* V, int64_t v
   if constexpr (CB > 1) {
     if (cols <= 16 * (CB - 1)) return pv_block_fit<RB, CB - 1>(P, p_ld, V, v_ld, n, O, o_ld, cols);
   }
-  pv_block<RB, CB>(P, p_ld, V, v_ld, n, O, o_ld, cols);
+  if (cols == 16 * CB) return pv_block<RB, CB, true>(P, p_ld, V, v_ld, n, O, o_ld, cols);
+  pv_block<RB, CB, false>(P, p_ld, V, v_ld, n, O, o_ld, cols);
 }
 
 // Columns in chunks of up to 128 (a whole row for D = 128), so the first pass over a V tile reads
