@@ -93,7 +93,8 @@ def main():
     else:
         print(f"SGEMM peak {peak} GFLOP/s ({ctx.get('sgemm_provider', '?')}), triad {copy} GB/s, "
               f"{ctx.get('attnscope_threads', '?')} threads; peer: {pctx.get('peer', 'none')} "
-              f"{pctx.get('torch_version', '')} ({pctx.get('method', '')})\n")
+              f"{pctx.get('torch_version', '')} "
+              f"({pctx.get('method') or pctx.get('cpu_capability', '')}; methods per case in its JSON)\n")
         print("| case | attnscope ms (min-max) | GFLOP/s | % SGEMM peak | GB/s | % triad | peer ms (min-max) | speed-up |")
     print("|---|---|---|---|---|---|---|---|")
     for name in sorted(ours):

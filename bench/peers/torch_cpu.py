@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--cases", nargs="+", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--min-time", type=float, default=0.5)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -124,15 +125,15 @@ def main():
         method, call = build(c)
         with torch.no_grad():
             call()  # warm-up
-            times = []
-            for _ in range(a.reps):
+            times = []  # at least --reps, and at least --min-time seconds (small cases are noisy)
+            while len(times) < a.reps or sum(times) < a.min_time:
                 t0 = time.perf_counter()
                 call()
                 times.append(time.perf_counter() - t0)
         med = statistics.median(times)
         flops = 4.0 * c["B"] * c["H"] * visible_pairs(c) * c["D"]
         name = name.removesuffix("/real_time")
-        results.append({"name": name, "run_name": name, "run_type": "iteration", "iterations": a.reps,
+        results.append({"name": name, "run_name": name, "run_type": "iteration", "iterations": len(times),
                         "real_time": med * 1e3, "cpu_time": med * 1e3, "time_unit": "ms",
                         "min_ms": min(times) * 1e3, "max_ms": max(times) * 1e3,
                         "GFLOPs": flops / med / 1e9, "method": method})
