@@ -53,10 +53,12 @@ template <int RB, bool ACC>
 inline void dots_key(const float* Q, int64_t q_ld, const float* K, int64_t d, float* S,
                      int64_t s_ld) {
   __m512 a0[4], a1[4];
+#pragma GCC unroll 8
   for (int r = 0; r < 4; ++r) a0[r] = a1[r] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 32 <= d; k += 32) {
     const __m512 k0 = _mm512_loadu_ps(K + k), k1 = _mm512_loadu_ps(K + k + 16);
+#pragma GCC unroll 8
     for (int r = 0; r < RB; ++r) {
       a0[r] = _mm512_fmadd_ps(_mm512_loadu_ps(Q + r * q_ld + k), k0, a0[r]);
       a1[r] = _mm512_fmadd_ps(_mm512_loadu_ps(Q + r * q_ld + k + 16), k1, a1[r]);
@@ -65,12 +67,14 @@ inline void dots_key(const float* Q, int64_t q_ld, const float* K, int64_t d, fl
   for (; k < d; k += 16) {
     const __mmask16 m = d - k >= 16 ? __mmask16(0xFFFF) : tail_mask(d);
     const __m512 k0 = _mm512_maskz_loadu_ps(m, K + k);
+#pragma GCC unroll 8
     for (int r = 0; r < RB; ++r)
       a0[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, Q + r * q_ld + k), k0, a0[r]);
   }
   alignas(16) float out[4];
   _mm_store_ps(out, hsum4(_mm512_add_ps(a0[0], a1[0]), _mm512_add_ps(a0[1], a1[1]),
                           _mm512_add_ps(a0[2], a1[2]), _mm512_add_ps(a0[3], a1[3])));
+#pragma GCC unroll 8
   for (int r = 0; r < RB; ++r) S[r * s_ld] = ACC ? S[r * s_ld] + out[r] : out[r];
 }
 
@@ -93,17 +97,24 @@ inline void pv_block(const float* P, int64_t p_ld, const float* V, int64_t v_ld,
     return FULL || b < CB - 1 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(last, p);
   };
   __m512 acc[RB][CB];
+#pragma GCC unroll 8
   for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
     for (int b = 0; b < CB; ++b) acc[r][b] = load(O + r * o_ld + 16 * b, b);
   for (int64_t c = 0; c < n; ++c) {
     __m512 vv[CB];
+#pragma GCC unroll 8
     for (int b = 0; b < CB; ++b) vv[b] = load(V + c * v_ld + 16 * b, b);
+#pragma GCC unroll 8
     for (int r = 0; r < RB; ++r) {
       const __m512 p = _mm512_set1_ps(P[r * p_ld + c]);
+#pragma GCC unroll 8
       for (int b = 0; b < CB; ++b) acc[r][b] = _mm512_fmadd_ps(p, vv[b], acc[r][b]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 8
     for (int b = 0; b < CB; ++b) {
       if (FULL || b < CB - 1) {
         _mm512_storeu_ps(O + r * o_ld + 16 * b, acc[r][b]);

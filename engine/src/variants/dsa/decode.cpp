@@ -56,19 +56,26 @@ double exact_score(const float* q, const float* w, const float* k, int64_t Hi, i
 template <int R, int V>
 inline void index_keys(const float* k, int64_t Di, const float* qt, const float* w, float* out) {
   __m512 acc[R][V];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t e = 0; e < Di; ++e) {
     __m512 q[V];
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) q[v] = _mm512_loadu_ps(qt + e * 16 * V + 16 * v);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(k[r * Di + e]);
+#pragma GCC unroll 8
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, q[v], acc[r][v]);
     }
   }
   const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     __m512 sum = zero;
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v)
       sum = _mm512_fmadd_ps(_mm512_max_ps(acc[r][v], zero), _mm512_loadu_ps(w + 16 * v), sum);
     out[r] = _mm512_reduce_add_ps(sum);
