@@ -216,3 +216,28 @@ TEST(CpuBackend, DecodeMatchesTheReferenceForEveryValueWidthAndGroup) {
     }
   }
 }
+
+// Gated DeltaNet's recurrent form runs S in 32-column panels with a deferred decay: every panel
+// path (several panels, a masked last one, Dk not a multiple of 4) and both ways the decay is
+// applied (into the running factor, or into the values once the factor would drop below 1e-20:
+// strong decays, and decays that underflow to 0) against the float64 reference.
+TEST(CpuBackend, GatedDeltaRecurrentPanelsMatchTheReference) {
+  for (const auto [dk, dv] : {std::pair<int64_t, int64_t>{13, 72}, {128, 40}, {32, 128}}) {
+    for (const double g_scale : {1.0, 30.0, 200.0}) {
+      AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
+      p.shape = {1, 2, 2, 300, 300, dk, dv};
+      p.gated_delta.recurrent = true;
+      p.gated_delta.qk_l2norm = true;
+      Inputs in = make_inputs(p, "random", 11 + dk);
+      Tensor g = in.at("g");  // log decays; scaled up, the running product underflows fast
+      for (int64_t i = 0; i < g.numel(); ++i) g.data()[i] = float(g.data()[i] * g_scale);
+      in.set("g", g);
+      const RunResult want = make_backend("reference")->run(p, in, {}, {});
+      const RunResult got = make_cpu_backend({})->run(p, in, {}, {});
+      SCOPED_TRACE(p.describe() + " g x" + std::to_string(g_scale));
+      expect_close(got.o, want.o, "o");
+      ASSERT_TRUE(got.final_state && want.final_state);
+      expect_close(*got.final_state, *want.final_state, "final_state");
+    }
+  }
+}
