@@ -225,10 +225,19 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
         !mask.causal ||
         (j1 - 1 <= p_lo && (mask.window <= 0 || j0 > p_hi - mask.window || j1 <= mask.sinks));
     if (!full) {
+      // Key j is visible to a contiguous run of query rows: i >= j - offset, and within the
+      // window i <= j - offset + window - 1 (unless j is a sink). Each group's rows outside that
+      // run are filled, instead of testing every (row, key) pair.
       for (int64_t c = 0; c < n; ++c) {
         float* row = sbuf + c * R;
-        for (int64_t r = 0; r < R; ++r) {
-          if (!mask.visible(i0 + r % nr, j0 + c)) row[r] = kNegInf;
+        const int64_t j = j0 + c;
+        const int64_t first = std::clamp<int64_t>(j - mask.offset - i0, 0, nr);
+        const int64_t end = mask.window > 0 && j >= mask.sinks
+                                ? std::clamp<int64_t>(j - mask.offset + mask.window - i0, first, nr)
+                                : nr;
+        for (int64_t g = 0; g < plan.G; ++g) {
+          std::fill(row + g * nr, row + g * nr + first, kNegInf);
+          std::fill(row + g * nr + end, row + (g + 1) * nr, kNegInf);
         }
       }
     }
