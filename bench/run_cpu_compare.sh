@@ -28,7 +28,9 @@ for r in $(seq 1 "$rounds"); do
   "$bin" $roof --threads=$threads --benchmark_filter="$filter" --benchmark_min_time=0.3 \
     --benchmark_out="$out/ours-$r.json" --benchmark_out_format=json >/dev/null
   if [ "$peer" = torch2 ]; then
-    bench/peers/torch2_root.sh run bench/peers/torch_cpu.py --threads $threads --reps 5 \
+    # torch's CPU flash kernel parallelizes with OpenMP and calls BLAS per block inside those
+    # threads; a multithreaded OpenBLAS there oversubscribes the cores (2.6x slower at L 4096).
+    OPENBLAS_NUM_THREADS=1 bench/peers/torch2_root.sh run bench/peers/torch_cpu.py --threads $threads --reps 5 \
       --out /out/peer-$r.json --cases $cases 2>/dev/null
     mv build/peers/out/peer-$r.json "$out/peer-$r.json"
   elif "$py" -c "import torch" 2>/dev/null; then
