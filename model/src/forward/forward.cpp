@@ -212,7 +212,7 @@ void head(Pass& pass, const float* lm_head, std::span<const int32_t> ids) {
   const float* hidden = r.hidden.data();
   if (pass.options.keep_logits) {
     r.logits = Tensor({L, V});
-    timed(r.seconds.gemm, [&] { linear(hidden, L, d, lm_head, V, r.logits.data()); });
+    timed(r.seconds.gemm, [&] { logits_rows(hidden, L, d, lm_head, V, 0, L, r.logits.data()); });
     next_token_nll(r.logits.data(), 0, L, V, ids, r.nll.data());
     return;
   }
@@ -221,7 +221,7 @@ void head(Pass& pass, const float* lm_head, std::span<const int32_t> ids) {
   for (int64_t r0 = 0; r0 < L - 1; r0 += rows) {
     pass.options.cancel.throw_if_cancelled();
     const int64_t r1 = std::min(L - 1, r0 + rows);
-    timed(r.seconds.gemm, [&] { linear(hidden + r0 * d, r1 - r0, d, lm_head, V, chunk.data()); });
+    timed(r.seconds.gemm, [&] { logits_rows(hidden, L, d, lm_head, V, r0, r1, chunk.data()); });
     next_token_nll(chunk.data(), r0, r1, V, ids, r.nll.data());
   }
 }

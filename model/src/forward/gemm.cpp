@@ -2,10 +2,12 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "attnscope/error.hpp"
 #include "attnscope/parallel.hpp"
@@ -53,6 +55,22 @@ void linear(const float* x, int64_t m, int64_t k, const float* w, int64_t n, flo
 void conv1d(const float* x, int64_t m, int64_t k, const float* w, int64_t n, float* y,
             bool accumulate) {
   sgemm(CblasNoTrans, x, m, k, w, n, y, accumulate);
+}
+
+void logits_rows(const float* hidden, int64_t L, int64_t d, const float* w, int64_t V, int64_t r0,
+                 int64_t r1, float* out) {
+  std::vector<float> part;  // a grid block only partly inside [r0, r1)
+  for (int64_t b0 = r0 / kLogitRows * kLogitRows; b0 < r1; b0 += kLogitRows) {
+    const int64_t b1 = std::min(L, b0 + kLogitRows);
+    if (b0 >= r0 && b1 <= r1) {
+      linear(hidden + b0 * d, b1 - b0, d, w, V, out + (b0 - r0) * V);
+      continue;
+    }
+    part.resize(static_cast<size_t>((b1 - b0) * V));
+    linear(hidden + b0 * d, b1 - b0, d, w, V, part.data());
+    const int64_t c0 = std::max(b0, r0), c1 = std::min(b1, r1);
+    std::copy(part.begin() + (c0 - b0) * V, part.begin() + (c1 - b0) * V, out + (c0 - r0) * V);
+  }
 }
 
 }  // namespace attnscope::forward_detail

@@ -5,6 +5,7 @@
 
 #include "attnscope/error.hpp"
 #include "attnscope/host_info.hpp"
+#include "forward/gemm.hpp"
 
 namespace attnscope::forward_detail {
 
@@ -48,7 +49,9 @@ std::string ForwardMemory::describe() const {
 int64_t nll_chunk_rows(int64_t tokens, int64_t vocab) {
   // About 64 MiB of logits at a time: large enough for an efficient GEMM, small next to [L, V].
   constexpr int64_t kChunkBytes = int64_t(64) << 20;
-  const int64_t rows = std::max<int64_t>(16, kChunkBytes / std::max<int64_t>(1, vocab * kF));
+  // Whole blocks of the logits grid (gemm.hpp), so every chunk's products are whole blocks.
+  int64_t rows = std::max<int64_t>(16, kChunkBytes / std::max<int64_t>(1, vocab * kF));
+  rows = (rows + kLogitRows - 1) / kLogitRows * kLogitRows;
   return std::min(rows, std::max<int64_t>(tokens, 1));
 }
 

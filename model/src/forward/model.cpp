@@ -110,8 +110,9 @@ Tensor Model::lm_head(const Tensor& hidden, int64_t row0, int64_t row1) const {
   }
   auto session = impl_->weights->session();
   Tensor out({row1 - row0, c.vocab_size});
-  forward_detail::linear(hidden.data() + row0 * c.hidden_size, row1 - row0, c.hidden_size,
-                         session.globals()[Role::lm_head], c.vocab_size, out.data());
+  forward_detail::logits_rows(hidden.data(), hidden.dim(0), c.hidden_size,
+                              session.globals()[Role::lm_head], c.vocab_size, row0, row1,
+                              out.data());
   return out;
 }
 
