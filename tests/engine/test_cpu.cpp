@@ -10,6 +10,7 @@
 #include "attnscope/error.hpp"
 #include "attnscope/registry.hpp"
 #include "attnscope/workload.hpp"
+#include "oracle.hpp"
 
 using namespace attnscope;
 
@@ -218,19 +219,21 @@ TEST(CpuBackend, DecodeMatchesTheReferenceForEveryValueWidthAndGroup) {
 }
 
 // Gated DeltaNet's recurrent form runs S in 32-column panels with a deferred decay: every panel
-// path (several panels, a masked last one, Dk not a multiple of 4) and both ways the decay is
-// applied (into the running factor, or into the values once the factor would drop below 1e-20:
-// strong decays, and decays that underflow to 0) against the float64 reference.
+// path (several panels, a masked last one of 8 or 24 columns, Dk not a multiple of 4), an initial
+// state, and both ways the decay is applied (into the running factor, or into the values once the
+// factor would drop below 1e-10: strong decays, and decays of exactly 0) against the reference.
 TEST(CpuBackend, GatedDeltaRecurrentPanelsMatchTheReference) {
-  for (const auto [dk, dv] : {std::pair<int64_t, int64_t>{13, 72}, {128, 40}, {32, 128}}) {
+  for (const auto [dk, dv] : {std::pair<int64_t, int64_t>{13, 72}, {128, 40}, {32, 56}}) {
     for (const double g_scale : {1.0, 30.0, 200.0}) {
       AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
       p.shape = {1, 2, 2, 300, 300, dk, dv};
       p.gated_delta.recurrent = true;
       p.gated_delta.qk_l2norm = true;
-      Inputs in = make_inputs(p, "random", 11 + dk);
+      Inputs in = attnscope_tests::random_inputs(p, 11 + dk, /*initial_state=*/true);
       Tensor g = in.at("g");  // log decays; scaled up, the running product underflows fast
-      for (int64_t i = 0; i < g.numel(); ++i) g.data()[i] = float(g.data()[i] * g_scale);
+      for (int64_t i = 0; i < g.numel(); ++i) {
+        g.data()[i] = i % 97 == 50 ? -150.0f : float(g.data()[i] * g_scale);  // e^-150 = 0 in fp32
+      }
       in.set("g", g);
       const RunResult want = make_backend("reference")->run(p, in, {}, {});
       const RunResult got = make_cpu_backend({})->run(p, in, {}, {});
