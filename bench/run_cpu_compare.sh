@@ -30,12 +30,17 @@ for r in $(seq 1 "$rounds"); do
   if [ "$peer" = torch2 ]; then
     # torch's CPU flash kernel parallelizes with OpenMP and calls BLAS per block inside those
     # threads; a multithreaded OpenBLAS there oversubscribes the cores (2.6x slower at L 4096).
-    OPENBLAS_NUM_THREADS=1 bench/peers/torch2_root.sh run bench/peers/torch_cpu.py --threads $threads --reps 5 \
-      --out /out/peer-$r.json --cases $cases 2>/dev/null
-    mv build/peers/out/peer-$r.json "$out/peer-$r.json"
+    # A failed peer round (say, out of memory) is reported and skipped, not fatal; its log stays.
+    if OPENBLAS_NUM_THREADS=1 bench/peers/torch2_root.sh run bench/peers/torch_cpu.py \
+      --threads $threads --reps 5 --out /out/peer-$r.json --cases $cases 2>"$out/peer-$r.log"; then
+      mv build/peers/out/peer-$r.json "$out/peer-$r.json"
+    else
+      echo "run_cpu_compare: peer round $r failed; see $out/peer-$r.log" >&2
+    fi
   elif "$py" -c "import torch" 2>/dev/null; then
     LD_PRELOAD=$tcmalloc "$py" bench/peers/torch_cpu.py --threads $threads --reps 5 \
-      --out "$out/peer-$r.json" --cases $cases 2>/dev/null
+      --out "$out/peer-$r.json" --cases $cases 2>"$out/peer-$r.log" ||
+      echo "run_cpu_compare: peer round $r failed; see $out/peer-$r.log" >&2
   fi
 done
 "$py" bench/compare.py "$out"/ours-*.json $(ls "$out"/peer-*.json 2>/dev/null) | tee "$out/table.md"

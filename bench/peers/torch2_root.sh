@@ -19,16 +19,25 @@ packages=python3-torch,python3-numpy,libopenblas0-pthread,libtcmalloc-minimal4t6
 
 die() { echo "torch2_root: $*" >&2; exit 1; }
 
-# The first Debian mirror in the host's apt configuration (deb822 or one-line format).
+# The first Debian mirror in the host's apt configuration (deb822 or one-line format): an http(s)
+# address of a stanza whose suites are not security ones.
 mirror() {
   local m=""
   if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
-    m=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources)
+    m=$(awk '
+      function flush() {
+        if (!found && uris ~ /^https?:\/\// && suites !~ /security/) { print uris; found = 1 }
+        uris = ""; suites = ""
+      }
+      /^[[:space:]]*$/ { flush(); next }
+      /^URIs:/ { uris = $2 }
+      /^Suites:/ { suites = $0 }
+      END { flush() }' /etc/apt/sources.list.d/*.sources)
   fi
   if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
-    m=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+    m=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\//) {print $i; exit}}' /etc/apt/sources.list)
   fi
-  [ -n "$m" ] || die "no Debian mirror found in /etc/apt; cannot make the root"
+  [ -n "$m" ] || die "no http(s) Debian mirror found in /etc/apt; cannot make the root"
   echo "$m"
 }
 
@@ -58,11 +67,13 @@ run_in_root() {
     set -e
     root=$1 repo=$2 tcmalloc=$3; shift 3
     mount -t proc proc "$root/proc"
-    mount --bind "$repo" "$root/attnscope" && mount -o remount,bind,ro "$root/attnscope"
+    mount --bind "$repo" "$root/attnscope"
+    mount -o remount,bind,ro "$root/attnscope"
     mount --bind "$repo/build/peers/out" "$root/out"
     # Only the settings a peer reads cross into the root, and only when set.
     vars=(PATH=/usr/bin:/bin HOME=/tmp LD_PRELOAD="$tcmalloc")
-    for v in OMP_NUM_THREADS OMP_WAIT_POLICY OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS; do
+    for v in OMP_NUM_THREADS OMP_WAIT_POLICY OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS \
+      OPENBLAS_THREAD_TIMEOUT; do
       [ -n "${!v:-}" ] && vars+=("$v=${!v}")
     done
     exec chroot "$root" env -i "${vars[@]}" sh -c "cd /attnscope && exec python3 \"\$@\"" python3 "$@"
