@@ -223,7 +223,7 @@ TEST(CpuBackend, DecodeMatchesTheReferenceForEveryValueWidthAndGroup) {
 // state, and both ways the decay is applied (into the running factor, or into the values once the
 // factor would drop below 1e-10: strong decays, and decays of exactly 0) against the reference.
 TEST(CpuBackend, GatedDeltaRecurrentPanelsMatchTheReference) {
-  for (const auto [dk, dv] : {std::pair<int64_t, int64_t>{13, 72}, {128, 40}, {32, 56}}) {
+  for (const auto& [dk, dv] : {std::pair<int64_t, int64_t>{13, 72}, {128, 40}, {32, 56}}) {
     for (const double g_scale : {1.0, 30.0, 200.0}) {
       AttentionProblem p = AttentionProblem::defaults(VariantId::gated_delta);
       p.shape = {1, 2, 2, 300, 300, dk, dv};

@@ -2,7 +2,9 @@
 // GEMMs per chunk, with the unit-lower solve (I + A) X = B done by Eigen's blocked triangular
 // solver. Recurrent (asked for with gdn.recurrent, or decode): rank-1 state updates, vectorized.
 // State in fp32.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "attnscope/parallel.hpp"
 #include "backends/cpu/cpu_backend.hpp"
@@ -60,121 +62,148 @@ void prepare(const AttentionProblem& p, const Inputs& in, int64_t bh, Sequence& 
 }
 
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
-// The same recurrence 32 columns of S at a time. Column j of S only ever meets u_j and o_j, so a
-// Dk × 32 panel (16 KiB at Dk = 128) runs through all L tokens on its own and stays in L1, where
-// the whole state (64 KiB) would stream from L2 twice per token.
+// The same recurrence a panel of S's columns at a time. Column j of S only ever meets u_j and
+// o_j, so a Dk × 64 panel (32 KiB at Dk = 128) runs through all L tokens on its own and stays in
+// L1, where the whole state (64 KiB) would stream from L2 twice per token.
 //
 // One pass over the panel per token: row d is updated with token t's kᵀu and, still in
 // registers, dotted with token t + 1's k and q. (Measured at L 8192, H 8, D 128: four Eigen
-// passes over the whole state per token 174 ms, two 115 ms, panels 68 ms, panels with one fused
-// pass and the one-FMA update below 62 ms.)
+// passes over the whole state per token 174 ms, two 115 ms, 32-column panels 68 ms, with one
+// fused pass and the one-FMA update below 62 ms, 64-column panels 59 ms.)
 //
 // The panel holds P = S / c with c the running product of the decays, so the update
 // P += kᵀ (u / c) is one FMA per element. When c would fall below 1e-10 (or a decay is 0) the
 // decay goes into the values instead and c restarts at 1, so P stays within ~1e10 |S| (a state
 // would have to exceed ~1e28 to overflow there; the decays cost one extra multiply per element
 // every few dozen tokens).
+//
+// NV vectors of 16 columns per panel row; CH interleaved chains per sum hide the FMAs' latency.
+template <int NV>
 struct PanelDots {
-  __m512 k0, k1, q0, q1;  // k P and q P over the panel's 32 columns
+  __m512 k[NV], q[NV];  // k P and q P over the panel's columns
 };
 
-// Four interleaved chains per sum hide the FMAs' latency; the rows come in fours.
-template <bool UPDATE, bool SCALE = false>
-PanelDots panel_pass(float* panel, int64_t Dk, const float* k_upd, __m512 w0, __m512 w1,
-                     __m512 scale, const float* k, const float* q) {
-  __m512 ks0[4], ks1[4], qs0[4], qs1[4];
+template <int NV, int CH, bool UPDATE, bool SCALE = false>
+PanelDots<NV> panel_pass(float* panel, int64_t Dk, const float* k_upd, const __m512* w,
+                         __m512 scale, const float* k, const float* q) {
+  constexpr int W = 16 * NV;
+  __m512 ks[CH][NV], qs[CH][NV];
 #pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) ks0[i] = ks1[i] = qs0[i] = qs1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < CH; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) ks[i][v] = qs[i][v] = _mm512_setzero_ps();
+  }
   auto row_step = [&](int64_t d, int i) {
-    float* row = panel + d * 32;
-    __m512 r0 = _mm512_load_ps(row), r1 = _mm512_load_ps(row + 16);
+    float* row = panel + d * W;
+    __m512 r[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) r[v] = _mm512_load_ps(row + 16 * v);
     if constexpr (UPDATE) {
       const __m512 kb = _mm512_set1_ps(k_upd[d]);
-      if constexpr (SCALE) {
-        r0 = _mm512_mul_ps(scale, r0);
-        r1 = _mm512_mul_ps(scale, r1);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        if constexpr (SCALE) r[v] = _mm512_mul_ps(scale, r[v]);
+        r[v] = _mm512_fmadd_ps(kb, w[v], r[v]);
+        _mm512_store_ps(row + 16 * v, r[v]);
       }
-      r0 = _mm512_fmadd_ps(kb, w0, r0);
-      r1 = _mm512_fmadd_ps(kb, w1, r1);
-      _mm512_store_ps(row, r0);
-      _mm512_store_ps(row + 16, r1);
     }
     if (k) {
       const __m512 kb = _mm512_set1_ps(k[d]), qb = _mm512_set1_ps(q[d]);
-      ks0[i] = _mm512_fmadd_ps(kb, r0, ks0[i]);
-      ks1[i] = _mm512_fmadd_ps(kb, r1, ks1[i]);
-      qs0[i] = _mm512_fmadd_ps(qb, r0, qs0[i]);
-      qs1[i] = _mm512_fmadd_ps(qb, r1, qs1[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        ks[i][v] = _mm512_fmadd_ps(kb, r[v], ks[i][v]);
+        qs[i][v] = _mm512_fmadd_ps(qb, r[v], qs[i][v]);
+      }
     }
   };
   int64_t d = 0;
-  for (; d + 4 <= Dk; d += 4) {
+  for (; d + CH <= Dk; d += CH) {
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) row_step(d + i, i);
+    for (int i = 0; i < CH; ++i) row_step(d + i, i);
   }
   for (; d < Dk; ++d) row_step(d, 0);
-  auto sum = [](const __m512* x) {
-    return _mm512_add_ps(_mm512_add_ps(x[0], x[1]), _mm512_add_ps(x[2], x[3]));
-  };
-  return {sum(ks0), sum(ks1), sum(qs0), sum(qs1)};
+  PanelDots<NV> out;
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    out.k[v] = ks[0][v];
+    out.q[v] = qs[0][v];
+#pragma GCC unroll 4
+    for (int i = 1; i < CH; ++i) {
+      out.k[v] = _mm512_add_ps(out.k[v], ks[i][v]);
+      out.q[v] = _mm512_add_ps(out.q[v], qs[i][v]);
+    }
+  }
+  return out;
 }
 
+template <int NV, int CH>
 void recurrent_panel(const Sequence& s, int64_t L, int64_t Dk, int64_t Dv, int64_t j0,
                      const float* qk, float* S, float* panel, float* o) {
-  const int64_t cols = std::min<int64_t>(32, Dv - j0);
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32   ? __mmask16(0xFFFF)
-                       : cols <= 16 ? __mmask16(0)
-                                    : __mmask16((1u << (cols - 16)) - 1);
-  for (int64_t d = 0; d < Dk; ++d) {
-    _mm512_store_ps(panel + d * 32, _mm512_maskz_loadu_ps(m0, S + d * Dv + j0));
-    _mm512_store_ps(panel + d * 32 + 16, _mm512_maskz_loadu_ps(m1, S + d * Dv + j0 + 16));
+  constexpr int W = 16 * NV;
+  __mmask16 m[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int64_t left = std::clamp<int64_t>(Dv - j0 - 16 * v, 0, 16);
+    m[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
   }
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  PanelDots dots = L > 0 ? panel_pass<false>(panel, Dk, nullptr, zero, zero, one, s.k.row(0).data(),
-                                             s.q.row(0).data())
-                         : PanelDots{zero, zero, zero, zero};
+  for (int64_t d = 0; d < Dk; ++d) {
+    for (int v = 0; v < NV; ++v) {
+      _mm512_store_ps(panel + d * W + 16 * v,
+                      _mm512_maskz_loadu_ps(m[v], S + d * Dv + j0 + 16 * v));
+    }
+  }
+  const __m512 one = _mm512_set1_ps(1.0f);
+  __m512 w[NV];
+  PanelDots<NV> dots{};
+  if (L > 0) {
+    dots =
+        panel_pass<NV, CH, false>(panel, Dk, nullptr, w, one, s.k.row(0).data(), s.q.row(0).data());
+  }
   float c = 1.0f;  // S = c P
   for (int64_t t = 0; t < L; ++t) {
     const __m512 cv = _mm512_set1_ps(c);  // k S and q S of the state before token t
-    const __m512 kS0 = _mm512_mul_ps(cv, dots.k0), kS1 = _mm512_mul_ps(cv, dots.k1);
-    const __m512 qS0 = _mm512_mul_ps(cv, dots.q0), qS1 = _mm512_mul_ps(cv, dots.q1);
     const float a = std::exp(s.g[t]);
     const __m512 alpha = _mm512_set1_ps(a);
     const __m512 beta = _mm512_set1_ps(s.beta[t]), dot = _mm512_set1_ps(qk[t]);
-    const float* v = s.v + t * Dv + j0;
-    // u = β (v − α kS);  o = α qS + (q · k) u
-    const __m512 u0 =
-        _mm512_mul_ps(beta, _mm512_fnmadd_ps(alpha, kS0, _mm512_maskz_loadu_ps(m0, v)));
-    const __m512 u1 =
-        _mm512_mul_ps(beta, _mm512_fnmadd_ps(alpha, kS1, _mm512_maskz_loadu_ps(m1, v + 16)));
+    const float* v_in = s.v + t * Dv + j0;
     float* out = o + t * Dv + j0;
-    _mm512_mask_storeu_ps(out, m0, _mm512_fmadd_ps(dot, u0, _mm512_mul_ps(alpha, qS0)));
-    _mm512_mask_storeu_ps(out + 16, m1, _mm512_fmadd_ps(dot, u1, _mm512_mul_ps(alpha, qS1)));
+    __m512 u[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      // u = β (v − α kS);  o = α qS + (q · k) u
+      const __m512 kS = _mm512_mul_ps(cv, dots.k[v]), qS = _mm512_mul_ps(cv, dots.q[v]);
+      u[v] = _mm512_mul_ps(beta,
+                           _mm512_fnmadd_ps(alpha, kS, _mm512_maskz_loadu_ps(m[v], v_in + 16 * v)));
+      _mm512_mask_storeu_ps(out + 16 * v, m[v],
+                            _mm512_fmadd_ps(dot, u[v], _mm512_mul_ps(alpha, qS)));
+    }
     // S = α S + kᵀ u: P = P + kᵀ (u / c) with c ← α c, or P = (α c) P + kᵀ u with c ← 1.
     const float next = c * a;
-    __m512 w0 = u0, w1 = u1, scale = one;
     const bool rescale = !(next >= 1e-10f);
+    __m512 scale = one;
     if (!rescale) {
       c = next;
       const __m512 inv = _mm512_set1_ps(1.0f / c);
-      w0 = _mm512_mul_ps(u0, inv);
-      w1 = _mm512_mul_ps(u1, inv);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) w[v] = _mm512_mul_ps(u[v], inv);
     } else {
       scale = _mm512_set1_ps(next);
       c = 1.0f;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) w[v] = u[v];
     }
     const bool more = t + 1 < L;
     const float* kn = more ? s.k.row(t + 1).data() : nullptr;
     const float* qn = more ? s.q.row(t + 1).data() : nullptr;
-    dots = rescale ? panel_pass<true, true>(panel, Dk, s.k.row(t).data(), w0, w1, scale, kn, qn)
-                   : panel_pass<true>(panel, Dk, s.k.row(t).data(), w0, w1, scale, kn, qn);
+    dots = rescale ? panel_pass<NV, CH, true, true>(panel, Dk, s.k.row(t).data(), w, scale, kn, qn)
+                   : panel_pass<NV, CH, true>(panel, Dk, s.k.row(t).data(), w, scale, kn, qn);
   }
   const __m512 cv = _mm512_set1_ps(c);
   for (int64_t d = 0; d < Dk; ++d) {
-    _mm512_mask_storeu_ps(S + d * Dv + j0, m0, _mm512_mul_ps(cv, _mm512_load_ps(panel + d * 32)));
-    _mm512_mask_storeu_ps(S + d * Dv + j0 + 16, m1,
-                          _mm512_mul_ps(cv, _mm512_load_ps(panel + d * 32 + 16)));
+    for (int v = 0; v < NV; ++v) {
+      _mm512_mask_storeu_ps(S + d * Dv + j0 + 16 * v, m[v],
+                            _mm512_mul_ps(cv, _mm512_load_ps(panel + d * W + 16 * v)));
+    }
   }
 }
 #endif
@@ -241,8 +270,8 @@ RunResult run_gated_delta(const Context& c) {
       thread_local AlignedVector panel, qk;
       float* dots = grow(qk, L);
       for (int64_t t = 0; t < L; ++t) dots[t] = s.q.row(t).dot(s.k.row(t));
-      for (int64_t j0 = 0; j0 < Dv; j0 += 32) {
-        recurrent_panel(s, L, Dk, Dv, j0, dots, S.data(), grow(panel, Dk * 32), o);
+      for (int64_t j0 = 0; j0 < Dv; j0 += 64) {
+        recurrent_panel<4, 2>(s, L, Dk, Dv, j0, dots, S.data(), grow(panel, Dk * 64), o);
       }
 #else
       recurrent(s, L, Dk, Dv, S, o);
