@@ -81,7 +81,6 @@ def main():
         def parts(i):
             return list(dict.fromkeys(b["name"].split("/")[i] for b in benchmarks))
         base = dict(benchmarks[0]["problem"])
-        base.pop("causal", None) if "causal" not in problem else None
         context["attnscope"] = {"mode": a.mode, "config": {
             "variants": parts(1), "backends": parts(2), "seq_lens": [int(x) for x in parts(3)],
             "mode": a.mode, "repetitions": len(glob.glob(os.path.join(a.run_dir, "ours-*.json"))),

@@ -1,10 +1,9 @@
 // Gated DeltaNet on the CPU. Chunked (prefill): the WY/UT form of docs/variants/gated_delta.md as
 // GEMMs per chunk, with the unit-lower solve (I + A) X = B done by Eigen's blocked triangular
-// solver. Recurrent (asked for with gdn.recurrent, or decode): rank-1 state updates, vectorized.
-// State in fp32.
+// solver. Recurrent (asked for with gdn.recurrent): rank-1 state updates, on AVX-512 in column
+// panels of the state that stay in L1 (below). State in fp32.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 #include "attnscope/parallel.hpp"
 #include "backends/cpu/cpu_backend.hpp"
