@@ -24,10 +24,13 @@ constexpr int64_t kKeyTile = 256;  // keys per tile: the S tile (<= 256 x 256 fl
 constexpr int64_t kMinTasks = 64;  // below this, split the key range (decode, few heads)
 constexpr int64_t kMinSplitKeys = 512;
 constexpr int64_t kFewRows = 16;  // at most this many stacked rows: unpacked products
+// P V walks keys in chunks: a chunk of a packed 32-column V panel (16 KiB) plus the P columns it
+// meets stay in the 48 KiB L1 for all row blocks (2-4 % over 256 keys at once, Run 7).
+constexpr int64_t kPvChunk = 128;
 
 // Per-thread scratch, grown on demand and reused across calls (no per-call big allocations).
 struct Scratch {
-  AlignedVector q, qt, s, o, m, l, alpha, colsum, part;
+  AlignedVector q, qt, s, o, m, l, alpha, colsum, part, vp;
 };
 thread_local Scratch tls;
 thread_local PyramidPool tls_pool;
@@ -210,17 +213,22 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
   // (only Q is packed, once per task) and O += P V from Sᵀ; the softmax runs down Sᵀ's columns,
   // vectorized across query rows. Same math and masking as tile() above.
   const bool use_microkernel = R > kFewRows;
+  // Qᵀ and Sᵀ rows are padded by one cache line: at a stride of R = 256 floats (1 KiB) the
+  // kernels' column walks touch only 4 of the L1's 64 sets and evict each other.
+  const int64_t ld = (R + 15) / 16 * 16 + 16;
   float* qt = nullptr;
   if (use_microkernel) {
-    qt = grow(tls.qt, a.Dk * R);
-    Eigen::Map<MatrixR>(qt, a.Dk, R) = Q.transpose();
+    qt = grow(tls.qt, a.Dk * ld);
+    Eigen::Map<MatrixR, 0, Eigen::OuterStride<>>(qt, a.Dk, R, Eigen::OuterStride<>(ld)) =
+        Q.transpose();
+    sbuf = grow(tls.s, kKeyTile * ld);
   }
   Eigen::Map<Eigen::RowVectorXf> m_row(m.data(), R), l_row(l.data(), R), a_row(alpha.data(), R);
   Eigen::Map<Eigen::RowVectorXf> colsum(grow(tls.colsum, R), R);
   auto tile_transposed = [&](int64_t j0, int64_t j1) {
     const int64_t n = j1 - j0;
-    Eigen::Map<MatrixR> St(sbuf, n, R);  // [keys, rows]
-    gemm_strided<false>(kb + j0 * k_ld, k_ld, 1, qt, R, sbuf, R, n, R, a.Dk);
+    Eigen::Map<MatrixR, 0, Eigen::OuterStride<>> St(sbuf, n, R, Eigen::OuterStride<>(ld));
+    gemm_strided<false>(kb + j0 * k_ld, k_ld, 1, qt, ld, sbuf, ld, n, R, a.Dk);
     const bool full =
         !mask.causal ||
         (j1 - 1 <= p_lo && (mask.window <= 0 || j0 > p_hi - mask.window || j1 <= mask.sinks));
@@ -229,7 +237,7 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
       // window i <= j - offset + window - 1 (unless j is a sink). Each group's rows outside that
       // run are filled, instead of testing every (row, key) pair.
       for (int64_t c = 0; c < n; ++c) {
-        float* row = sbuf + c * R;
+        float* row = sbuf + c * ld;
         const int64_t j = j0 + c;
         const int64_t first = std::clamp<int64_t>(j - mask.offset - i0, 0, nr);
         const int64_t end = mask.window > 0 && j >= mask.sinks
@@ -278,7 +286,9 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     }
     l_row = l_row.cwiseProduct(a_row) + colsum;
     O = alpha.asDiagonal() * O;
-    gemm_strided<true>(sbuf, 1, R, vb + j0 * v_ld, v_ld, O.data(), a.Dv, R, a.Dv, n);
+    float* vp = grow(tls.vp, (a.Dv + 31) / 32 * 32 * n);
+    pack_b_panels(vb + j0 * v_ld, v_ld, n, a.Dv, vp);
+    gemm_packed_b(sbuf, 1, ld, vp, O.data(), a.Dv, R, a.Dv, n, kPvChunk);
   };
 #endif
 

@@ -55,6 +55,37 @@ inline void microkernel(const float* A, int64_t ars, int64_t aks, const float* B
   }
 }
 
+// The last (fewer than 8) rows of a row-blocked product, A and C pointing at them.
+template <bool ACC>
+inline void microkernel_tail(int64_t rows, const float* a, int64_t ars, int64_t aks, const float* B,
+                             int64_t ldb, int64_t K, float* c, int64_t ldc, int64_t cols) {
+  switch (rows) {
+    case 7:
+      microkernel<7, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    case 6:
+      microkernel<6, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    case 5:
+      microkernel<5, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    case 4:
+      microkernel<4, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    case 3:
+      microkernel<3, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    case 2:
+      microkernel<2, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    case 1:
+      microkernel<1, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+      break;
+    default:
+      break;
+  }
+}
+
 // C[M x N] (+)= A[M x K] B[K x N]; A(r, k) = A[r * ars + k * aks], B and C row-major.
 template <bool ACC>
 inline void gemm_strided(const float* A, int64_t ars, int64_t aks, const float* B, int64_t ldb,
@@ -65,32 +96,43 @@ inline void gemm_strided(const float* A, int64_t ars, int64_t aks, const float* 
     for (; i + 8 <= M; i += 8) {
       microkernel<8, ACC>(A + i * ars, ars, aks, B + j, ldb, K, C + i * ldc + j, ldc, cols);
     }
-    const float* a = A + i * ars;
-    float* c = C + i * ldc + j;
-    switch (M - i) {
-      case 7:
-        microkernel<7, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      case 6:
-        microkernel<6, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      case 5:
-        microkernel<5, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      case 4:
-        microkernel<4, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      case 3:
-        microkernel<3, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      case 2:
-        microkernel<2, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      case 1:
-        microkernel<1, ACC>(a, ars, aks, B + j, ldb, K, c, ldc, cols);
-        break;
-      default:
-        break;
+    microkernel_tail<ACC>(M - i, A + i * ars, ars, aks, B + j, ldb, K, C + i * ldc + j, ldc, cols);
+  }
+}
+
+// B[K x N] copied into panels of 32 columns, panel p at Bp + p * K * 32 with rows of 32 floats
+// (the last panel's rows padded). Contiguous panels keep a kernel's B stream in few L1 sets.
+inline void pack_b_panels(const float* B, int64_t ldb, int64_t K, int64_t N, float* Bp) {
+  for (int64_t j = 0; j < N; j += 32) {
+    const int64_t cols = N - j < 32 ? N - j : 32;
+    const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+    const __mmask16 m1 = cols >= 32   ? __mmask16(0xFFFF)
+                         : cols <= 16 ? __mmask16(0)
+                                      : __mmask16((1u << (cols - 16)) - 1);
+    float* dst = Bp + j * K;
+    for (int64_t k = 0; k < K; ++k) {
+      _mm512_storeu_ps(dst + 32 * k, _mm512_maskz_loadu_ps(m0, B + k * ldb + j));
+      _mm512_storeu_ps(dst + 32 * k + 16, _mm512_maskz_loadu_ps(m1, B + k * ldb + j + 16));
+    }
+  }
+}
+
+// C[M x N] += A[M x K] Bp, Bp from pack_b_panels; K is walked in chunks of kc so one chunk of a
+// B panel (kc x 32 floats) and the A columns it meets stay in L1 across all of C's row blocks.
+inline void gemm_packed_b(const float* A, int64_t ars, int64_t aks, const float* Bp, float* C,
+                          int64_t ldc, int64_t M, int64_t N, int64_t K, int64_t kc) {
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const int64_t kn = K - k0 < kc ? K - k0 : kc;
+    for (int64_t j = 0; j < N; j += 32) {
+      const int64_t cols = N - j < 32 ? N - j : 32;
+      const float* b = Bp + j * K + 32 * k0;
+      int64_t i = 0;
+      for (; i + 8 <= M; i += 8) {
+        microkernel<8, true>(A + i * ars + k0 * aks, ars, aks, b, 32, kn, C + i * ldc + j, ldc,
+                             cols);
+      }
+      microkernel_tail<true>(M - i, A + i * ars + k0 * aks, ars, aks, b, 32, kn, C + i * ldc + j,
+                             ldc, cols);
     }
   }
 }
