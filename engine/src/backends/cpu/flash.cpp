@@ -131,6 +131,7 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
   if (pyramid) pool.begin(*pyramid, R);
 
   const KeyMask& mask = a.mask;
+  int64_t sweep_end = 0;  // the key range being swept ends here: K/V rows up to it are read next
   const int64_t p_lo = i0 + mask.offset, p_hi = i1 - 1 + mask.offset;
   auto tile = [&](int64_t j0, int64_t j1) {
     const int64_t n = j1 - j0;
@@ -140,7 +141,8 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     const bool few_rows = R <= kFewRows;
     if (few_rows) {
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
-      few_rows_dots(Q.data(), a.Dk, R, kb + j0 * k_ld, k_ld, n, a.Dk, sbuf, n);
+      few_rows_dots(Q.data(), a.Dk, R, kb + j0 * k_ld, k_ld, n, a.Dk, sbuf, n,
+                    Readahead{sweep_end - j0});
 #else
       for (int64_t c = 0; c < n; ++c) {  // each key row loaded once, dotted with every query row
         const Eigen::Map<const Eigen::RowVectorXf> kj(kb + (j0 + c) * k_ld, a.Dk);
@@ -196,7 +198,8 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
     O = alpha.asDiagonal() * O;
     if (few_rows) {
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
-      few_rows_pv(sbuf, n, R, vb + j0 * v_ld, v_ld, n, a.Dv, O.data(), a.Dv);
+      few_rows_pv(sbuf, n, R, vb + j0 * v_ld, v_ld, n, a.Dv, O.data(), a.Dv,
+                  Readahead{sweep_end - j0});
 #else
       for (int64_t c = 0; c < n; ++c) {  // each value row loaded once, axpy into every output row
         const Eigen::Map<const Eigen::RowVectorXf> vj(vb + (j0 + c) * v_ld, a.Dv);
@@ -294,6 +297,7 @@ void run_task(const FlashArgs& a, const Plan& plan, int64_t b, int64_t kvh, int6
 
   const KeyRanges kr = key_ranges(mask, i0, i1, a.Lk);
   auto sweep = [&](int64_t lo, int64_t hi) {
+    sweep_end = hi;
     for (int64_t j0 = lo; j0 < hi; j0 += kKeyTile) {
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
       if (use_microkernel) {

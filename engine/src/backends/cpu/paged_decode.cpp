@@ -87,15 +87,17 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       if (G <= kSmallGroup) {
         // A GQA group is a handful of rows: each key row is loaded once and dotted with every
         // query row; a GEMM per 16-token page would cost more in dispatch than in arithmetic.
+        // Rows are prefetched within a segment only: the next one may lie anywhere (with pages in
+        // order, prefetching on into the next segment measured no faster).
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
         for (int p = 0; p < L.parts; ++p) {
           const float* q = u.q + L.q_off[p];
           if (p == 0) {
             few_rows_dots<false>(q, u.q_ld, G, sg.k[p], L.width[p], sg.n, L.width[p], sbuf + sg.col,
-                                 cols);
+                                 cols, Readahead{sg.n});
           } else {
             few_rows_dots<true>(q, u.q_ld, G, sg.k[p], L.width[p], sg.n, L.width[p], sbuf + sg.col,
-                                cols);
+                                cols, Readahead{sg.n});
           }
         }
 #else
@@ -137,7 +139,7 @@ void attend(const PagedKvCache& cache, const Unit& u, const std::vector<Range>& 
       const float* vbase = sg.v;
       if (G <= kSmallGroup) {
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
-        few_rows_pv(sbuf + sg.col, cols, G, vbase, dv, sg.n, dv, o, o_ld);
+        few_rows_pv(sbuf + sg.col, cols, G, vbase, dv, sg.n, dv, o, o_ld, Readahead{sg.n});
 #else
         for (int64_t t = 0; t < sg.n; ++t) {
           const Eigen::Map<const Eigen::RowVectorXf> vrow(vbase + t * dv, dv);
