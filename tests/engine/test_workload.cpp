@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -521,6 +522,44 @@ TEST(Workload, RejectsUnknownPatternsAndBadShapes) {
   bad = problem_of(VariantId::gated_delta);
   bad.shape.q_len = 10;  // kv_len stays 53
   EXPECT_THROW(make_inputs(bad, "random", 1), Error);
+}
+
+}  // namespace
+}  // namespace attnscope
+
+namespace attnscope {
+namespace {
+
+// first_non_finite works on the floats' bits (one unsigned max per block): every kind of
+// non-finite value, at a block's edges too, and the exact max |x| of a finite tensor.
+TEST(TensorChecks, FirstNonFiniteFindsEveryKindAnywhereAndMaxAbsIsExact) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float bad_values[] = {nan, -nan, inf, -inf, std::numeric_limits<float>::signaling_NaN()};
+  for (const int64_t n :
+       {int64_t(1), int64_t(4095), int64_t(4096), int64_t(4097), int64_t(10000)}) {
+    Tensor t({n});
+    for (int64_t i = 0; i < n; ++i) t.data()[i] = float(std::sin(double(i))) * 3.0f;
+    t.data()[n / 3] = -7.25f;  // the largest magnitude, negative
+    EXPECT_EQ(first_non_finite(t), -1) << n;
+    EXPECT_EQ(max_abs(t), 7.25f) << n;
+    for (const int64_t at : {int64_t(0), n / 2, std::max<int64_t>(0, n - 4097), n - 1}) {
+      for (const float bad : bad_values) {
+        Tensor u({n});
+        std::copy(t.data(), t.data() + n, u.data());
+        u.data()[at] = bad;
+        EXPECT_EQ(first_non_finite(u), at) << n << " " << at << " " << bad;
+        EXPECT_EQ(max_abs(u), inf);
+      }
+    }
+  }
+  Tensor z({5000}, -0.0f);
+  z.data()[4999] = std::numeric_limits<float>::denorm_min();
+  EXPECT_EQ(first_non_finite(z), -1);
+  EXPECT_EQ(max_abs(z), std::numeric_limits<float>::denorm_min());
+  Tensor big({3}, -std::numeric_limits<float>::max());
+  EXPECT_EQ(first_non_finite(big), -1);
+  EXPECT_EQ(max_abs(big), std::numeric_limits<float>::max());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "attnscope/tensor.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <new>
@@ -74,19 +75,20 @@ int64_t first_non_finite(const Tensor& t) {
   if (t.finite_ == Tensor::Finite::yes) return -1;
   const float* p = t.data();
   const int64_t n = t.numel();
-  // Branch-free blocks (vectorizable); the exact index is found only in a block that has one.
+  // On the bits: |x| is x without its sign bit, and for non-negative floats the integer order is
+  // the float order, with Inf and NaN above every finite value. So one unsigned max per block
+  // gives both the block's max |x| and whether it holds a non-finite value, and vectorizes (a
+  // float max or sum may not be reordered without -ffast-math: that loop ran at ~3 GB/s, a fifth
+  // of Gated DeltaNet's recurrent run).
   constexpr int64_t kBlock = 4096;
-  float most = 0;
+  constexpr uint32_t kAbs = 0x7fffffffu, kInf = 0x7f800000u;
+  uint32_t most = 0;
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t b1 = std::min(n, b0 + kBlock);
-    bool bad = false;
-    float block_most = 0;
-    for (int64_t i = b0; i < b1; ++i) {
-      const float a = std::fabs(p[i]);
-      bad |= !(a <= std::numeric_limits<float>::max());
-      block_most = std::max(block_most, a);
-    }
-    if (!bad) {
+    uint32_t block_most = 0;
+    for (int64_t i = b0; i < b1; ++i)
+      block_most = std::max(block_most, std::bit_cast<uint32_t>(p[i]) & kAbs);
+    if (block_most < kInf) {
       most = std::max(most, block_most);
       continue;
     }
@@ -94,7 +96,7 @@ int64_t first_non_finite(const Tensor& t) {
       if (!std::isfinite(p[i])) return i;
     }
   }
-  t.max_abs_ = most;
+  t.max_abs_ = std::bit_cast<float>(most);
   t.finite_ = Tensor::Finite::yes;
   return -1;
 }
