@@ -13,6 +13,8 @@
 //   v1  Eigen row dots and row axpys (run 3/4)                     72–73 %
 //   v2  4 keys × 4 rows dot blocks, O in registers: faster in L2, slower from DRAM
 //   v3  one key × 4 rows dots (K read front to back)              74–78 % at 32K, ~100 % at 4K
+//   v4  + software prefetch 16 KiB (K) / 4 KiB (V) ahead: on Run 7's Intel Xeon VM, where v3 was
+//       at 64–68 %, 83–91 % (flat) and 78–83 % (paged) at 32K/128K
 #pragma once
 
 #include <cstdint>
@@ -40,19 +42,19 @@ inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm512_castps512_ps128(_mm512_permutexvar_ps(first, s));
 }
 
-// Software prefetch of row `row` of a row-major array (its first `bytes` bytes) into L1. Rows may
-// lie past the array's end (the caller's look-ahead): prefetches never fault, and the address is
-// formed as an integer so no out-of-range pointer exists.
+// Software prefetch of row `row` of a row-major array (its first `bytes` bytes) into L1. Callers
+// prefetch only rows they were told are read next (Readahead), so the row is inside the array.
 inline void prefetch_row(const float* base, int64_t row, int64_t ld, int64_t bytes) {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(base) + uintptr_t(row * ld) * sizeof(float);
+  const char* p = reinterpret_cast<const char*>(base + row * ld);
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p);
   for (uintptr_t a = first & ~uintptr_t(63); a < first + uintptr_t(bytes); a += 64)
     _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
 }
 
 // How far ahead the streams are prefetched, in rows: on the Xeon VM of Run 7 the hardware
-// prefetchers alone left the dot kernel ~35 % slower than a plain read of the same K rows;
-// 16 KiB ahead for K and 4 KiB for V brought decode from 66 % to ~88 % of the triad. (Run 5 on a
-// Zen 5 VM saw no gain from prefetching: it costs little where it does not help.)
+// prefetchers alone left a decode step ~30 % slower than with a plain read of the same K rows;
+// 16 KiB ahead for K and 4 KiB for V brought decode from ~66 % to 78–91 % of the triad. (Run 5
+// tried 8–32 keys ahead on a Zen 5 VM and gained nothing; at 4K context, from L2, it is neutral.)
 inline int64_t rows_ahead(int64_t bytes, int64_t ld) {
   const int64_t row = ld * int64_t(sizeof(float));
   return row >= bytes ? 1 : bytes / row;
