@@ -55,34 +55,14 @@ inline void microkernel(const float* A, int64_t ars, int64_t aks, const float* B
   }
 }
 
-// The last (fewer than 8) rows of a row-blocked product, A and C pointing at them.
-template <bool ACC>
+// The last (fewer than 8) rows of a row-blocked product, A and C pointing at them: the kernel
+// instantiated for exactly that many rows.
+template <bool ACC, int ROWS = 7>
 inline void microkernel_tail(int64_t rows, const float* a, int64_t ars, int64_t aks, const float* B,
                              int64_t ldb, int64_t K, float* c, int64_t ldc, int64_t cols) {
-  switch (rows) {
-    case 7:
-      microkernel<7, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    case 6:
-      microkernel<6, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    case 5:
-      microkernel<5, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    case 4:
-      microkernel<4, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    case 3:
-      microkernel<3, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    case 2:
-      microkernel<2, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    case 1:
-      microkernel<1, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
-      break;
-    default:
-      break;
+  if constexpr (ROWS > 0) {
+    if (rows == ROWS) return microkernel<ROWS, ACC>(a, ars, aks, B, ldb, K, c, ldc, cols);
+    microkernel_tail<ACC, ROWS - 1>(rows, a, ars, aks, B, ldb, K, c, ldc, cols);
   }
 }
 
