@@ -20,14 +20,22 @@ namespace attnscope::cpu {
 
 #ifdef ATTNSCOPE_HAVE_MICROKERNEL
 
+// Load/store masks of the two 16-float halves of a row of `cols` <= 32 columns.
+struct ColumnMasks {
+  __mmask16 lo, hi;
+};
+inline ColumnMasks column_masks(int64_t cols) {
+  return {cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1),
+          cols >= 32   ? __mmask16(0xFFFF)
+          : cols <= 16 ? __mmask16(0)
+                       : __mmask16((1u << (cols - 16)) - 1)};
+}
+
 // C[ROWS x cols] (+)= A[ROWS x K] B[K x cols] for cols <= 32; A(r, k) = A[r * ars + k * aks].
 template <int ROWS, bool ACC>
 inline void microkernel(const float* A, int64_t ars, int64_t aks, const float* B, int64_t ldb,
                         int64_t K, float* C, int64_t ldc, int64_t cols) {
-  const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32   ? __mmask16(0xFFFF)
-                       : cols <= 16 ? __mmask16(0)
-                                    : __mmask16((1u << (cols - 16)) - 1);
+  const auto [m0, m1] = column_masks(cols);
   // Every loop over ROWS is unrolled by force: left as a loop (GCC 12 does so where the kernel is
   // not inlined), the accumulator arrays live on the stack and every FMA's result is stored back,
   // which halved the tiles' speed (perf annotate: a vmovaps to %rsp after each FMA).
@@ -85,10 +93,7 @@ inline void gemm_strided(const float* A, int64_t ars, int64_t aks, const float* 
 inline void pack_b_panels(const float* B, int64_t ldb, int64_t K, int64_t N, float* Bp) {
   for (int64_t j = 0; j < N; j += 32) {
     const int64_t cols = N - j < 32 ? N - j : 32;
-    const __mmask16 m0 = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-    const __mmask16 m1 = cols >= 32   ? __mmask16(0xFFFF)
-                         : cols <= 16 ? __mmask16(0)
-                                      : __mmask16((1u << (cols - 16)) - 1);
+    const auto [m0, m1] = column_masks(cols);
     float* dst = Bp + j * K;
     for (int64_t k = 0; k < K; ++k) {
       _mm512_storeu_ps(dst + 32 * k, _mm512_maskz_loadu_ps(m0, B + k * ldb + j));
