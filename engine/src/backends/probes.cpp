@@ -107,7 +107,9 @@ Tensor attention_map(const AttentionProblem& p, const Inputs& in, const RunResul
   std::atomic<int64_t> done{0};
   ThreadPool::global().parallel_for(out_r, default_threads(), [&](int64_t orow, int) {
     cancel.throw_if_cancelled();
-    thread_local std::vector<float> tile;
+    // Aligned like Eigen's packets: Eigen sums an unaligned segment with a scalar head, so with
+    // the plain heap's 16-byte alignment a bin's sum depended on which thread's buffer held it.
+    thread_local std::vector<float, Eigen::aligned_allocator<float>> tile;
     thread_local std::vector<double> sum;
     tile.resize(static_cast<size_t>(kTileRows * kTileCols));
     if (req.pool == Pool::mean) sum.assign(static_cast<size_t>(out_c), 0.0);
